@@ -1,0 +1,75 @@
+"""SQL for users, sessions and login failures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+_USER_COLUMNS = """u.id, u.email, u.name, u.role,
+                   (select d.id from doctors d where d.user_id = u.id) as doctor_id"""
+
+
+async def insert_user(
+    conn: asyncpg.Connection, *, email: str, password_hash: str, name: str, role: str
+) -> asyncpg.Record:
+    return await conn.fetchrow(
+        f"""with u as (insert into users (email, password_hash, name, role)
+                       values ($1, $2, $3, $4) returning *)
+            select {_USER_COLUMNS} from u""",
+        email, password_hash, name, role,
+    )
+
+
+async def user_for_login(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""select {_USER_COLUMNS}, u.password_hash from users u
+            where lower(u.email) = lower($1) and u.is_active""",
+        email,
+    )
+
+
+async def user_by_id(conn: asyncpg.Connection, user_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"select {_USER_COLUMNS} from users u where u.id = $1", user_id)
+
+
+async def recent_failures(conn: asyncpg.Connection, email: str, since: datetime) -> int:
+    count: int = await conn.fetchval(
+        "select count(*) from login_failures where lower(email) = lower($1) and at > $2",
+        email, since,
+    )
+    return count
+
+
+async def record_failure(conn: asyncpg.Connection, email: str) -> None:
+    await conn.execute("insert into login_failures (email) values ($1)", email)
+
+
+async def insert_session(
+    conn: asyncpg.Connection, *, token_hash: bytes, user_id: int, expires_at: datetime
+) -> None:
+    await conn.execute(
+        "insert into sessions (token_hash, user_id, expires_at) values ($1, $2, $3)",
+        token_hash, user_id, expires_at,
+    )
+
+
+async def session_user(conn: asyncpg.Connection, token_hash: bytes) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""select {_USER_COLUMNS}, s.last_seen_at, s.expires_at
+            from sessions s join users u on u.id = s.user_id
+            where s.token_hash = $1 and s.revoked_at is null and s.expires_at > now()
+              and u.is_active""",
+        token_hash,
+    )
+
+
+async def touch_session(conn: asyncpg.Connection, token_hash: bytes) -> None:
+    await conn.execute("update sessions set last_seen_at = now() where token_hash = $1", token_hash)
+
+
+async def revoke_session(conn: asyncpg.Connection, token_hash: bytes) -> None:
+    await conn.execute(
+        "update sessions set revoked_at = now() where token_hash = $1 and revoked_at is null",
+        token_hash,
+    )

@@ -1,0 +1,114 @@
+"""Appointments: book, list, read, change; the calendar; the staff stream."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from starlette.responses import Response, StreamingResponse
+
+from careslot.accounts.models import User
+from careslot.api import responses
+from careslot.api.deps import current_user, get_ctx
+from careslot.api.schemas import MAX_ID, AppointmentPatch, BookIn
+from careslot.booking import service as booking
+from careslot.booking import stream
+from careslot.context import Context
+from careslot.errors import Forbidden, ValidationFailed
+
+router = APIRouter(prefix="/api", tags=["appointments"])
+Ctx = Annotated[Context, Depends(get_ctx)]
+CurrentUser = Annotated[User, Depends(current_user)]
+OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+Instant = Annotated[dt.datetime | None, Query()]
+MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValidationFailed(f"'{name}' needs a UTC offset, e.g. 2026-01-05T09:00:00+00:00")
+    return value
+
+
+@router.post("/appointments", status_code=201)
+async def book(
+    body: BookIn, request: Request, ctx: Ctx, user: CurrentUser,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    raw = await request.body()
+    booked = await booking.book(
+        ctx, actor=user, doctor_id=body.doctor_id, start=body.start, reason=body.reason,
+        client_id=body.client_id, idempotency_key=idempotency_key,
+        request_hash=hashlib.sha256(raw).digest(),
+    )
+    headers = {**responses.SENSITIVE}
+    if booked.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return responses.json_bytes(booked.body, 201, headers)
+
+
+@router.get("/appointments")
+async def list_appointments(
+    ctx: Ctx, user: CurrentUser,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    from_: Annotated[Instant, Query(alias="from")] = None,
+    to: Instant = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    doctorId: OptId = None,  # noqa: N803
+    clientId: OptId = None,  # noqa: N803
+) -> Response:
+    result = await booking.page(
+        ctx, actor=user, status=status, start=_aware(from_, "from"), end=_aware(to, "to"),
+        limit=limit, cursor=cursor, doctor_id=doctorId, client_id=clientId,
+    )
+    return responses.json(result, headers=responses.SENSITIVE)
+
+
+@router.get("/appointments/stream")
+async def stream_appointments(ctx: Ctx, user: CurrentUser) -> Response:
+    if not user.is_staff:
+        raise Forbidden("the stream is for staff")
+    ctx.audit.read(actor_id=user.id, subject_id=None, entity="appointment_stream")
+    return StreamingResponse(stream.ndjson(ctx.pool), media_type="application/x-ndjson",
+                             headers=responses.SENSITIVE)
+
+
+@router.get("/appointments/{appointment_id}")
+async def get_appointment(
+    ctx: Ctx, user: CurrentUser, appointment_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+) -> Response:
+    appointment = await booking.get(ctx, actor=user, appointment_id=appointment_id)
+    return responses.json(appointment, headers=responses.SENSITIVE)
+
+
+@router.patch("/appointments/{appointment_id}")
+async def change_appointment(
+    body: AppointmentPatch, ctx: Ctx, user: CurrentUser,
+    appointment_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+) -> Response:
+    appointment = await booking.update(
+        ctx, actor=user, appointment_id=appointment_id, status=body.status, start=body.start
+    )
+    return responses.json(appointment, headers=responses.SENSITIVE)
+
+
+@router.get("/calendar")
+async def calendar(
+    ctx: Ctx, user: CurrentUser,
+    month: Annotated[str | None, Query(max_length=7)] = None,
+    doctorId: OptId = None,  # noqa: N803
+) -> Response:
+    if month is None:
+        today = dt.datetime.now(ctx.settings.zone)
+        year, mon = today.year, today.month
+    else:
+        match = MONTH_RE.match(month)
+        if not match or not 2000 <= int(match.group(1)) <= 2100:
+            raise ValidationFailed("month must be YYYY-MM")
+        year, mon = int(match.group(1)), int(match.group(2))
+    result = await booking.calendar(ctx, actor=user, year=year, month=mon, doctor_id=doctorId)
+    return responses.json(result, headers=responses.SENSITIVE)

@@ -1,0 +1,61 @@
+"""Register, sign in, sign out, and who am I."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from careslot.accounts import service as accounts
+from careslot.accounts.models import User
+from careslot.api import responses
+from careslot.api.deps import SESSION_COOKIE, current_user, get_ctx, session_token
+from careslot.api.schemas import LoginIn, RegisterIn
+from careslot.context import Context
+
+router = APIRouter(prefix="/api", tags=["auth"])
+Ctx = Annotated[Context, Depends(get_ctx)]
+
+
+def _signed_in(request: Request, ctx: Context, user: User, token: str, status: int) -> Response:
+    response = responses.json({"user": user.public(), "token": token}, status,
+                              responses.SENSITIVE)
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=ctx.settings.session_absolute_hours * 3600,
+        httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/",
+    )
+    return response
+
+
+@router.post("/auth/register", status_code=201)
+async def register(body: RegisterIn, request: Request, ctx: Ctx) -> Response:
+    user, token = await accounts.register(
+        ctx.pool, ctx.settings, email=body.email, password=body.password, name=body.name
+    )
+    return _signed_in(request, ctx, user, token, 201)
+
+
+@router.post("/auth/login")
+async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
+    user, token = await accounts.login(
+        ctx.pool, ctx.settings, email=body.email, password=body.password
+    )
+    return _signed_in(request, ctx, user, token, 200)
+
+
+@router.post("/auth/logout", status_code=204)
+async def logout(request: Request, ctx: Ctx,
+                 user: Annotated[User, Depends(current_user)]) -> Response:
+    token, _ = session_token(request)
+    assert token is not None
+    await accounts.logout(ctx.pool, token)
+    response = Response(status_code=204, headers={
+        "Clear-Site-Data": '"cache", "storage"', "Cache-Control": "no-store",
+    })
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/users/profile")
+async def profile(user: Annotated[User, Depends(current_user)]) -> Response:
+    return responses.json(user.public(), headers=responses.PRIVATE)

@@ -1,0 +1,88 @@
+"""Public reference data: departments, doctors, free slots; and a doctor's schedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from starlette.responses import Response
+
+from careslot import clock
+from careslot.accounts.models import User
+from careslot.api import responses
+from careslot.api.deps import current_user, get_ctx
+from careslot.api.schemas import MAX_ID
+from careslot.booking import service as booking
+from careslot.context import Context
+from careslot.errors import Forbidden, ValidationFailed
+from careslot.scheduling import service as scheduling
+
+router = APIRouter(prefix="/api", tags=["catalog"])
+Ctx = Annotated[Context, Depends(get_ctx)]
+OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+Day = Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31))]
+
+
+@router.get("/departments")
+async def departments(ctx: Ctx) -> Response:
+    return responses.json(await scheduling.departments(ctx.pool))
+
+
+@router.get("/doctors")
+async def doctors(ctx: Ctx, departmentId: OptId = None) -> Response:  # noqa: N803
+    return responses.json(await scheduling.doctors(ctx.pool, department_id=departmentId))
+
+
+def day_range(date: dt.date | None, first: dt.date | None, last: dt.date | None,
+              ) -> tuple[dt.date, dt.date]:
+    if date is not None:
+        if first or last:
+            raise ValidationFailed("give either date or from/to")
+        return date, date
+    if first is None or last is None:
+        raise ValidationFailed("give date, or both from and to")
+    return first, last
+
+
+@router.get("/slots")
+async def slots(
+    ctx: Ctx,
+    doctorId: OptId = None,  # noqa: N803
+    departmentId: OptId = None,  # noqa: N803
+    date: Day = None,
+    from_: Annotated[Day, Query(alias="from")] = None,
+    to: Day = None,
+) -> Response:
+    first, last = day_range(date, from_, to)
+    found = await scheduling.slots(
+        ctx.pool, ctx.settings, doctor_id=doctorId, department_id=departmentId,
+        first=first, last=last,
+    )
+    return responses.json({"slots": found})
+
+
+@router.get("/doctors/{doctor_id}/schedule")
+async def doctor_schedule(
+    ctx: Ctx,
+    user: Annotated[User, Depends(current_user)],
+    doctor_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    from_: Annotated[Day, Query(alias="from")] = None,
+    to: Day = None,
+) -> Response:
+    if not (user.is_staff or (user.role == "doctor" and user.doctor_id == doctor_id)):
+        raise Forbidden("only staff and the doctor see this schedule")
+    first, last = day_range(None, from_, to) if from_ or to else (None, None)
+    if first is None or last is None:
+        first = clock.today(ctx.settings.zone)
+        last = first + dt.timedelta(days=6)
+    view = await scheduling.doctor_schedule(
+        ctx.pool, ctx.settings, doctor_id=doctor_id, first=first, last=last
+    )
+    listing = await booking.page(
+        ctx, actor=user, status=None, start=clock.day_start(first, ctx.settings.zone),
+        end=clock.day_start(last + dt.timedelta(days=1), ctx.settings.zone),
+        limit=1000, cursor=None, doctor_id=doctor_id,
+    )
+    view["appointments"] = listing["items"]
+    return responses.json(view, headers=responses.PRIVATE)

@@ -1,0 +1,65 @@
+"""Request dependencies: the service context and the caller's identity (from the session)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import Request
+
+from careslot.accounts import service as accounts
+from careslot.accounts.models import User
+from careslot.context import Context
+from careslot.errors import Forbidden, Unauthenticated
+
+SESSION_COOKIE = "careslot_session"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def get_ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def session_token(request: Request) -> tuple[str | None, bool]:
+    """The token and whether it came from the cookie (which needs an origin check)."""
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip(), False
+        raise Unauthenticated("use 'Authorization: Bearer <token>'")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return (cookie, True) if cookie else (None, False)
+
+
+def check_same_origin(request: Request) -> None:
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        raise Forbidden("cross-site request refused")
+    origin = request.headers.get("origin")
+    if origin is not None:
+        host = request.headers.get("host", "")
+        if urlsplit(origin).netloc != host:
+            raise Forbidden("cross-origin request refused")
+
+
+async def current_user(request: Request) -> User:
+    cached: User | None = getattr(request.state, "user", None)
+    if cached is not None:
+        return cached
+    token, from_cookie = session_token(request)
+    if token is None:
+        raise Unauthenticated("sign in first")
+    if from_cookie and request.method in UNSAFE:
+        check_same_origin(request)
+    ctx = get_ctx(request)
+    user = await accounts.authenticate(ctx.pool, ctx.settings, token)
+    request.state.user = user
+    return user
+
+
+async def optional_user(request: Request) -> User | None:
+    try:
+        return await current_user(request)
+    except Unauthenticated:
+        return None

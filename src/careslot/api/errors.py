@@ -1,0 +1,74 @@
+"""One handler turns every error into RFC 9457 problem+json with a stable code."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from careslot.api.responses import problem
+from careslot.errors import CareslotError
+
+log = logging.getLogger("careslot.api")
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
+    415: "unsupported_media_type", 429: "rate_limited",
+}
+
+
+def _error_list(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in exc.errors()]
+
+
+async def _domain(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CareslotError)
+    return problem(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+
+
+async def _validation(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        return problem(400, "malformed_request", "The request body is not valid JSON",
+                       "the body could not be parsed as JSON")
+    return problem(422, "validation_error", "The request is not valid",
+                   "some fields are missing or have the wrong type", errors=_error_list(exc))
+
+
+async def _http(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+
+
+async def _bad_data(_: Request, exc: Exception) -> Response:
+    # Values PostgreSQL refuses (a NUL byte, a number out of range) are the caller's error.
+    return problem(422, "validation_error", "The request is not valid",
+                   "a value was not acceptable to the database")
+
+
+async def _unavailable(_: Request, exc: Exception) -> Response:
+    log.warning("database unavailable: %r", exc)
+    response = problem(503, "unavailable", "Service temporarily unavailable",
+                       "the database is not reachable right now; try again shortly")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(CareslotError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(asyncpg.DataError, _bad_data)
+    for exc_type in (OSError, asyncio.TimeoutError, asyncpg.InterfaceError,
+                     asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+                     asyncpg.ConnectionDoesNotExistError, asyncpg.TooManyConnectionsError):
+        app.add_exception_handler(exc_type, _unavailable)

@@ -1,0 +1,58 @@
+"""Health, readiness, Prometheus metrics and the browser's page-load beacon."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from careslot.api import responses
+from careslot.api.deps import get_ctx
+from careslot.api.schemas import PageLoadIn
+from careslot.context import Context
+from careslot.errors import Unauthenticated
+from careslot.monitoring import metrics
+
+router = APIRouter(tags=["system"])
+Ctx = Annotated[Context, Depends(get_ctx)]
+HEALTHY = b'{"status":"ok"}'
+
+
+@router.get("/healthz")
+async def healthz() -> Response:
+    return responses.json_bytes(HEALTHY, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/readyz")
+async def readyz(ctx: Ctx) -> Response:
+    try:
+        async with asyncio.timeout(1.0), ctx.pool.acquire() as conn:
+            await conn.fetchval("select 1")
+        database = "ok"
+    except (OSError, TimeoutError, Exception):  # readiness reports, it never raises
+        database = "unavailable"
+    ok = database == "ok"
+    body = {"status": "ok" if ok else "degraded", "database": database,
+            "cache": "memory" if not ctx.settings.redis_url else "redis"}
+    return responses.json(body, 200 if ok else 503, {"Cache-Control": "no-store"})
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus(request: Request, ctx: Ctx) -> Response:
+    token = ctx.settings.metrics_token
+    if token:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise Unauthenticated("metrics need the operator token")
+    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/api/metrics/page-load", status_code=204)
+async def page_load(body: PageLoadIn) -> Response:
+    metrics.observe_page_load(body.route, fcp=body.fcp, lcp=body.lcp, tti=body.tti,
+                              inp=body.inp)
+    return Response(status_code=204)

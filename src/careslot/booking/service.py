@@ -1,0 +1,234 @@
+"""Booking: book, read, list, cancel, reschedule and move appointments through the day.
+
+The database decides whether a slot is free (exclusion constraints); this module checks
+who may do what, that a time is a real slot, and announces each committed change.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from careslot import clock, jsonutil
+from careslot.accounts.models import User
+from careslot.audit.log import record_change
+from careslot.booking import repository as repo
+from careslot.booking.rules import STATUSES, check_move, check_reschedule
+from careslot.context import Context
+from careslot.errors import (
+    BookingLimit,
+    Forbidden,
+    IdempotencyKeyReused,
+    NotFound,
+    ValidationFailed,
+)
+from careslot.events import Change
+from careslot.scheduling.service import check_slot
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    body: bytes
+    replayed: bool
+
+
+def visible_to(actor: User, appointment: dict[str, Any]) -> bool:
+    if actor.is_staff:
+        return True
+    if actor.role == "doctor":
+        return appointment["doctorId"] == actor.doctor_id
+    return appointment["clientId"] == actor.id
+
+
+async def _booking_client(conn: asyncpg.Connection, actor: User, client_id: int | None) -> int:
+    if actor.role == "patient":
+        if client_id is not None and client_id != actor.id:
+            raise Forbidden("patients book for themselves only")
+        return actor.id
+    if not actor.is_staff:
+        raise Forbidden("only patients and staff book appointments")
+    if client_id is None:
+        raise ValidationFailed("clientId is required when staff book")
+    if await repo.lock_patient(conn, client_id) != "patient":
+        raise NotFound("no such patient")
+    return client_id
+
+
+async def book(
+    ctx: Context, *, actor: User, doctor_id: int, start: datetime, reason: str,
+    client_id: int | None = None, idempotency_key: str | None = None,
+    request_hash: bytes = b"",
+) -> Booked:
+    now = clock.utcnow()
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if idempotency_key:
+            stored = await repo.claim_idempotency_key(
+                conn, user_id=actor.id, key=idempotency_key, request_hash=request_hash
+            )
+            if stored is not None:
+                if bytes(stored["request_hash"]) != request_hash:
+                    raise IdempotencyKeyReused("this Idempotency-Key was used for another request")
+                return Booked(bytes(stored["response"]), replayed=True)
+        patient_id = await _booking_client(conn, actor, client_id)
+        if actor.role == "patient":
+            await repo.lock_patient(conn, patient_id)  # serialises the booking limit check
+        doctor, slot = await check_slot(
+            conn, ctx.settings, doctor_id=doctor_id, start=start, now=now
+        )
+        limit = ctx.settings.max_future_appointments
+        if await repo.live_future_count(conn, patient_id, now) >= limit:
+            raise BookingLimit(f"at most {limit} upcoming appointments at a time")
+        appointment_id = await repo.insert(
+            conn, client_id=patient_id, doctor_id=doctor_id,
+            department_id=doctor["department_id"], start=slot.start, end=slot.end,
+            reason=reason, created_by=actor.id,
+        )
+        await repo.add_activity(
+            conn, actor_id=actor.id, client_id=patient_id, appointment_id=appointment_id,
+            kind="booked", summary=f"Booked with {doctor['name']}",
+        )
+        await record_change(
+            conn, actor_id=actor.id, subject_id=patient_id, action="create",
+            entity="appointment", entity_id=appointment_id,
+        )
+        appointment = await repo.get(conn, appointment_id)
+        body = jsonutil.dumps(appointment)
+        if idempotency_key:
+            await repo.store_idempotent_answer(
+                conn, user_id=actor.id, key=idempotency_key, status_code=201, response=body
+            )
+    await ctx.changes.publish(
+        Change("booked", (patient_id,), (doctor_id,), appointment_id)
+    )
+    return Booked(body, replayed=False)
+
+
+async def get(ctx: Context, *, actor: User, appointment_id: int) -> dict[str, Any]:
+    async with ctx.pool.acquire() as conn:
+        appointment = await repo.get(conn, appointment_id)
+    if appointment is None or not visible_to(actor, appointment):
+        ctx.audit.read(
+            actor_id=actor.id, subject_id=appointment["clientId"] if appointment else None,
+            entity="appointment", entity_id=appointment_id, outcome="denied",
+        )
+        raise NotFound("no such appointment")
+    ctx.audit.read(actor_id=actor.id, subject_id=appointment["clientId"],
+                   entity="appointment", entity_id=appointment_id)
+    return appointment
+
+
+async def update(
+    ctx: Context, *, actor: User, appointment_id: int, status: str | None = None,
+    start: datetime | None = None,
+) -> dict[str, Any]:
+    if (status is None) == (start is None):
+        raise ValidationFailed("send either status or start")
+    if status is not None and status not in STATUSES:
+        raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
+    now = clock.utcnow()
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        row = await repo.lock(conn, appointment_id)
+        seen = row is not None and visible_to(
+            actor, {"clientId": row["client_id"], "doctorId": row["doctor_id"]}
+        )
+        if not seen:
+            raise NotFound("no such appointment")
+        assert row is not None
+        if status is not None:
+            check_move(actor=actor, current=row["status"], target=status,
+                       starts_at=row["starts_at"], now=now)
+            await repo.set_status(conn, appointment_id, status)
+            kind, summary = status, f"Status changed to {status.replace('_', ' ')}"
+        else:
+            assert start is not None
+            check_reschedule(actor=actor, current=row["status"], starts_at=row["starts_at"],
+                             now=now)
+            _, slot = await check_slot(
+                conn, ctx.settings, doctor_id=row["doctor_id"], start=start, now=now
+            )
+            await repo.move(conn, appointment_id, slot.start, slot.end)
+            kind, summary = "rescheduled", "Rescheduled"
+        await repo.add_activity(
+            conn, actor_id=actor.id, client_id=row["client_id"],
+            appointment_id=appointment_id, kind=kind, summary=summary,
+        )
+        await record_change(
+            conn, actor_id=actor.id, subject_id=row["client_id"], action=f"update:{kind}",
+            entity="appointment", entity_id=appointment_id,
+        )
+        appointment = await repo.get(conn, appointment_id)
+    await ctx.changes.publish(
+        Change(kind, (row["client_id"],), (row["doctor_id"],), appointment_id)
+    )
+    assert appointment is not None
+    return appointment
+
+
+def encode_cursor(start: datetime, appointment_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{start.isoformat()}|{appointment_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+        start, appointment_id = raw.rsplit("|", 1)
+        parsed = datetime.fromisoformat(start)
+        if parsed.tzinfo is None:
+            raise ValueError("naive")
+        return parsed, int(appointment_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("cursor is not valid") from exc
+
+
+async def page(
+    ctx: Context, *, actor: User, status: str | None, start: datetime | None,
+    end: datetime | None, limit: int, cursor: str | None, doctor_id: int | None = None,
+    client_id: int | None = None,
+) -> dict[str, Any]:
+    if status is not None and status not in STATUSES:
+        raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
+    if actor.role == "patient":
+        if client_id not in (None, actor.id):
+            raise Forbidden("patients see their own appointments only")
+        client_id, doctor_id = actor.id, None
+    elif actor.role == "doctor":
+        client_id, doctor_id = client_id, actor.doctor_id
+    after = decode_cursor(cursor) if cursor else None
+    async with ctx.pool.acquire() as conn:
+        items = await repo.page(
+            conn, client_id=client_id, doctor_id=doctor_id, status=status, start=start,
+            end=end, after=after, limit=limit + 1,
+        )
+    more = len(items) > limit
+    items = items[:limit]
+    ctx.audit.read(actor_id=actor.id, subject_id=client_id, entity="appointment_list")
+    next_cursor = encode_cursor(items[-1]["start"], items[-1]["id"]) if more else None
+    return {"items": items, "nextCursor": next_cursor}
+
+
+async def calendar(
+    ctx: Context, *, actor: User, year: int, month: int, doctor_id: int | None
+) -> dict[str, Any]:
+    start, end = clock.month_bounds(year, month, ctx.settings.zone)
+    client_id: int | None = None
+    if actor.role == "patient":
+        if doctor_id is not None:
+            raise Forbidden("patients see their own calendar only")
+        client_id = actor.id
+    elif actor.role == "doctor":
+        if doctor_id not in (None, actor.doctor_id):
+            raise Forbidden("doctors see their own calendar only")
+        doctor_id = actor.doctor_id
+    elif doctor_id is None:
+        raise ValidationFailed("doctorId is required for staff")
+    async with ctx.pool.acquire() as conn:
+        items = await repo.page(
+            conn, client_id=client_id, doctor_id=doctor_id, status=None, start=start,
+            end=end, after=None, limit=5000,
+        )
+    ctx.audit.read(actor_id=actor.id, subject_id=client_id, entity="calendar")
+    return {"month": f"{year:04d}-{month:02d}", "doctorId": doctor_id, "items": items}

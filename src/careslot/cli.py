@@ -1,0 +1,120 @@
+"""careslot serve | migrate | seed | users create | bench."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import asyncpg
+import typer
+from rich.console import Console
+
+from careslot.config import get_settings
+from careslot.db.migrate import apply_migrations
+from careslot.db.urls import resolve_database_url
+
+app = typer.Typer(help="careslot: hospital appointment booking", no_args_is_help=True)
+users_app = typer.Typer(help="Manage user accounts")
+app.add_typer(users_app, name="users")
+console = Console()
+
+
+def _database() -> str:
+    url = resolve_database_url(get_settings())
+    apply_migrations(url)
+    return url
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending schema migrations."""
+    url = resolve_database_url(get_settings())
+    applied = apply_migrations(url)
+    console.print(f"[green]{applied} migration(s) applied[/green]")
+
+
+async def _seed_demo(url: str) -> bool:
+    from careslot.seeding.demo import seed_demo
+
+    conn = await asyncpg.connect(url)
+    try:
+        return await seed_demo(conn, get_settings())
+    finally:
+        await conn.close()
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=32)] = 1,
+    demo: Annotated[bool, typer.Option(help="Seed the demo hospital on first start")] = False,
+    log_level: str = "warning",
+) -> None:
+    """Run the HTTP service (applies migrations first)."""
+    import uvicorn
+
+    url = _database()
+    if demo:
+        from careslot.seeding.demo import LOGINS, PASSWORD
+
+        loaded = asyncio.run(_seed_demo(url))
+        console.print("[green]Demo hospital loaded[/green]" if loaded else "Demo hospital ready")
+        for email, name, role in LOGINS:
+            console.print(f"  {role:8} {email:28} password: {PASSWORD}  ({name})")
+    console.print(f"careslot on [bold]http://{host}:{port}[/bold] ({workers} worker(s))")
+    uvicorn.run(
+        "careslot.app:create_app", factory=True, host=host, port=port, workers=workers,
+        loop="uvloop", http="httptools", log_level=log_level, access_log=False,
+    )
+
+
+@app.command()
+def seed(
+    appointments: Annotated[int, typer.Option(min=0)] = 10_000,
+    patients: Annotated[int | None, typer.Option(min=1)] = None,
+    doctors: Annotated[int | None, typer.Option(min=1)] = None,
+    seed_value: Annotated[int, typer.Option("--seed")] = 42,
+) -> None:
+    """Load a realistic synthetic hospital with PostgreSQL COPY."""
+    from careslot.seeding.bulk import run_bulk_seed
+
+    url = _database()
+    run_bulk_seed(url, get_settings(), appointments=appointments, patients=patients,
+                  doctors=doctors, seed=seed_value, console=console)
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option()],
+    password: Annotated[str, typer.Option()],
+    role: Annotated[str, typer.Option()] = "patient",
+    name: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create a user account."""
+    from careslot.accounts.service import create_user
+    from careslot.db.pool import create_pool
+    from careslot.errors import CareslotError
+
+    url = _database()
+
+    async def create() -> None:
+        pool = await create_pool(get_settings(), url)
+        try:
+            user = await create_user(pool, email=email, password=password,
+                                     name=name or email.split("@")[0], role=role)
+            console.print(f"[green]created {user.role} #{user.id} {user.email}[/green]")
+        finally:
+            await pool.close()
+
+    try:
+        asyncio.run(create())
+    except CareslotError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    app()

@@ -1,0 +1,56 @@
+"""SQL for the patient dashboard (one round trip) and the activity feed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+# Per-patient figures come from the appointments table itself, not the 30-second
+# materialized view: a patient must see their own booking the moment it is made.
+STATS = """
+select
+  count(*) filter (where a.starts_at >= $2 and a.status in ('scheduled', 'confirmed', 'checked_in'))
+    as "upcomingCount",
+  count(*) filter (where a.starts_at >= $3 and a.starts_at < $4) as "totalMonthCount",
+  count(*) filter (where a.status = 'completed') as "completedCount",
+  min(a.starts_at) filter (where a.starts_at >= $2
+                           and a.status in ('scheduled', 'confirmed', 'checked_in'))
+    as "nextAppointmentDate",
+  (select coalesce(json_agg(r order by r.date desc, r.id desc), '[]'::json)
+   from (select a5.id, a5.starts_at as date, a5.status, d.name as "departmentName",
+                d.color as "departmentColor"
+         from appointments a5 join departments d on d.id = a5.department_id
+         where a5.client_id = $1
+         order by a5.starts_at desc, a5.id desc
+         limit 5) r) as "recentAppointments"
+from appointments a
+where a.client_id = $1
+"""
+
+
+async def stats(
+    conn: asyncpg.Connection, client_id: int, now: datetime, month_start: datetime,
+    month_end: datetime,
+) -> dict[str, Any]:
+    row = await conn.fetchrow(STATS, client_id, now, month_start, month_end)
+    return dict(row)
+
+
+async def activity(
+    conn: asyncpg.Connection, client_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """select id, at, client_id as "clientId", appointment_id as "appointmentId",
+                  kind, summary
+           from activity where ($1::bigint is null or client_id = $1)
+           order by at desc, id desc limit $2""",
+        client_id, limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def is_patient(conn: asyncpg.Connection, user_id: int) -> bool:
+    role = await conn.fetchval("select role from users where id = $1", user_id)
+    return bool(role == "patient")

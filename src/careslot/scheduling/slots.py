@@ -1,0 +1,113 @@
+"""Slot generation: wall-clock working hours in the hospital's zone to absolute instants.
+
+Slots step in absolute time from the start of each working window, so across a
+daylight-saving change no slot falls in an hour that does not exist, none is offered
+twice, and every slot has its nominal length.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingWindow:
+    weekday: int  # ISO: 1 = Monday
+    start: time
+    end: time
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    start: datetime
+    end: datetime
+
+
+def to_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
+    """The instant a wall clock in `zone` shows `wall` on `day` (first one if it shows twice).
+
+    A wall time inside a spring-forward gap never shows; it maps to the end of the gap.
+    """
+    naive = datetime.combine(day, wall)
+    first = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if first.astimezone(zone).replace(tzinfo=None) == naive:
+        return first
+    # In a gap: the clock jumps past `naive` at the transition, which lies between the
+    # instants given by the offsets after (fold=1) and before (fold=0) it.
+    low = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    high = first
+    offset_after = high.astimezone(zone).utcoffset()
+    while high - low > timedelta(seconds=1):
+        mid = low + (high - low) / 2
+        if mid.astimezone(zone).utcoffset() == offset_after:
+            high = mid
+        else:
+            low = mid
+    return high.replace(microsecond=0)
+
+
+def day_slots(
+    day: date, windows: Iterable[WorkingWindow], slot_minutes: int, zone: ZoneInfo
+) -> list[Slot]:
+    step = timedelta(minutes=slot_minutes)
+    out: list[Slot] = []
+    for window in sorted(windows, key=lambda w: w.start):
+        if window.weekday != day.isoweekday():
+            continue
+        start = to_instant(day, window.start, zone)
+        end = to_instant(day, window.end, zone)
+        t = start
+        while t + step <= end:
+            if not out or t >= out[-1].end:
+                out.append(Slot(t, t + step))
+            t += step
+    return out
+
+
+class BusyTimes:
+    """Sorted, merged busy intervals for fast overlap checks."""
+
+    def __init__(self, intervals: Iterable[tuple[datetime, datetime]]) -> None:
+        merged: list[list[datetime]] = []
+        for start, end in sorted(intervals):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self._starts = [m[0] for m in merged]
+        self._ends = [m[1] for m in merged]
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        i = bisect.bisect_left(self._ends, start)
+        while i < len(self._starts) and self._starts[i] < end:
+            if self._ends[i] > start:
+                return True
+            i += 1
+        return False
+
+
+def days_between(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def free_slots(
+    *,
+    days: Sequence[date],
+    windows: Iterable[WorkingWindow],
+    slot_minutes: int,
+    zone: ZoneInfo,
+    busy: BusyTimes,
+    earliest: datetime,
+    latest: datetime,
+) -> list[Slot]:
+    windows = list(windows)
+    out: list[Slot] = []
+    for day in days:
+        for slot in day_slots(day, windows, slot_minutes, zone):
+            if earliest <= slot.start <= latest and not busy.overlaps(slot.start, slot.end):
+                out.append(slot)
+    return out
