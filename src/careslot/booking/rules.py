@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from careslot.accounts.models import User
-from careslot.errors import Forbidden, InvalidTransition
+from careslot.errors import InvalidTransition
 
 STATUSES = ("scheduled", "confirmed", "checked_in", "completed", "cancelled", "no_show")
 LIVE = ("scheduled", "confirmed", "checked_in")
@@ -24,7 +24,8 @@ def check_move(*, actor: User, current: str, target: str, starts_at: datetime,
                now: datetime) -> None:
     """Raise unless `actor` may move an appointment it can see from current to target."""
     if actor.role == "patient" and target != "cancelled":
-        raise Forbidden("patients may only cancel their appointments")
+        # SPEC section 2: any move a caller may not make is 409 invalid_transition.
+        raise InvalidTransition("patients may only cancel their appointments")
     if target not in MOVES.get(current, frozenset()):
         raise InvalidTransition(f"cannot move from {current} to {target}")
     if target == "no_show" and now < starts_at:
