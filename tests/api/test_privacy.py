@@ -1,0 +1,167 @@
+"""One patient's data never reaches another, by any route; staff see all, doctors their own."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from tests.api.helpers import (
+    assert_problem,
+    book,
+    demo_doctor_id,
+    free_slots,
+    register,
+    scalar,
+)
+from tests.conftest import LiveServer
+
+SECRET = "Secret-reason-7f3a"
+
+
+@pytest.fixture
+def victim(live: LiveServer) -> dict[str, Any]:
+    """A patient with one appointment whose reason and name must not leak."""
+    victim_id, token = register(live, name="Victoria Victim")
+    doctor_id = demo_doctor_id(live, "Dr. Lena Fischer")
+    slot = free_slots(live, doctor_id)[0]
+    with live.client(token) as c:
+        r = book(c, doctor_id, slot["start"], reason=SECRET)
+    assert r.status_code == 201, r.text
+    return {"id": victim_id, "token": token, "appointment": r.json(), "doctorId": doctor_id}
+
+
+def _leaks(text: str) -> bool:
+    return SECRET in text or "Victoria" in text
+
+
+def test_another_patient_sees_nothing(live: LiveServer, victim: dict[str, Any]) -> None:
+    _, token = register(live, name="Nosy Neighbour")
+    appointment = victim["appointment"]
+    path = f"/api/appointments/{appointment['id']}"
+    month = dt.datetime.fromisoformat(appointment["start"]).strftime("%Y-%m")
+    with live.client(token) as c:
+        answers = [
+            assert_problem(c.get(path), 404, "not_found"),
+            assert_problem(c.patch(path, json={"status": "cancelled"}), 404, "not_found"),
+            assert_problem(c.patch(path, json={"start": appointment["start"]}), 404),
+            assert_problem(c.get("/api/dashboard/stats", params={"clientId": victim["id"]}),
+                           403, "forbidden"),
+            assert_problem(c.get("/api/appointments", params={"clientId": victim["id"]}),
+                           403, "forbidden"),
+            assert_problem(c.get("/api/calendar", params={"month": month,
+                                                           "doctorId": victim["doctorId"]}),
+                           403, "forbidden"),
+            assert_problem(c.get("/api/appointments/stream"), 403, "forbidden"),
+            assert_problem(c.get(f"/api/doctors/{victim['doctorId']}/schedule"), 403),
+            # A booking in the victim's name is refused.
+            assert_problem(book(c, victim["doctorId"], appointment["start"],
+                                clientId=victim["id"]), 403, "forbidden"),
+        ]
+        own = [
+            c.get("/api/appointments").json(),
+            c.get("/api/calendar", params={"month": month}).json(),
+            c.get("/api/activity").json(),
+            c.get("/api/dashboard/stats").json(),
+        ]
+    assert not any(_leaks(str(a)) for a in answers)
+    assert own[0]["items"] == []
+    assert own[1]["items"] == []
+    assert own[2]["items"] == []
+    assert own[3]["data"]["recentAppointments"] == []
+    assert not any(_leaks(str(o)) for o in own)
+    # Nothing changed.
+    assert scalar(live, "select status from appointments where id = $1",
+                  appointment["id"]) == "scheduled"
+
+
+def test_unknown_ids_look_like_other_peoples(live: LiveServer, victim: dict[str, Any]) -> None:
+    """A 404 for someone else's id is indistinguishable from one for an id that never was."""
+    _, token = register(live)
+    with live.client(token) as c:
+        theirs = c.get(f"/api/appointments/{victim['appointment']['id']}")
+        nobody = c.get("/api/appointments/999999")
+    assert theirs.status_code == nobody.status_code == 404
+    assert theirs.json() == nobody.json()
+
+
+def test_staff_see_everything(live: LiveServer, victim: dict[str, Any],
+                              staff_token: str) -> None:
+    appointment = victim["appointment"]
+    with live.client(staff_token) as c:
+        assert c.get(f"/api/appointments/{appointment['id']}").json()["reason"] == SECRET
+        listed = c.get("/api/appointments", params={"clientId": victim["id"]}).json()
+        assert [a["id"] for a in listed["items"]] == [appointment["id"]]
+        everyone = c.get("/api/appointments", params={"limit": 200}).json()["items"]
+        assert len({a["clientId"] for a in everyone}) > 1
+        stats = c.get("/api/dashboard/stats", params={"clientId": victim["id"]}).json()
+        assert stats["data"]["upcomingCount"] == 1
+        assert_problem(c.get("/api/dashboard/stats"), 403)
+        assert_problem(c.get("/api/dashboard/stats", params={"clientId": 999999}), 404)
+        activity = c.get("/api/activity", params={"limit": 100}).json()["items"]
+        assert victim["id"] in {a["clientId"] for a in activity}
+        month = dt.datetime.fromisoformat(appointment["start"]).strftime("%Y-%m")
+        cal = c.get("/api/calendar", params={"month": month, "doctorId": victim["doctorId"]})
+        assert appointment["id"] in [a["id"] for a in cal.json()["items"]]
+        stream = c.get("/api/appointments/stream")
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("application/x-ndjson")
+        assert SECRET in stream.text
+
+
+def test_doctors_see_only_their_own(live: LiveServer, victim: dict[str, Any]) -> None:
+    """The demo doctor login is Dr. Okafor; the victim booked Dr. Fischer."""
+    token = live.login("doctor@demo.careslot")
+    own_doctor = demo_doctor_id(live)
+    appointment = victim["appointment"]
+    month = dt.datetime.fromisoformat(appointment["start"]).strftime("%Y-%m")
+    with live.client(token) as c:
+        assert_problem(c.get(f"/api/appointments/{appointment['id']}"), 404)
+        assert_problem(c.patch(f"/api/appointments/{appointment['id']}",
+                               json={"status": "checked_in"}), 404)
+        listed = c.get("/api/appointments", params={"limit": 200}).json()["items"]
+        assert listed
+        assert {a["doctorId"] for a in listed} == {own_doctor}
+        assert_problem(c.get("/api/calendar", params={"month": month,
+                                                       "doctorId": victim["doctorId"]}), 403)
+        cal = c.get("/api/calendar", params={"month": month}).json()
+        assert all(a["doctorId"] == own_doctor for a in cal["items"])
+        assert_problem(c.get("/api/dashboard/stats", params={"clientId": victim["id"]}), 403)
+        assert_problem(c.get("/api/activity"), 403)
+        assert_problem(c.get(f"/api/doctors/{victim['doctorId']}/schedule"), 403)
+        schedule = c.get(f"/api/doctors/{own_doctor}/schedule")
+        assert schedule.status_code == 200, schedule.text
+        assert_problem(c.get("/api/appointments/stream"), 403)
+        assert_problem(book(c, own_doctor, appointment["start"]), 403)
+        body = str(listed) + cal.__repr__() + schedule.text
+    assert not _leaks(body)
+
+
+def test_private_answers_are_never_public(live: LiveServer, victim: dict[str, Any]) -> None:
+    with live.client(victim["token"]) as c:
+        for path in ("/api/appointments", f"/api/appointments/{victim['appointment']['id']}",
+                     "/api/dashboard/stats", "/api/activity", "/api/calendar",
+                     "/api/users/profile"):
+            r = c.get(path)
+            assert r.status_code == 200, (path, r.text)
+            cache_control = r.headers.get("cache-control", "")
+            assert "private" in cache_control or "no-store" in cache_control, (path,
+                                                                               cache_control)
+            assert "public" not in cache_control
+
+
+def test_every_private_route_needs_a_session(live: LiveServer) -> None:
+    with live.client() as c:
+        for method, path in (("GET", "/api/appointments"), ("GET", "/api/appointments/1"),
+                             ("PATCH", "/api/appointments/1"), ("POST", "/api/appointments"),
+                             ("GET", "/api/dashboard/stats"), ("GET", "/api/activity"),
+                             ("GET", "/api/calendar"), ("GET", "/api/users/profile"),
+                             ("GET", "/api/appointments/stream"),
+                             ("GET", "/api/doctors/1/schedule"), ("POST", "/api/auth/logout")):
+            r = c.request(method, path, json={"status": "cancelled"} if method != "GET" else None)
+            assert_problem(r, 401, "unauthenticated")
+        r = c.get("/api/appointments", headers={"Authorization": "Bearer not-a-token"})
+        assert_problem(r, 401, "unauthenticated")
+        r = c.get("/api/appointments", headers={"Authorization": "Basic dXNlcjpwdw=="})
+        assert_problem(r, 401, "unauthenticated")
