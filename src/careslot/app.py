@@ -9,13 +9,20 @@ from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
 from careslot import __version__
-from careslot.api import appointments, auth, catalog, dashboard, errors, system
+from careslot.api import appointments, auth, catalog, dashboard, errors, stats, system
 from careslot.api.middleware import SecurityAndLimits
 from careslot.audit.log import AuditLog
 from careslot.config import Settings, get_settings
 from careslot.context import Context
+from careslot.dashboard.mv import MvRefresher
 from careslot.db.pool import create_pool
 from careslot.db.urls import resolve_database_url
+from careslot.web import assets as web_assets
+from careslot.web import desk as web_desk
+from careslot.web import errors as web_errors
+from careslot.web import pages as web_pages
+from careslot.monitoring import metrics
+from careslot.monitoring.middleware import Monitoring
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
@@ -29,10 +36,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         ctx = Context(settings=settings, pool=pool, audit=audit)
         app.state.ctx = ctx
         audit.start()
+        refresher = MvRefresher(url, settings)
+        refresher.start()
         try:
             yield
         finally:
+            await refresher.stop()
             await audit.stop()
+            metrics.untrack_pool(pool)
             await pool.close()
 
     app = FastAPI(
@@ -40,7 +51,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         default_response_class=ORJSONResponse, docs_url="/docs", redoc_url=None,
     )
     errors.install(app)
-    for module in (auth, catalog, appointments, dashboard, system):
+    for module in (auth, catalog, appointments, dashboard, stats, system):
         app.include_router(module.router)
+    for web in (web_pages, web_desk, web_assets):
+        app.include_router(web.router)
+    web_errors.install(app)
     app.add_middleware(SecurityAndLimits, max_body=settings.max_body_bytes)
+    app.add_middleware(Monitoring, slow_ms=settings.slow_ms)  # outermost: times everything
     return app

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     cache: str = "on"
     mv_refresh_seconds: float = 30.0
     metrics_token: str | None = None
+    slow_ms: float = 100.0  # calls slower than this are logged as structured warnings
     max_body_bytes: int = 1024 * 1024
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19_456

@@ -1,11 +1,81 @@
-"""The asyncpg pool: few warm connections, short timeouts, named for pg_stat_activity."""
+"""The asyncpg pool: few warm connections, short timeouts, named for pg_stat_activity.
+
+Sizes (CARESLOT_POOL_MIN / CARESLOT_POOL_MAX, default 2 / 8 per worker) come from a load
+test on 2 cores (see README): beyond about twice the cores, more connections only queue
+inside PostgreSQL and raise p50 without adding throughput.
+"""
 
 from __future__ import annotations
+
+import time
+from typing import Any
 
 import asyncpg
 import orjson
 
 from careslot.config import Settings
+from careslot.monitoring import metrics, timing
+
+_clock = time.perf_counter
+_observe = metrics.DB_QUERY_SECONDS.observe
+
+
+def _record(started: float) -> None:
+    elapsed = _clock() - started
+    _observe(elapsed)
+    timing.note_db(elapsed)
+
+
+class TimedConnection(asyncpg.Connection):  # type: ignore[misc]
+    """Counts each round trip's time into the request's Server-Timing and /metrics.
+
+    asyncpg's add_query_logger reports through loop.call_soon, i.e. after the awaiting code
+    resumes, so the last query of a request could miss its Server-Timing header; timing the
+    awaited call here is exact and cheaper (no LoggedQuery record per query).
+    """
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
+        started = _clock()
+        try:
+            status: str = await super().execute(query, *args, timeout=timeout)
+            return status
+        finally:
+            _record(started)
+
+    async def executemany(self, command: str, args: Any, *, timeout: float | None = None,
+                          ) -> None:
+        started = _clock()
+        try:
+            await super().executemany(command, args, timeout=timeout)
+        finally:
+            _record(started)
+
+    async def fetch(self, query: str, *args: Any, timeout: float | None = None,
+                    record_class: Any = None) -> list[Any]:
+        started = _clock()
+        try:
+            rows: list[Any] = await super().fetch(query, *args, timeout=timeout,
+                                                  record_class=record_class)
+            return rows
+        finally:
+            _record(started)
+
+    async def fetchval(self, query: str, *args: Any, column: int = 0,
+                       timeout: float | None = None) -> Any:
+        started = _clock()
+        try:
+            return await super().fetchval(query, *args, column=column, timeout=timeout)
+        finally:
+            _record(started)
+
+    async def fetchrow(self, query: str, *args: Any, timeout: float | None = None,
+                       record_class: Any = None) -> Any:
+        started = _clock()
+        try:
+            return await super().fetchrow(query, *args, timeout=timeout,
+                                          record_class=record_class)
+        finally:
+            _record(started)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -16,20 +86,42 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+def server_settings(settings: Settings, application_name: str = "careslot") -> dict[str, str]:
+    return {
+        "application_name": application_name,
+        "statement_timeout": str(settings.statement_timeout_ms),
+        "idle_in_transaction_session_timeout": "15000",
+        "jit": "off",
+    }
+
+
+class CareslotPool(asyncpg.Pool):  # type: ignore[misc]
+    """asyncpg's pool with a default acquire timeout, so a saturated pool answers 503 fast."""
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
 async def create_pool(settings: Settings, database_url: str) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
+    pool = CareslotPool(
         database_url,
+        acquire_timeout=settings.pool_acquire_timeout,
         min_size=settings.pool_min,
         max_size=settings.pool_max,
+        max_queries=50_000,
         max_inactive_connection_lifetime=60.0,
-        command_timeout=settings.statement_timeout_ms / 1000 + 1,
+        loop=None,
+        connection_class=TimedConnection,
+        record_class=asyncpg.Record,
         init=_init_connection,
-        server_settings={
-            "application_name": "careslot",
-            "statement_timeout": str(settings.statement_timeout_ms),
-            "idle_in_transaction_session_timeout": "15000",
-            "jit": "off",
-        },
+        timeout=10.0,  # connect timeout
+        command_timeout=settings.statement_timeout_ms / 1000 + 1,
+        server_settings=server_settings(settings),
     )
-    assert pool is not None
+    await pool
+    metrics.track_pool(pool)
     return pool

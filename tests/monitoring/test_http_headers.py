@@ -1,0 +1,126 @@
+"""Server-Timing on every API answer; strong ETags and 304 on every cacheable GET;
+per-user answers never public."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import httpx
+import pytest
+
+from careslot.monitoring.middleware import none_match
+from tests.conftest import LiveServer
+
+TIMING = re.compile(r'db;dur=\d+\.\d+;desc="(\d+) queries"(, cache;desc="[^"]+")?, '
+                    r"total;dur=(\d+\.\d+)$")
+
+
+def _doctor_and_day(c: httpx.Client) -> tuple[int, str]:
+    doctor = c.get("/api/doctors").json()[0]["id"]
+    return doctor, (dt.date.today() + dt.timedelta(days=8)).isoformat()
+
+
+def cacheable_paths(c: httpx.Client) -> dict[str, str]:
+    doctor, day = _doctor_and_day(c)
+    month = dt.date.today().strftime("%Y-%m")
+    return {
+        "departments": "/api/departments",
+        "doctors": "/api/doctors",
+        "slots": f"/api/slots?doctorId={doctor}&date={day}",
+        "dashboard": "/api/dashboard/stats",
+        "appointments": "/api/appointments",
+        "calendar": f"/api/calendar?month={month}",
+        "activity": "/api/activity",
+    }
+
+
+PER_USER = ("dashboard", "appointments", "calendar", "activity")
+
+
+def test_server_timing_on_api_answers(live: LiveServer, patient_token: str) -> None:
+    with live.client(patient_token) as c:
+        answers = [c.get(path) for path in cacheable_paths(c).values()]
+        answers.append(c.get("/api/appointments/987654321"))  # a 404 problem
+        answers.append(c.get("/api/users/profile"))
+        doctor, day = _doctor_and_day(c)
+        slot = c.get("/api/slots", params={"doctorId": doctor, "date": day}).json()["slots"][0]
+        answers.append(c.post("/api/appointments",
+                              json={"doctorId": doctor, "start": slot["start"]}))
+    assert answers[-1].status_code == 201
+    for answer in answers:
+        header = answer.headers.get("server-timing")
+        assert header is not None, answer.request.url
+        assert TIMING.match(header), header
+    # A booking is a database write: its round trips are counted and timed.
+    queries = int(TIMING.match(answers[-1].headers["server-timing"]).group(1))  # type: ignore[union-attr]
+    assert queries >= 1
+
+
+def test_no_server_timing_outside_api(live: LiveServer) -> None:
+    with live.client() as c:
+        assert "server-timing" not in c.get("/healthz").headers
+
+
+@pytest.mark.parametrize("name", ["departments", "doctors", "slots", "dashboard",
+                                  "appointments", "calendar", "activity"])
+def test_etag_and_304(live: LiveServer, patient_token: str, name: str) -> None:
+    with live.client(patient_token) as c:
+        path = cacheable_paths(c)[name]
+        first = c.get(path)
+        assert first.status_code == 200
+        etag = first.headers["etag"]
+        assert etag.startswith('"') and etag.endswith('"'), etag  # strong
+        for condition in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+            again = c.get(path, headers={"If-None-Match": condition})
+            assert again.status_code == 304, condition
+            assert again.content == b""
+            assert again.headers["etag"] == etag
+            assert "content-length" not in again.headers or again.headers["content-length"] == "0"
+            assert "server-timing" in again.headers
+        changed = c.get(path, headers={"If-None-Match": '"not-this-one"'})
+    assert changed.status_code == 200
+    assert changed.content == first.content
+
+
+def test_etag_follows_the_data(live: LiveServer, patient_token: str) -> None:
+    with live.client(patient_token) as c:
+        before = c.get("/api/appointments")
+        doctor, day = _doctor_and_day(c)
+        slot = c.get("/api/slots", params={"doctorId": doctor, "date": day}).json()["slots"][0]
+        booked = c.post("/api/appointments", json={"doctorId": doctor, "start": slot["start"]})
+        assert booked.status_code == 201
+        after = c.get("/api/appointments", headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+
+
+@pytest.mark.parametrize("name", PER_USER)
+def test_per_user_answers_are_never_public(
+    live: LiveServer, patient_token: str, name: str
+) -> None:
+    with live.client(patient_token) as c:
+        path = cacheable_paths(c)[name]
+        answers = [c.get(path)]
+        answers.append(c.get(path, headers={"If-None-Match": answers[0].headers["etag"]}))
+    for answer in answers:
+        cache_control = answer.headers["cache-control"]
+        assert "public" not in cache_control
+        assert "private" in cache_control or "no-store" in cache_control
+
+
+def test_writes_and_errors_get_no_etag(live: LiveServer, patient_token: str) -> None:
+    with live.client(patient_token) as c:
+        missing = c.get("/api/appointments/987654321")
+        anonymous = httpx.get(f"{live.url}/api/dashboard/stats")
+    assert missing.status_code == 404 and "etag" not in missing.headers
+    assert anonymous.status_code == 401 and "etag" not in anonymous.headers
+
+
+@pytest.mark.parametrize(("header", "matches"), [
+    (b'"a"', True), (b'W/"a"', True), (b' "b" , "a" ', True), (b"*", True),
+    (b'"b"', False), (b'"a-"', False), (b"", False),
+])
+def test_if_none_match_weak_comparison(header: bytes, matches: bool) -> None:
+    assert none_match(header, b'"a"') is matches
+    assert none_match(header, b'W/"a"') is matches
