@@ -1,0 +1,69 @@
+"""Session lifetimes: 12 h absolute for everyone, 30 min idle for staff, revoked for good."""
+
+from __future__ import annotations
+
+import pytest
+
+from careslot.accounts.service import token_hash
+from tests.api.helpers import assert_problem, query
+from tests.conftest import LiveServer
+
+
+def _age(live: LiveServer, token: str, column: str, minutes: int) -> None:
+    query(live, f"update sessions set {column} = now() - make_interval(mins => $2) "
+                "where token_hash = $1", token_hash(token), minutes)
+
+
+def test_expired_session_is_dead(live: LiveServer, patient_token: str) -> None:
+    query(live, "update sessions set expires_at = now() - interval '1 second' "
+                "where token_hash = $1", token_hash(patient_token))
+    with live.client(patient_token) as c:
+        assert_problem(c.get("/api/users/profile"), 401, "unauthenticated")
+
+
+@pytest.mark.parametrize("email", ["staff@demo.careslot", "admin@demo.careslot",
+                                   "doctor@demo.careslot"])
+def test_staff_sessions_time_out_when_idle(live: LiveServer, email: str) -> None:
+    token = live.login(email)
+    _age(live, token, "last_seen_at", 29)
+    with live.client(token) as c:
+        assert c.get("/api/users/profile").status_code == 200
+    _age(live, token, "last_seen_at", 31)
+    with live.client(token) as c:
+        assert_problem(c.get("/api/users/profile"), 401, "unauthenticated")
+        # Revoked, not just refused once: a fresh last_seen_at does not bring it back.
+    query(live, "update sessions set last_seen_at = now() where token_hash = $1",
+          token_hash(token))
+    with live.client(token) as c:
+        assert_problem(c.get("/api/users/profile"), 401, "unauthenticated")
+
+
+def test_patient_sessions_survive_idling(live: LiveServer, patient_token: str) -> None:
+    _age(live, patient_token, "last_seen_at", 120)
+    with live.client(patient_token) as c:
+        assert c.get("/api/users/profile").status_code == 200
+    seen = query(live, "select last_seen_at > now() - interval '1 minute' as fresh "
+                       "from sessions where token_hash = $1", token_hash(patient_token))
+    assert seen[0]["fresh"], "activity should move last_seen_at forward"
+
+
+def test_sessions_end_after_twelve_hours(live: LiveServer, patient_token: str) -> None:
+    expires = query(live, "select expires_at - created_at as life from sessions "
+                          "where token_hash = $1", token_hash(patient_token))
+    assert expires[0]["life"].total_seconds() == pytest.approx(12 * 3600, abs=5)
+
+
+def test_tokens_are_stored_hashed(live: LiveServer, patient_token: str) -> None:
+    rows = query(live, "select token_hash from sessions")
+    assert patient_token.encode() not in {bytes(r["token_hash"]) for r in rows}
+    assert token_hash(patient_token) in {bytes(r["token_hash"]) for r in rows}
+
+
+def test_deactivated_users_lose_their_sessions(live: LiveServer, patient_token: str) -> None:
+    query(live, "update users set is_active = false where email = 'patient@demo.careslot'")
+    with live.client(patient_token) as c:
+        assert_problem(c.get("/api/users/profile"), 401, "unauthenticated")
+    with live.client() as c:
+        r = c.post("/api/auth/login", json={"email": "patient@demo.careslot",
+                                            "password": "careslot-demo"})
+    assert_problem(r, 401, "unauthenticated")
