@@ -73,3 +73,16 @@ async def revoke_session(conn: asyncpg.Connection, token_hash: bytes) -> None:
         "update sessions set revoked_at = now() where token_hash = $1 and revoked_at is null",
         token_hash,
     )
+
+
+async def search_patients(
+    conn: asyncpg.Connection, query: str, limit: int
+) -> list[asyncpg.Record]:
+    pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return await conn.fetch(
+        """select u.id, u.email, u.name from users u
+           where u.role = 'patient' and u.is_active
+             and (u.name ilike $1 or u.email ilike $1)
+           order by u.name, u.id limit $2""",
+        pattern, limit,
+    )

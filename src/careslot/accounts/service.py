@@ -114,3 +114,13 @@ async def get_user(pool: asyncpg.Pool, user_id: int) -> User | None:
     async with pool.acquire() as conn:
         row = await repo.user_by_id(conn, user_id)
     return _user(row) if row else None
+
+
+async def search_patients(pool: asyncpg.Pool, *, query: str, limit: int = 20) -> list[User]:
+    """Patients whose name or email contains `query` (the front desk's "find a patient")."""
+    query = query.strip()
+    if not 2 <= len(query) <= 100:
+        raise ValidationFailed("search for 2 to 100 characters of a name or email")
+    async with pool.acquire() as conn:
+        rows = await repo.search_patients(conn, query, limit)
+    return [User(r["id"], r["email"], r["name"], "patient") for r in rows]

@@ -1,0 +1,1 @@
+"""Server-rendered pages, their static files and the service worker."""

@@ -1,0 +1,100 @@
+"""The front desk's board and the doctor's day and week."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from careslot import clock
+from careslot.accounts import service as accounts
+from careslot.accounts.models import User
+from careslot.api.deps import get_ctx
+from careslot.booking import service as booking
+from careslot.booking.rules import MOVES
+from careslot.scheduling import service as scheduling
+from careslot.web.render import SENSITIVE, page, signed_in
+
+router = APIRouter(include_in_schema=False)
+DESK_MOVES = (("checked_in", "Check in"), ("completed", "Completed"), ("no_show", "No-show"))
+
+
+def allowed_moves(appointment: dict[str, Any], now: dt.datetime) -> dict[str, bool]:
+    """Which desk buttons can act now (the service decides again when one is pressed)."""
+    moves = MOVES.get(appointment["status"], frozenset())
+    return {
+        target: target in moves and (target != "no_show" or appointment["start"] <= now)
+        for target, _ in DESK_MOVES
+    }
+
+
+async def _day(request: Request, user: User, day: dt.date, doctor_id: int | None,
+               ) -> list[dict[str, Any]]:
+    ctx = get_ctx(request)
+    zone = ctx.settings.zone
+    listing = await booking.page(
+        ctx, actor=user, status=None, start=clock.day_start(day, zone),
+        end=clock.day_start(day + dt.timedelta(days=1), zone), limit=1000, cursor=None,
+        doctor_id=doctor_id,
+    )
+    items: list[dict[str, Any]] = listing["items"]
+    return items
+
+
+@router.get("/desk")
+async def desk_page(
+    request: Request, q: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    user = await signed_in(request, "staff", "admin")
+    if not isinstance(user, User):
+        return user
+    ctx = get_ctx(request)
+    today = clock.today(ctx.settings.zone)
+    items = await _day(request, user, today, None)
+    board: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for item in sorted(items, key=lambda a: (a["departmentName"], a["doctorName"], a["start"])):
+        board[item["departmentName"]][item["doctorName"]].append(item)
+    found: list[User] | None = None
+    if q:
+        found = await accounts.search_patients(ctx.pool, query=q)
+        ctx.audit.read(actor_id=user.id, subject_id=None, entity="patient_search")
+    now = clock.utcnow()
+    return page(
+        request, "desk.html", user=user, title="Front desk", today=today, board=board,
+        moves={a["id"]: allowed_moves(a, now) for a in items}, desk_moves=DESK_MOVES,
+        q=q or "", found=found, cache_control=SENSITIVE,
+    )
+
+
+@router.get("/doctor")
+async def doctor_page(request: Request) -> Response:
+    user = await signed_in(request, "doctor")
+    if not isinstance(user, User):
+        return user
+    ctx = get_ctx(request)
+    today = clock.today(ctx.settings.zone)
+    last = today + dt.timedelta(days=6)
+    week: dict[dt.date, list[dict[str, Any]]] = {
+        today + dt.timedelta(days=i): [] for i in range(7)
+    }
+    schedule: dict[str, Any] = {"workingHours": [], "timeOff": []}
+    if user.doctor_id is not None:
+        schedule = await scheduling.doctor_schedule(
+            ctx.pool, ctx.settings, doctor_id=user.doctor_id, first=today, last=last,
+        )
+        listing = await booking.page(
+            ctx, actor=user, status=None, start=clock.day_start(today, ctx.settings.zone),
+            end=clock.day_start(last + dt.timedelta(days=1), ctx.settings.zone),
+            limit=1000, cursor=None, doctor_id=user.doctor_id,
+        )
+        for item in listing["items"]:
+            week[item["start"].astimezone(ctx.settings.zone).date()].append(item)
+    hours: dict[int, list[str]] = defaultdict(list)
+    for window in schedule["workingHours"]:
+        hours[window["weekday"]].append(f"{window['start']} to {window['end']}")
+    return page(request, "doctor.html", user=user, title="My day and week", today=today,
+                week=week, hours=hours, time_off=schedule["timeOff"],
+                cache_control=SENSITIVE)

@@ -1,0 +1,209 @@
+"""The patient's pages and the public ones: each reads through the same services as the
+API, renders the first paint with its data, and leaves interactions to /static/app.js."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import defaultdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import RedirectResponse, Response
+
+from careslot import clock
+from careslot.accounts import service as accounts
+from careslot.accounts.models import User
+from careslot.api.deps import get_ctx, optional_user
+from careslot.api.schemas import MAX_ID
+from careslot.booking import service as booking
+from careslot.dashboard import service as dashboard
+from careslot.errors import NotFound, ValidationFailed
+from careslot.scheduling import service as scheduling
+from careslot.web.render import PUBLIC_PAGE, SENSITIVE, home_of, page, signed_in
+
+router = APIRouter(include_in_schema=False)
+OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+BOOKING_DAYS = 28  # the day picker: four weeks from today
+
+
+def safe_next(target: str | None) -> str:
+    """Only our own paths: never another site (`//evil`, `https://…`)."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return ""
+
+
+@router.get("/")
+async def landing(request: Request) -> Response:
+    user = await optional_user(request)
+    if user is not None:
+        return RedirectResponse(home_of(user), 303, headers={"Cache-Control": "no-store"})
+    return page(request, "landing.html", user=None, title="Welcome",
+                cache_control=PUBLIC_PAGE)
+
+
+@router.get("/login")
+async def login(request: Request, next: str | None = None) -> Response:
+    return page(request, "login.html", user=None, title="Sign in",
+                next=safe_next(next), cache_control=PUBLIC_PAGE)
+
+
+@router.get("/register")
+async def register(request: Request, next: str | None = None) -> Response:
+    return page(request, "register.html", user=None, title="Create an account",
+                next=safe_next(next), cache_control=PUBLIC_PAGE)
+
+
+@router.get("/offline")
+async def offline(request: Request) -> Response:
+    return page(request, "offline.html", user=None, title="You are offline",
+                cache_control=PUBLIC_PAGE)
+
+
+@router.get("/dashboard")
+async def dashboard_page(request: Request, booked: OptId = None) -> Response:
+    user = await signed_in(request, "patient")
+    if not isinstance(user, User):
+        return user
+    ctx = get_ctx(request)
+    stats = (await dashboard.stats(ctx, actor=user, client_id=None))["data"]
+    activity = (await dashboard.activity(ctx, actor=user, limit=8))["items"]
+    just_booked = None
+    if booked is not None:
+        try:
+            just_booked = await booking.get(ctx, actor=user, appointment_id=booked)
+        except NotFound:
+            just_booked = None
+    return page(request, "dashboard.html", user=user, title="Your dashboard", stats=stats,
+                activity=activity, just_booked=just_booked)
+
+
+async def _day_picker(request: Request, doctor_id: int, today: dt.date,
+                      ) -> dict[dt.date, list[dict[str, Any]]]:
+    ctx = get_ctx(request)
+    last = today + dt.timedelta(days=BOOKING_DAYS - 1)
+    found = await scheduling.slots(ctx.pool, ctx.settings, doctor_id=doctor_id,
+                                   department_id=None, first=today, last=last)
+    days: dict[dt.date, list[dict[str, Any]]] = defaultdict(list)
+    for slot in found:
+        days[slot["start"].astimezone(ctx.settings.zone).date()].append(slot)
+    return {today + dt.timedelta(days=i): days.get(today + dt.timedelta(days=i), [])
+            for i in range(BOOKING_DAYS)}
+
+
+@router.get("/book")
+async def book_page(
+    request: Request,
+    departmentId: OptId = None,
+    doctorId: OptId = None,
+    date: Annotated[dt.date | None, Query()] = None,
+    start: Annotated[dt.datetime | None, Query()] = None,
+    clientId: OptId = None,
+    reschedule: OptId = None,
+) -> Response:
+    user = await signed_in(request, "patient", "staff", "admin")
+    if not isinstance(user, User):
+        return user
+    ctx = get_ctx(request)
+    patient = user if user.role == "patient" else None
+    if user.is_staff and clientId is not None:
+        patient = await accounts.get_user(ctx.pool, clientId)
+        if patient is None or patient.role != "patient":
+            raise NotFound("There is no patient with that number.")
+    moving = None
+    if reschedule is not None:
+        moving = await booking.get(ctx, actor=user, appointment_id=reschedule)
+        doctorId, departmentId = moving["doctorId"], moving["departmentId"]
+        if patient is None:
+            patient = await accounts.get_user(ctx.pool, moving["clientId"])
+    departments = await scheduling.departments(ctx.pool)
+    doctors = await scheduling.doctors(ctx.pool, department_id=departmentId) \
+        if departmentId else []
+    doctor = next((d for d in doctors if d["id"] == doctorId), None)
+    if doctorId is not None and doctor is None:
+        raise NotFound("That doctor is not in this department.")
+    today = clock.today(ctx.settings.zone)
+    days = await _day_picker(request, doctor["id"], today) if doctor else {}
+    if date is not None and date not in days:
+        date = None
+    chosen = None
+    if start is not None and date is not None:
+        if start.tzinfo is None:
+            raise ValidationFailed("The chosen time is missing its time zone.")
+        chosen = next((s for s in days[date] if s["start"] == start), None)
+    return page(
+        request, "book.html", user=user, title="Book an appointment",
+        departments=departments, department_id=departmentId, doctors=doctors,
+        doctor=doctor, days=days, date=date, slots=days.get(date, []) if date else [],
+        start=start, chosen=chosen, patient=patient, moving=moving,
+        base={k: v for k, v in (("clientId", clientId), ("reschedule", reschedule))
+              if v is not None},
+    )
+
+
+@router.get("/appointments")
+async def appointments_page(request: Request) -> Response:
+    user = await signed_in(request, "patient")
+    if not isinstance(user, User):
+        return user
+    ctx = get_ctx(request)
+    listing = await booking.page(ctx, actor=user, status=None, start=None, end=None,
+                                 limit=200, cursor=None)
+    now = clock.utcnow()
+    upcoming = sorted((a for a in listing["items"] if a["start"] > now),
+                      key=lambda a: a["start"])
+    past = [a for a in listing["items"] if a["start"] <= now]
+    return page(request, "appointments.html", user=user, title="My appointments",
+                upcoming=upcoming, past=past, cache_control=SENSITIVE)
+
+
+def parse_month(month: str | None, zone: Any) -> tuple[int, int]:
+    if month is None:
+        today = clock.today(zone)
+        return today.year, today.month
+    match = MONTH_RE.match(month)
+    if not match or not 2000 <= int(match.group(1)) <= 2100:
+        raise ValidationFailed("The month should look like 2026-03.")
+    return int(match.group(1)), int(match.group(2))
+
+
+def month_grid(year: int, month: int) -> list[list[dt.date | None]]:
+    first = dt.date(year, month, 1)
+    days = (dt.date(year + month // 12, month % 12 + 1, 1) - first).days
+    cells: list[dt.date | None] = [None] * first.weekday()
+    cells += [first + dt.timedelta(days=i) for i in range(days)]
+    cells += [None] * (-len(cells) % 7)
+    return [cells[i:i + 7] for i in range(0, len(cells), 7)]
+
+
+@router.get("/calendar")
+async def calendar_page(
+    request: Request, month: Annotated[str | None, Query(max_length=7)] = None,
+    doctorId: OptId = None,
+) -> Response:
+    user = await signed_in(request)
+    if not isinstance(user, User):
+        return user
+    ctx = get_ctx(request)
+    year, mon = parse_month(month, ctx.settings.zone)
+    doctors: list[dict[str, Any]] = []
+    if user.is_staff:
+        doctors = await scheduling.doctors(ctx.pool, department_id=None)
+        if doctorId is None and doctors:
+            doctorId = doctors[0]["id"]
+    result = await booking.calendar(ctx, actor=user, year=year, month=mon,
+                                    doctor_id=doctorId if user.role != "patient" else None)
+    by_day: dict[dt.date, list[dict[str, Any]]] = defaultdict(list)
+    for item in result["items"]:
+        by_day[item["start"].astimezone(ctx.settings.zone).date()].append(item)
+    prev_month = dt.date(year, mon, 1) - dt.timedelta(days=1)
+    next_month = dt.date(year, mon, 28) + dt.timedelta(days=5)
+    return page(
+        request, "calendar.html", user=user, title="Calendar", year=year, month=mon,
+        label=dt.date(year, mon, 1).strftime("%B %Y"), grid=month_grid(year, mon),
+        by_day=by_day, doctors=doctors, doctor_id=result["doctorId"],
+        today=clock.today(ctx.settings.zone), prev=prev_month.strftime("%Y-%m"),
+        next=next_month.strftime("%Y-%m"), cache_control=SENSITIVE,
+    )
