@@ -21,10 +21,6 @@ from careslot.web import assets as web_assets
 from careslot.web import desk as web_desk
 from careslot.web import errors as web_errors
 from careslot.web import pages as web_pages
-from careslot.web import assets as web_assets
-from careslot.web import desk as web_desk
-from careslot.web import errors as web_errors
-from careslot.web import pages as web_pages
 from careslot.monitoring import metrics
 from careslot.monitoring.middleware import Monitoring
 
@@ -57,9 +53,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     errors.install(app)
     for module in (auth, catalog, appointments, dashboard, stats, system):
         app.include_router(module.router)
-    for web in (web_pages, web_desk, web_assets):
-        app.include_router(web.router)
-    web_errors.install(app)
     for web in (web_pages, web_desk, web_assets):
         app.include_router(web.router)
     web_errors.install(app)
