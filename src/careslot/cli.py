@@ -17,6 +17,8 @@ from careslot.db.urls import resolve_database_url
 app = typer.Typer(help="careslot: hospital appointment booking", no_args_is_help=True)
 users_app = typer.Typer(help="Manage user accounts")
 app.add_typer(users_app, name="users")
+db_app = typer.Typer(help="Database tools")
+app.add_typer(db_app, name="db")
 console = Console()
 
 
@@ -113,6 +115,20 @@ def users_create(
     except CareslotError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc
+
+
+@db_app.command("top")
+def db_top(limit: Annotated[int, typer.Option(min=1, max=1000)] = 10) -> None:
+    """The slowest statements by mean time, from pg_stat_statements."""
+    from careslot.db.top import StatementsUnavailable, render, top_statements
+
+    url = resolve_database_url(get_settings())
+    try:
+        rows = asyncio.run(top_statements(url, limit=limit))
+    except StatementsUnavailable as exc:
+        console.print(f"[yellow]{exc}[/yellow]")
+        raise typer.Exit(1) from exc
+    console.print(render(rows))
 
 
 def main() -> None:
