@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import asyncpg
@@ -115,6 +116,27 @@ def users_create(
     except CareslotError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc
+
+
+@app.command()
+def bench(
+    appointments: Annotated[int | None, typer.Option(min=1, help="Database size")] = None,
+    duration: Annotated[float | None, typer.Option(min=1, help="Mixed run, seconds")] = None,
+    connections: Annotated[int | None, typer.Option(min=8, max=1024)] = None,
+    workers: Annotated[int, typer.Option(min=1, max=32)] = 2,
+    out: Annotated[Path, typer.Option(help="Report directory")] = Path("bench-report"),
+    quick: Annotated[bool, typer.Option(help="CI smoke run, under 2 minutes")] = False,
+    reuse_db: Annotated[bool, typer.Option(help="Reuse careslot_bench_<N> if present")] = False,
+    database: Annotated[str | None, typer.Option(help="Bench this existing database")] = None,
+    scale: Annotated[bool, typer.Option(help="Dashboard and slots p50 at 10k/100k/1M")] = False,
+) -> None:
+    """Measure the guide's Expected Results table: cache off vs on, with wrk."""
+    from careslot.bench.command import run_command
+
+    raise typer.Exit(run_command(
+        appointments=appointments, duration=duration, connections=connections, workers=workers,
+        out=out, quick=quick, reuse_db=reuse_db, database=database, scale=scale,
+        console=console))
 
 
 @db_app.command("top")

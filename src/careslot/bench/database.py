@@ -1,0 +1,198 @@
+"""The bench database: find or seed one of the asked size, and check it afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from rich.console import Console
+
+from careslot.config import Settings
+from careslot.db.migrate import apply_migrations
+
+SEED_RECORD_KEY = "bench_seed"
+
+# A self-join over live appointments: any pair of one doctor's (or one patient's) live
+# appointments whose half-open ranges overlap is a double booking. The exclusion constraints
+# should make both counts 0; this checks the outcome, not the mechanism.
+DOUBLE_BOOKINGS_SQL = """
+select count(*) from appointments a
+join appointments b on a.{owner} = b.{owner} and a.id < b.id
+ and tstzrange(a.starts_at, a.ends_at, '[)') && tstzrange(b.starts_at, b.ends_at, '[)')
+where a.status <> 'cancelled' and b.status <> 'cancelled'
+"""
+
+
+@dataclass(slots=True)
+class BenchDatabase:
+    url: str
+    name: str
+    appointments: int
+    reused: bool
+    seed_seconds: float | None  # time the seeder took for this database (stored on seeding)
+    demo: bool  # no bulk seeder: the demo hospital stands in
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def server_url(settings: Settings) -> str:
+    """DATABASE_URL's server, or an embedded server with its own data dir for the bench."""
+    if settings.database_url:
+        return settings.database_url
+    from careslot.db.embedded import start_embedded
+
+    return start_embedded(Path(settings.data_dir) / "bench")
+
+
+def candidate_names(appointments: int) -> list[str]:
+    names = [f"careslot_bench_{appointments}"]
+    if appointments == 1_000_000:
+        names.append("careslot_1m")  # the 1M database `careslot seed` users make by hand
+    return names
+
+
+async def _exists(admin_url: str, name: str) -> bool:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        return bool(await conn.fetchval("select 1 from pg_database where datname = $1", name))
+    finally:
+        await conn.close()
+
+
+async def _recreate(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'drop database if exists "{name}" with (force)')
+        await conn.execute(f'create database "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _facts(url: str) -> tuple[int, float | None]:
+    conn = await asyncpg.connect(url)
+    try:
+        count = await conn.fetchval("select count(*) from appointments")
+        raw = await conn.fetchval("select value from settings where key = $1", SEED_RECORD_KEY)
+        record = json.loads(raw) if isinstance(raw, str) else raw
+        return int(count), (float(record["seconds"]) if record else None)
+    finally:
+        await conn.close()
+
+
+async def _store_seed_time(url: str, appointments: int, seconds: float) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "insert into settings (key, value) values ($1, $2::jsonb) "
+            "on conflict (key) do update set value = excluded.value",
+            SEED_RECORD_KEY, json.dumps({"appointments": appointments, "seconds": seconds}),
+        )
+    finally:
+        await conn.close()
+
+
+def prepare(
+    settings: Settings, *, appointments: int, reuse: bool, console: Console,
+    name: str | None = None,
+) -> BenchDatabase:
+    """Reuse (with reuse=True) or build the database for this size."""
+    base = server_url(settings)
+    admin = with_database(base, "postgres")
+    names = [name] if name else candidate_names(appointments)
+    if reuse or name:
+        for candidate in names:
+            if asyncio.run(_exists(admin, candidate)):
+                url = with_database(base, candidate)
+                apply_migrations(url)
+                count, seconds = asyncio.run(_facts(url))
+                console.print(f"reusing database {candidate} ({count:,} appointments)")
+                return BenchDatabase(url, candidate, count, True, seconds, demo=False)
+    target = names[0]
+    asyncio.run(_recreate(admin, target))
+    url = with_database(base, target)
+    apply_migrations(url)
+    seconds, demo = _seed(url, settings, appointments=appointments, console=console)
+    count, _ = asyncio.run(_facts(url))
+    if not demo:
+        asyncio.run(_store_seed_time(url, count, seconds))
+    return BenchDatabase(url, target, count, False, None if demo else seconds, demo=demo)
+
+
+def _seed(url: str, settings: Settings, *, appointments: int, console: Console,
+          ) -> tuple[float, bool]:
+    started = time.perf_counter()
+    try:
+        from careslot.seeding.bulk import run_bulk_seed
+    except ImportError:  # the bulk seeder is not in this build: measure the demo hospital
+        from careslot.cli import _seed_demo
+
+        console.print("[yellow]no bulk seeder: benchmarking the demo hospital[/yellow]")
+        asyncio.run(_seed_demo(url))
+        return time.perf_counter() - started, True
+    console.print(f"seeding {appointments:,} appointments …")
+    run_bulk_seed(url, settings, appointments=appointments, patients=None, doctors=None,
+                  seed=42, console=console)
+    seconds = time.perf_counter() - started
+    console.print(f"seeded in {seconds:.1f} s")
+    return seconds, False
+
+
+async def double_bookings(url: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(url)
+    try:
+        started = time.perf_counter()
+        doctor = await conn.fetchval(DOUBLE_BOOKINGS_SQL.format(owner="doctor_id"))
+        patient = await conn.fetchval(DOUBLE_BOOKINGS_SQL.format(owner="client_id"))
+        return {"doctor": int(doctor), "patient": int(patient),
+                "total": int(doctor) + int(patient),
+                "check_seconds": round(time.perf_counter() - started, 3)}
+    finally:
+        await conn.close()
+
+
+async def cancel_leftovers(url: str, reason: str) -> int:
+    """Cancel live future bookings an earlier bench left behind (reused databases), so the
+    bench's patients stay under the booking limit. No server is running at this point."""
+    conn = await asyncpg.connect(url)
+    try:
+        status = await conn.execute(
+            "update appointments set status = 'cancelled', updated_at = now() "
+            "where reason = $1 and status in ('scheduled', 'confirmed') and starts_at > now()",
+            reason)
+        return int(status.split()[-1])
+    finally:
+        await conn.close()
+
+
+async def statement_calls(url: str) -> int | None:
+    """Statements this database ran so far (pg_stat_statements), or None where absent."""
+    conn = await asyncpg.connect(url)
+    try:
+        try:
+            await conn.execute("create extension if not exists pg_stat_statements")
+            value = await conn.fetchval(
+                "select coalesce(sum(calls), 0) from pg_stat_statements "
+                "where dbid = (select oid from pg_database where datname = current_database()) "
+                "and query not ilike '%pg_stat_statements%'"
+            )
+        except asyncpg.PostgresError:  # not preloaded on this server
+            return None
+        return int(value)
+    finally:
+        await conn.close()
+
+
+async def server_version(url: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        return str(await conn.fetchval("show server_version"))
+    finally:
+        await conn.close()

@@ -1,0 +1,193 @@
+"""Who the bench plays: logged-in patients (Zipf-ranked) and staff, doctors, free slots.
+
+Everything the Lua workload needs is fetched over HTTP (logins, slots) or read from the
+database (who exists) before a run and written to one Lua data file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from careslot.accounts.passwords import hash_password
+
+STAFF_PASSWORD = "careslot-bench-staff"  # noqa: S105 - a bench account on a bench database
+STAFF_EMAILS = ("bench-staff1@bench.careslot", "bench-staff2@bench.careslot")
+ZIPF_EXPONENT = 1.1
+ZIPF_DRAWS = 10_000
+BOOKING_REASON = "careslot bench"  # marks the bench's own bookings, to tidy them up later
+
+
+@dataclass(slots=True)
+class Population:
+    patients: list[dict[str, Any]]  # {id, email, token}, most active first
+    staff: list[str]  # tokens
+    doctors: list[dict[str, Any]]  # {id, department}
+    departments: list[int]
+    days: list[str]
+    slots: list[tuple[int, str]]  # free (doctorId, start) pairs
+    today: dt.date
+    source: str  # "bulk seeder" | "demo hospital"
+    notes: list[str] = field(default_factory=list)
+
+
+def _patient_password() -> tuple[str, str, str]:
+    """(email LIKE pattern, shared password, source) of the seeded patients."""
+    try:
+        from careslot.seeding import bulk
+    except ImportError:
+        bulk = None  # type: ignore[assignment]
+    password = None
+    if bulk is not None:
+        for name in ("PASSWORD", "SEED_PASSWORD", "PATIENT_PASSWORD", "DEFAULT_PASSWORD"):
+            password = getattr(bulk, name, None)
+            if isinstance(password, str):
+                break
+    if isinstance(password, str):
+        return "%@seed.careslot", password, "bulk seeder"
+    from careslot.seeding.demo import PASSWORD
+
+    return "%@demo.careslot", PASSWORD, "demo hospital"
+
+
+async def _read_catalog(url: str, *, patients: int, pattern: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "select id, email from users where role = 'patient' and is_active "
+            "and email like $1 order by id limit $2", pattern, patients)
+        doctors = await conn.fetch(
+            "select id, department_id from doctors where is_active order by id")
+        departments = await conn.fetch(
+            "select id from departments where is_active order by id")
+        staff_hash = hash_password(STAFF_PASSWORD)
+        for i, email in enumerate(STAFF_EMAILS, start=1):
+            await conn.execute(
+                "insert into users (email, password_hash, name, role) "
+                "select $1, $2, $3, 'staff' where not exists "
+                "(select 1 from users where lower(email) = lower($1))",
+                email, staff_hash, f"Bench Desk {i}")
+        return {"patients": [dict(r) for r in rows],
+                "doctors": [{"id": r["id"], "department": r["department_id"]} for r in doctors],
+                "departments": [r["id"] for r in departments]}
+    finally:
+        await conn.close()
+
+
+async def _login_all(base_url: str, logins: list[tuple[str, str]]) -> list[str | None]:
+    gate = asyncio.Semaphore(8)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+        async def login(email: str, password: str) -> str | None:
+            async with gate:
+                answer = await client.post("/api/auth/login",
+                                           json={"email": email, "password": password})
+            return str(answer.json()["token"]) if answer.status_code == 200 else None
+
+        return list(await asyncio.gather(*(login(e, p) for e, p in logins)))
+
+
+async def _free_slots(base_url: str, doctors: list[dict[str, Any]], first: dt.date,
+                      last: dt.date) -> list[tuple[int, str]]:
+    gate = asyncio.Semaphore(8)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+        async def fetch(doctor_id: int) -> list[tuple[int, str]]:
+            async with gate:
+                answer = await client.get("/api/slots", params={
+                    "doctorId": doctor_id, "from": first.isoformat(), "to": last.isoformat()})
+            answer.raise_for_status()
+            return [(doctor_id, s["start"]) for s in answer.json()["slots"]]
+
+        found = await asyncio.gather(*(fetch(d["id"]) for d in doctors))
+    return [slot for slots in found for slot in slots]
+
+
+def gather(*, base_url: str, database_url: str, patients: int, doctors_for_slots: int,
+           zone: dt.tzinfo) -> Population:
+    """Log in the bench's patients and staff over HTTP; collect free slots to book."""
+    pattern, password, source = _patient_password()
+    catalog = asyncio.run(_read_catalog(database_url, patients=patients, pattern=pattern))
+    rows = catalog["patients"]
+    tokens = asyncio.run(_login_all(
+        base_url, [(r["email"], password) for r in rows]
+        + [(email, STAFF_PASSWORD) for email in STAFF_EMAILS]))
+    patient_tokens, staff_tokens = tokens[: len(rows)], tokens[len(rows):]
+    logged = [{"id": r["id"], "email": r["email"], "token": t}
+              for r, t in zip(rows, patient_tokens, strict=True) if t]
+    if not logged or not all(staff_tokens):
+        raise RuntimeError(f"bench logins failed ({len(logged)} patients, staff "
+                           f"{sum(bool(t) for t in staff_tokens)}/{len(STAFF_EMAILS)})")
+    today = dt.datetime.now(zone).date()
+    # Slots from the day after tomorrow: clear of the minimum notice for the whole run.
+    first, last = today + dt.timedelta(days=2), today + dt.timedelta(days=15)
+    ranked = _rank(catalog["doctors"], seed=7)
+    slots = asyncio.run(_free_slots(base_url, ranked[:doctors_for_slots], first, last))
+    notes = [f"{len(logged)} patients logged in ({source}); Zipf s={ZIPF_EXPONENT}"]
+    return Population(
+        patients=logged, staff=[t for t in staff_tokens if t], doctors=ranked,
+        departments=catalog["departments"],
+        days=[(today + dt.timedelta(days=i)).isoformat() for i in range(7)],
+        slots=slots, today=today, source=source, notes=notes)
+
+
+def _rank(items: list[dict[str, Any]], *, seed: int) -> list[dict[str, Any]]:
+    shuffled = list(items)
+    random.Random(seed).shuffle(shuffled)
+    return shuffled
+
+
+def zipf_draws(n: int, *, seed: int, draws: int = ZIPF_DRAWS) -> list[int]:
+    """1-based indexes into a list of n, rank k drawn with weight 1/k^s."""
+    weights = [1.0 / (k ** ZIPF_EXPONENT) for k in range(1, n + 1)]
+    return random.Random(seed).choices(range(1, n + 1), weights=weights, k=draws)
+
+
+def to_lua(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "{" + ",".join(f"[{to_lua(k)}]={to_lua(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "{" + ",".join(to_lua(v) for v in value) + "}"
+    raise TypeError(f"no Lua form for {type(value).__name__}")
+
+
+def write_lua_data(path: Path, population: Population, *, run_id: str,
+                   book_slots: list[tuple[int, str]]) -> Path:
+    """The Lua data file that workload.lua loads with dofile()."""
+    data = {
+        "run_id": run_id,
+        "reason": BOOKING_REASON,
+        "today_iso": population.today.isoformat() + "T00:00:00Z",
+        "patients": population.patients,
+        "staff": population.staff,
+        "doctors": [{"id": d["id"]} for d in population.doctors],
+        "departments": population.departments,
+        "days": population.days,
+        "zipf_patients": zipf_draws(len(population.patients), seed=11),
+        "zipf_doctors": zipf_draws(len(population.doctors), seed=13),
+        "book_slots": [list(s) for s in book_slots],
+        "all_slots": [list(s) for s in population.slots],
+    }
+    path.write_text(
+        "local D = " + to_lua(data) + "\n"
+        "D.patient_by_id = {}\n"
+        "for _, p in ipairs(D.patients) do D.patient_by_id[p.id] = p end\n"
+        "D.slots_by_doctor = {}\n"
+        "for _, s in ipairs(D.all_slots) do\n"
+        "  local list = D.slots_by_doctor[s[1]] or {}\n"
+        "  table.insert(list, s[2]); D.slots_by_doctor[s[1]] = list\n"
+        "end\n"
+        "return D\n"
+    )
+    return path

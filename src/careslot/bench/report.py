@@ -1,0 +1,260 @@
+"""report.json and report.md: the guide's table with measured figures beside its targets."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from careslot.bench import wrk
+
+LATENCY_NOTE = (
+    "Latency is measured by wrk 4 (closed loop: each connection sends its next request when "
+    "the previous answer is in), from the request's send to the last byte of its answer. "
+    "wrk reports one latency distribution per process, so the mixed workload runs one wrk "
+    "process (1 thread) per route group, all at the same time against the same server; each "
+    "group's share of the load follows from its connections and its latency. Closed-loop "
+    "figures at saturation are not corrected for coordinated omission; the paced run "
+    "(Lua delay() per connection at half the saturation rate) is the one to read for tail "
+    "latency below saturation, and it is still a closed loop with pauses, not wrk2's "
+    "constant-rate corrected histogram (wrk2 is not packaged for Debian)."
+)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        version = subprocess.run([wrk.wrk_path() or "wrk", "--version"], capture_output=True,
+                                 text=True, timeout=5, check=False)
+        wrk_version = (version.stdout or version.stderr).splitlines()[0].strip()
+    except (OSError, IndexError, subprocess.SubprocessError):
+        wrk_version = "unknown"
+    return {
+        "cores_logical": psutil.cpu_count(), "cores_physical": psutil.cpu_count(logical=False),
+        "cpu_model": model, "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}",
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "wrk": wrk_version,
+    }
+
+
+def write(out: Path, result: dict[str, Any], summary: dict[str, Any], command: str) -> None:
+    result = {**result, "command": command, "machine": machine(), "summary": summary,
+              "latency_method": LATENCY_NOTE}
+    (out / "report.json").write_text(json.dumps(_finite(result), indent=2,
+                                                default=_jsonable, allow_nan=False))
+    (out / "report.md").write_text(markdown(result, summary))
+
+
+def _jsonable(value: Any) -> Any:
+    return str(value)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: a figure that could not be computed is null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def ms(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.2f} ms" if value < 10 else f"{value:.1f} ms"
+
+
+def pc(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def times(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.1f}×"
+
+
+def num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(result: dict[str, Any], s: dict[str, Any]) -> str:
+    b, a, r = s["before"], s["after"], s["ratios"]
+    db, opts, m = result["database"], result["options"], result["machine"]
+    qb, qa = b["queries_per_request"], a["queries_per_request"]
+    lines = [
+        "# careslot bench",
+        "",
+        f"`{result['command']}` — {result['started_at']}, {result['total_seconds']} s in all.",
+        "",
+        f"Database `{db['name']}`: {db['appointments']:,} appointments ({db['source']}; "
+        + ("reused" if db["reused"] else "seeded now")
+        + (f", seeded in {db['seed_seconds']:.1f} s" if db.get("seed_seconds") else "")
+        + f"), PostgreSQL {db['postgres']}, Redis {'on' if db['redis'] else 'off (layer 1 only)'}."
+        f" careslot with {opts['workers']} worker(s); {opts['connections']} connections; "
+        f"mixed run {opts['duration_s']:.0f} s per mode.",
+        "",
+        "## The guide's Expected Results, measured",
+        "",
+        "| Metric | Guide: before | Guide: after phase 3 | careslot, cache off | "
+        "careslot, cache on | off ÷ on |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| Dashboard load (p50 / p99, mixed run) | 2-3 s | < 100 ms | "
+        f"{ms(b['dashboard']['p50'])} / {ms(b['dashboard']['p99'])} | "
+        f"{ms(a['dashboard']['p50'])} / {ms(a['dashboard']['p99'])} | "
+        f"{times(r['dashboard_p50_before_over_after'])} |",
+        f"| API response (read routes, p50 / p99, request-weighted) | 800 ms-1.5 s | < 20 ms | "
+        f"{ms(b['api_read_p50'])} / {ms(b['api_read_p99'])} | "
+        f"{ms(a['api_read_p50'])} / {ms(a['api_read_p99'])} | "
+        f"{times(r['api_read_p50_before_over_after'])} |",
+        f"| Cache hit rate (reads) | 60-80% | 98%+ | {_hit_cell(b)} | {_hit_cell(a)} | |",
+        f"| Database queries per request | 6+ | < 1 | {_queries_cell(qb)} | "
+        f"{_queries_cell(qa)} | |",
+        "| Time to interactive | 3+ s | < 200 ms | not measured here (needs a browser: "
+        "page-load beacons on /metrics) | | |",
+        "",
+        "## Goals (issue 4)",
+        "",
+        "| Goal | Measured (cache on) | Met |",
+        "| --- | --- | --- |",
+    ]
+    for goal in s["goals"]:
+        value = goal["measured"]
+        shown = "n/a" if value is None else f"{value:.2f}{goal['unit']}"
+        met = {True: "yes", False: "**no**", None: "n/a"}[goal["met"]]
+        lines.append(f"| {goal['goal']} | {shown} | {met} |")
+    lines += [
+        "",
+        "## Throughput and the rest",
+        "",
+        "| | cache off | cache on | on ÷ off |",
+        "| --- | --- | --- | --- |",
+        f"| Mixed workload, requests/s | {b['rps']:.0f} | {a['rps']:.0f} | "
+        f"{times(r['rps_after_over_before'])} |",
+        f"| /healthz floor, requests/s (p50) | {b['floor']['rps']:.0f} "
+        f"({ms(b['floor']['p50'])}) | {a['floor']['rps']:.0f} ({ms(a['floor']['p50'])}) | |",
+        f"| Dashboard alone at saturation, requests/s (p50) | {b['dashboard_alone']['rps']:.0f} "
+        f"({ms(b['dashboard_alone']['p50'])}) | {a['dashboard_alone']['rps']:.0f} "
+        f"({ms(a['dashboard_alone']['p50'])}) | |",
+        f"| Dashboard ÷ floor, p50 | {times(b['dashboard_vs_floor_p50'])} | "
+        f"{times(a['dashboard_vs_floor_p50'])} | |",
+        f"| Dashboard paced at half saturation, 64 conns: rate, p50 / p99 | "
+        f"{_paced(b)} | {_paced(a)} | |",
+        f"| Bookings/s in the mixed run | {_book(b['bookings_mixed'])} | "
+        f"{_book(a['bookings_mixed'])} | |",
+        f"| Bookings/s, booking burst | {_book(b['bookings_burst'])} | "
+        f"{_book(a['bookings_burst'])} | |",
+        f"| Double bookings after both runs (check query) | "
+        f"{result['double_bookings']['total']} | | |",
+        f"| Write-to-visible, slot list p50 / max | {_vis(b, 'slot')} | {_vis(a, 'slot')} | |",
+        f"| Write-to-visible, dashboard p50 / max | {_vis(b, 'dashboard')} | "
+        f"{_vis(a, 'dashboard')} | |",
+        f"| DB queries per request (pg_stat_statements) | {num(qb['pg_stat_statements'])} | "
+        f"{num(qa['pg_stat_statements'])} | |",
+        f"| Hit rate from /metrics (all workers, per layer) | {_metrics_cell(b)} | "
+        f"{_metrics_cell(a)} | |",
+        f"| CPU: load generator / careslot / rest of machine (share of {m['cores_logical']} "
+        f"cores) | {_cpu(b)} | {_cpu(a)} | |",
+        "",
+        "## Per route (mixed run)",
+        "",
+        "| Route group | conns | off: req/s | off: p50 / p95 / p99 | on: req/s | "
+        "on: p50 / p95 / p99 | p50 off ÷ on |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, on in a["routes"].items():
+        off = b["routes"].get(name)
+        if off is None:
+            continue
+        lines.append(
+            f"| {on['route']} | {on['connections']} | {off['rps']:.0f} | {_p(off)} | "
+            f"{on['rps']:.0f} | {_p(on)} | "
+            f"{times(r['p50_before_over_after_by_route'].get(name))} |")
+    lines += [
+        "",
+        "## How it was measured",
+        "",
+        result["latency_method"],
+        "",
+        "Hit rate and queries per request come from the `Server-Timing` header of every "
+        "answer (`cache;desc=\"l1 hit …\"`, `db;desc=\"N queries\"`), counted in wrk's Lua "
+        "response() hook, so they cover every worker; /metrics (scraped before and after, "
+        "each worker's registry summed) and pg_stat_statements (calls in this database "
+        "over the run, background work included) are shown as cross-checks where present. "
+        "Write-to-visible: book through one connection, then poll slot list and dashboard "
+        "through new connections (`Connection: close`) until both show the booking; every "
+        "worker had cached the old answers just before. Double bookings: a self-join over "
+        "live appointments overlapping per doctor and per patient, after both runs.",
+        "",
+        "The machine is shared (other work ran at the same time: see the CPU row), so "
+        "figures are noisy; compare the columns of one run rather than runs.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu_model']} — {m['cores_logical']} logical cores "
+        f"({m['cores_physical']} physical)",
+        f"- RAM: {m['ram_gib']} GiB; {m['os']}; load average at end {m['load_average_at_end']}",
+        f"- Python {m['python']}; PostgreSQL {db['postgres']}; {m['wrk']}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _p(route: dict[str, Any]) -> str:
+    return f"{ms(route['p50'])} / {ms(route['p95'])} / {ms(route['p99'])}"
+
+
+def _hit_cell(mode: dict[str, Any]) -> str:
+    cache = mode["cache"]
+    if cache["hit_rate"] is None:
+        return "0% (no cache)" if cache["cache_off_answers"] else "n/a"
+    return (f"{pc(cache['hit_rate'])} (L1 {pc(cache['l1_rate'])}, L2 {pc(cache['l2_rate'])})")
+
+
+def _queries_cell(q: dict[str, Any]) -> str:
+    return num(q["server_timing"])
+
+
+def _metrics_cell(mode: dict[str, Any]) -> str:
+    metrics = mode.get("cache_metrics") or {}
+    if not metrics.get("available") or metrics.get("hit_rate") is None:
+        return "n/a"
+    layers = ", ".join(f"{k} {pc(v)}" for k, v in sorted(metrics["hit_rate_by_layer"].items()))
+    return f"{pc(metrics['hit_rate'])} ({layers})"
+
+
+def _paced(mode: dict[str, Any]) -> str:
+    p = mode["paced"]
+    return f"{p['rps']:.0f}/s of {p['target_rps']:.0f}: {ms(p['p50'])} / {ms(p['p99'])}"
+
+
+def _book(b: dict[str, Any]) -> str:
+    if not b:
+        return "n/a"
+    conflicts = sum(b["conflicts_409"].values())
+    return f"{b['booked_per_s']:.0f} ({int(conflicts)} × 409, {int(b['server_errors_5xx'])} × 5xx)"
+
+
+def _vis(mode: dict[str, Any], key: str) -> str:
+    v = mode["write_to_visible"][key]
+    return f"{ms(v['p50_ms'])} / {ms(v['max_ms'])}"
+
+
+def _cpu(mode: dict[str, Any]) -> str:
+    c = mode["cpu"]
+    return (f"{pc(c['generator_share_of_machine'])} / {pc(c['careslot_share_of_machine'])} / "
+            f"{pc(c['other_share_of_machine'])}")

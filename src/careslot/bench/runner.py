@@ -1,0 +1,185 @@
+"""One bench invocation: seed or reuse, then the same phases with the cache off and on.
+
+Per mode (a fresh `careslot serve` each): warm-up (not measured), the /healthz floor, the
+mixed workload (one wrk per route group, side by side), dashboard alone at saturation, the
+dashboard paced at half that rate, a booking burst, and write-to-visible probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+from rich.console import Console
+
+from careslot.bench import database, population, scrape, visibility, wrk
+from careslot.bench.server import CareslotServer
+from careslot.config import Settings
+
+# Connection share per route group in the mixed workload (closed loop: each group's
+# request rate follows from its connections and its latency; the report shows the result).
+MIX = {"dashboard": 30, "slots": 20, "catalog": 12, "appointments": 15, "writes": 13,
+       "staff": 9, "stream": 1}
+# One full stream of a million rows would take the whole run; above this size the staff
+# list pages (in "staff") stand in for it.
+STREAM_MAX_APPOINTMENTS = 100_000
+
+
+@dataclass(slots=True)
+class Options:
+    appointments: int
+    duration: float
+    connections: int
+    workers: int
+    out: Path
+    quick: bool
+    reuse_db: bool
+    database: str | None = None
+
+
+def _phase_seconds(options: Options) -> float:
+    return max(2.0, round(options.duration / 3))
+
+
+def _cpu_busy() -> float:
+    times = psutil.cpu_times()
+    return float(times.user + times.system + getattr(times, "nice", 0.0)
+                 + getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0))
+
+
+def _measured(server: CareslotServer, run: Any) -> dict[str, Any]:
+    """Run a wrk phase and note the CPU it took: generator, careslot, and everything else."""
+    server_before, busy_before = server.cpu_seconds(), _cpu_busy()
+    result: dict[str, Any] = run()
+    server_cpu = server.cpu_seconds() - server_before
+    busy = _cpu_busy() - busy_before
+    wall = result["wall_s"]
+    cores = psutil.cpu_count() or 1
+    generator = result["generator_cpu_s"]
+    result["cpu"] = {
+        "generator_s": round(generator, 3), "careslot_s": round(server_cpu, 3),
+        "machine_busy_s": round(busy, 3), "cores": cores, "wall_s": round(wall, 3),
+        "generator_share_of_machine": round(generator / (wall * cores), 4),
+        "careslot_share_of_machine": round(server_cpu / (wall * cores), 4),
+        "generator_vs_careslot": round(generator / server_cpu, 4) if server_cpu else None,
+        "other_share_of_machine": round(max(0.0, busy - generator - server_cpu)
+                                        / (wall * cores), 4),
+    }
+    total = sum(g["requests"] for g in result["groups"].values())
+    duration = max(g["duration_s"] for g in result["groups"].values()) or 1.0
+    result["requests"] = total
+    result["rps"] = total / duration
+    return result
+
+
+def _mix(options: Options, appointments: int) -> list[wrk.Group]:
+    weights = dict(MIX)
+    if appointments > STREAM_MAX_APPOINTMENTS:
+        weights.pop("stream")
+    groups = wrk.split_connections(options.connections - 1, {
+        k: v for k, v in weights.items() if k != "stream"})
+    if "stream" in weights:
+        groups.append(wrk.Group("stream", 1, delay_ms=500))
+    return groups
+
+
+def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settings: Settings,
+             state: dict[str, Any], console: Console) -> dict[str, Any]:
+    phase = _phase_seconds(options)
+    log_path = options.out / f"serve-{cache}.log"
+    with CareslotServer(database_url=db.url, cache=cache, workers=options.workers,
+                        log_path=log_path) as server:
+        base = server.base_url
+        if "population" not in state:
+            console.print("logging in patients and staff, collecting free slots …")
+            pop = population.gather(
+                base_url=base, database_url=db.url, patients=40 if options.quick else 200,
+                doctors_for_slots=12 if options.quick else 40, zone=settings.zone)
+            state["population"] = pop
+            state["data_file"] = population.write_lua_data(
+                options.out / "workload-data.lua", pop, run_id=uuid.uuid4().hex[:12],
+                book_slots=pop.slots[:4000])
+        pop, data_file = state["population"], state["data_file"]
+        mix = _mix(options, db.appointments)
+
+        def groups_run(groups: list[wrk.Group], seconds: float) -> Any:
+            return lambda: wrk.run_groups(base_url=base, groups=groups, duration=seconds,
+                                          data_file=data_file)
+
+        console.print(f"[bold]cache {cache}[/bold]: warm-up")
+        wrk.run_groups(base_url=base, groups=mix, duration=min(3.0, phase), data_file=data_file)
+        console.print(f"cache {cache}: /healthz floor {phase:.0f} s")
+        floor = _measured(server, groups_run([wrk.Group("floor", options.connections)], phase))
+
+        console.print(f"cache {cache}: mixed workload {options.duration:.0f} s")
+        metrics_before = scrape.snapshot(base, workers=options.workers)
+        calls_before = asyncio.run(database.statement_calls(db.url))
+        mixed = _measured(server, groups_run(mix, options.duration))
+        calls_after = asyncio.run(database.statement_calls(db.url))
+        metrics_after = scrape.snapshot(base, workers=options.workers)
+        mixed["metrics"] = scrape.cache_delta(metrics_before, metrics_after)
+        mixed["pg_stat_statements_calls"] = (
+            calls_after - calls_before if calls_before is not None and calls_after is not None
+            else None)
+
+        console.print(f"cache {cache}: dashboard alone, saturation then half rate")
+        saturated = _measured(server, groups_run(
+            [wrk.Group("dashboard", options.connections)], phase))
+        sat_rps = saturated["rps"]
+        paced_connections = 64
+        delay = max(1, round(1000 * paced_connections / max(1.0, sat_rps / 2)))
+        paced = _measured(server, groups_run(
+            [wrk.Group("dashboard", paced_connections, delay_ms=delay)], phase))
+        paced["target_rps"] = sat_rps / 2
+
+        console.print(f"cache {cache}: booking burst")
+        burst = _measured(server, groups_run(
+            [wrk.Group("writes", min(options.connections, 32))], phase))
+
+        console.print(f"cache {cache}: write-to-visible")
+        visible = visibility.measure(base, pop, workers=options.workers, zone=settings.zone,
+                                     tries=10 if options.quick else 20)
+    return {"cache": cache, "floor": floor, "mixed": mixed, "dashboard_saturated": saturated,
+            "dashboard_paced": paced, "booking_burst": burst, "write_to_visible": visible,
+            "server_log": log_path.name}
+
+
+def run(options: Options, settings: Settings, console: Console) -> dict[str, Any]:
+    options.out.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    db = database.prepare(settings, appointments=options.appointments,
+                          reuse=options.reuse_db, console=console, name=options.database)
+    if db.reused:
+        asyncio.run(database.cancel_leftovers(db.url, population.BOOKING_REASON))
+    state: dict[str, Any] = {}
+    modes = {}
+    for key, cache in (("before", "off"), ("after", "on")):
+        modes[key] = run_mode(cache=cache, options=options, db=db, settings=settings,
+                              state=state, console=console)
+    console.print("checking for double bookings …")
+    doubles = asyncio.run(database.double_bookings(db.url))
+    pop: population.Population = state["population"]
+    return {
+        "started_at": started.isoformat(timespec="seconds"),
+        "total_seconds": round(time.perf_counter() - clock, 1),
+        "options": {"appointments": options.appointments, "duration_s": options.duration,
+                    "connections": options.connections, "workers": options.workers,
+                    "quick": options.quick, "reuse_db": options.reuse_db},
+        "database": {"name": db.name, "appointments": db.appointments, "reused": db.reused,
+                     "seed_seconds": db.seed_seconds, "source": pop.source,
+                     "postgres": asyncio.run(database.server_version(db.url)),
+                     "redis": bool(settings.redis_url)},
+        "workload": {"mix_connections": {g.name: g.connections
+                                         for g in _mix(options, db.appointments)},
+                     "patients_logged_in": len(pop.patients), "staff": len(pop.staff),
+                     "free_slots": len(pop.slots), "notes": pop.notes},
+        "modes": modes,
+        "double_bookings": doubles,
+    }

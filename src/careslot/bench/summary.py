@@ -1,0 +1,180 @@
+"""Derived figures: the guide's table, the issue's goals, per-route rows, ratios."""
+
+from __future__ import annotations
+
+from typing import Any
+
+READ_GROUPS = ("dashboard", "slots", "catalog", "appointments", "staff")
+ROUTES = {
+    "dashboard": "GET /api/dashboard/stats (patient, Zipf)",
+    "slots": "GET /api/slots?doctorId&date",
+    "catalog": "GET /api/departments, /api/doctors",
+    "appointments": "GET /api/appointments?limit=20 (patient)",
+    "staff": "GET /api/doctors/{id}/schedule, staff list pages",
+    "stream": "GET /api/appointments/stream (NDJSON)",
+    "writes": "POST /api/appointments, PATCH reschedule/cancel",
+}
+
+
+def pct(group: dict[str, Any], p: str) -> float:
+    return float(group["latency_ms"]["percentiles"][p])
+
+
+def _counts(groups: dict[str, Any], names: tuple[str, ...] | None = None) -> dict[str, float]:
+    merged: dict[str, float] = {}
+    for name, group in groups.items():
+        if names is None or name in names:
+            for key, value in group.get("counts", {}).items():
+                merged[key] = merged.get(key, 0.0) + value
+    return merged
+
+
+def cache_from_timing(groups: dict[str, Any]) -> dict[str, Any]:
+    """Hit rate per layer from the Server-Timing header of every read answer."""
+    counts = _counts(groups, READ_GROUPS)
+    l1, l2 = counts.get("cache_l1", 0.0), counts.get("cache_l2", 0.0)
+    miss, off = counts.get("cache_miss", 0.0), counts.get("cache_off", 0.0)
+    reads = l1 + l2 + miss
+    strategies: dict[str, dict[str, float]] = {}
+    for key, value in counts.items():
+        if key.startswith("strategy_"):
+            name, outcome = key[len("strategy_"):].rsplit("_", 1)
+            strategies.setdefault(name, {})[outcome] = value
+    return {
+        "reads_with_cache_outcome": reads, "cache_off_answers": off,
+        "hit_rate": (l1 + l2) / reads if reads else None,
+        "l1_rate": l1 / reads if reads else None, "l2_rate": l2 / reads if reads else None,
+        "miss_rate": miss / reads if reads else None,
+        "by_strategy": {name: {**v, "hit_rate": v.get("hit", 0) / sum(v.values())}
+                        for name, v in strategies.items() if sum(v.values())},
+    }
+
+
+def queries_per_request(mode: dict[str, Any]) -> dict[str, Any]:
+    mixed = mode["mixed"]
+    counts = _counts(mixed["groups"])
+    timed = counts.get("timed", 0.0)
+    per_route = {}
+    for name, group in mixed["groups"].items():
+        c = group.get("counts", {})
+        if c.get("timed"):
+            per_route[name] = c.get("db_queries", 0.0) / c["timed"]
+    calls = mixed.get("pg_stat_statements_calls")
+    return {
+        "server_timing": counts.get("db_queries", 0.0) / timed if timed else None,
+        "server_timing_by_route": per_route,
+        "pg_stat_statements": calls / mixed["requests"] if calls is not None else None,
+    }
+
+
+def bookings(run: dict[str, Any]) -> dict[str, Any]:
+    group = run["groups"].get("writes")
+    if not group:
+        return {}
+    c = group.get("counts", {})
+    seconds = group["duration_s"] or 1.0
+    conflicts = {k.removeprefix("conflict_"): v for k, v in c.items()
+                 if k.startswith("conflict_")}
+    errors = sum(v for k, v in c.items() if k.startswith("status_5"))
+    return {"booked_per_s": c.get("booked", 0.0) / seconds, "booked": c.get("booked", 0.0),
+            "rescheduled": c.get("rescheduled", 0.0), "cancelled": c.get("cancelled", 0.0),
+            "attempts": c.get("sent_book", 0.0), "conflicts_409": conflicts,
+            "server_errors_5xx": errors, "requests_per_s": group["rps"]}
+
+
+def weighted_read_latency(groups: dict[str, Any], p: str) -> float:
+    reads = [g for n, g in groups.items() if n in READ_GROUPS and g["requests"]]
+    total = sum(g["requests"] for g in reads)
+    return sum(pct(g, p) * g["requests"] for g in reads) / total if total else float("nan")
+
+
+def mode_summary(mode: dict[str, Any]) -> dict[str, Any]:
+    mixed = mode["mixed"]
+    groups = mixed["groups"]
+    routes = {
+        name: {"route": ROUTES.get(name, name), "rps": g["rps"], "requests": g["requests"],
+               "connections": g["connections"],
+               "p50": pct(g, "50"), "p95": pct(g, "95"), "p99": pct(g, "99"),
+               "max": g["latency_ms"]["max"],
+               "non_2xx": sum(v for k, v in g.get("counts", {}).items()
+                              if k.startswith("status_") and not k.startswith("status_2")),
+               "socket_errors": sum(g["errors"].values()) - g["errors"].get("status", 0)}
+        for name, g in groups.items()
+    }
+    floor = mode["floor"]["groups"]["floor"]
+    saturated = mode["dashboard_saturated"]["groups"]["dashboard"]
+    paced = mode["dashboard_paced"]["groups"]["dashboard"]
+    return {
+        "rps": mixed["rps"],
+        "routes": routes,
+        "dashboard": routes.get("dashboard"),
+        "api_read_p50": weighted_read_latency(groups, "50"),
+        "api_read_p99": weighted_read_latency(groups, "99"),
+        "cache": cache_from_timing(groups),
+        "cache_metrics": mixed.get("metrics"),
+        "queries_per_request": queries_per_request(mode),
+        "bookings_mixed": bookings(mixed),
+        "bookings_burst": bookings(mode["booking_burst"]),
+        "floor": {"rps": floor["rps"], "p50": pct(floor, "50"), "p99": pct(floor, "99")},
+        "dashboard_alone": {"rps": saturated["rps"], "p50": pct(saturated, "50"),
+                            "p99": pct(saturated, "99")},
+        "dashboard_vs_floor_p50": pct(saturated, "50") / pct(floor, "50"),
+        "dashboard_vs_floor_rps": floor["rps"] / saturated["rps"] if saturated["rps"] else None,
+        "paced": {"target_rps": mode["dashboard_paced"]["target_rps"], "rps": paced["rps"],
+                  "connections": paced["connections"], "p50": pct(paced, "50"),
+                  "p99": pct(paced, "99"), "delay_ms": paced["delay_ms"]},
+        "write_to_visible": mode["write_to_visible"],
+        "cpu": mixed["cpu"],
+    }
+
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    before = mode_summary(result["modes"]["before"])
+    after = mode_summary(result["modes"]["after"])
+    speedup = {name: before["routes"][name]["p50"] / r["p50"]
+               for name, r in after["routes"].items()
+               if name in before["routes"] and r["p50"]}
+    ratios = {
+        "rps_after_over_before": after["rps"] / before["rps"] if before["rps"] else None,
+        "p50_before_over_after_by_route": speedup,
+        "dashboard_p50_before_over_after": speedup.get("dashboard"),
+        "api_read_p50_before_over_after": before["api_read_p50"] / after["api_read_p50"],
+    }
+    visible = after["write_to_visible"]
+    burst = after["bookings_burst"]
+    goals = [
+        ("Warm dashboard ≤ 1.5× the /healthz floor (p50, alone at saturation)",
+         after["dashboard_vs_floor_p50"], 1.5, "≤", "×"),
+        ("Cached reads ≥ 20× faster than cache off at p50 (dashboard, mixed run)",
+         ratios["dashboard_p50_before_over_after"], 20.0, "≥", "×"),
+        ("p99 ≤ 5 ms for cached reads at half saturation, 64 connections (dashboard)",
+         after["paced"]["p99"], 5.0, "≤", "ms"),
+        ("≥ 500 bookings/s (booking burst, cache on)", burst.get("booked_per_s"), 500.0,
+         "≥", "/s"),
+        ("0 double bookings", result["double_bookings"]["total"], 0, "=", ""),
+        ("Hit rate ≥ 99% on the Zipf mix (reads, Server-Timing)",
+         _percent(after["cache"]["hit_rate"]), 99.0, "≥", "%"),
+        ("Write-to-visible ≤ 50 ms (max over tries, slot list and dashboard)",
+         max(visible["slot"]["max_ms"] or 0, visible["dashboard"]["max_ms"] or 0),
+         50.0, "≤", "ms"),
+    ]
+    return {"before": before, "after": after, "ratios": ratios,
+            "goals": [_goal(*g) for g in goals]}
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else 100 * value
+
+
+def _goal(name: str, value: float | None, target: float, op: str, unit: str,
+          ) -> dict[str, Any]:
+    if value is None:
+        met = None
+    elif op == "≤":
+        met = value <= target
+    elif op == "≥":
+        met = value >= target
+    else:
+        met = value == target
+    return {"goal": name, "measured": value, "target": target, "op": op, "unit": unit,
+            "met": met}
