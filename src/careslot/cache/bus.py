@@ -1,0 +1,184 @@
+"""Cross-worker invalidation over PostgreSQL LISTEN/NOTIFY, acknowledged.
+
+Why PostgreSQL and not Redis pub/sub, even when Redis is configured: a write has just
+committed to PostgreSQL, so the database is up; a broadcast over it cannot be lost while
+the write succeeds. Over Redis, a dead or hung Redis would silently leave every other
+worker's layer 1 stale, which is the one failure a booking system must not have.
+
+A write does not answer until every other listening worker has acknowledged (or a short
+deadline passed): "fresh in every worker before the response returns" is then a fact,
+not a race. A worker whose listener connection dies drops its layer 1 and reads from
+PostgreSQL until it is listening again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import orjson
+
+from careslot.cache import metrics
+from careslot.cache import repository as repo
+from careslot.cache.keys import EVERYTHING
+
+log = logging.getLogger("careslot.cache.bus")
+MAX_PAYLOAD = 7000  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
+
+OnRemote = Callable[[tuple[str, ...], int | None], None]
+
+
+@dataclass(slots=True)
+class _Pending:
+    acks: int = 0
+    expected: int | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def check(self) -> None:
+        if self.expected is not None and self.acks >= self.expected:
+            self.done.set()
+
+
+class InvalidationBus:
+    def __init__(
+        self, dsn: str, *, on_remote: OnRemote, on_lost: Callable[[], None],
+        on_restored: Callable[[], Awaitable[None]], ack_timeout: float = 0.25,
+        health_every: float = 1.0,
+    ) -> None:
+        self.dsn = dsn
+        self.worker_id = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.on_remote, self.on_lost, self.on_restored = on_remote, on_lost, on_restored
+        self.ack_timeout = ack_timeout
+        self.health_every = health_every
+        self.connected = False
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()  # one statement at a time on the listener connection
+        self._pending: dict[str, _Pending] = {}
+        self._seq = itertools.count()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._watch: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        try:
+            await self._connect()
+            self.connected = True
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning("cache invalidation channel unavailable (%s); layer 1 off", exc)
+        self._watch = asyncio.create_task(self._watch_loop(), name="cache-bus-watch")
+
+    async def stop(self) -> None:
+        if self._watch:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        for task in list(self._tasks):
+            task.cancel()
+        conn, self._conn, self.connected = self._conn, None, False
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
+                await asyncio.wait_for(conn.close(), 2)
+
+    async def _connect(self) -> None:
+        conn = await asyncpg.connect(
+            self.dsn, timeout=5, server_settings={"application_name": repo.LISTENER_NAME}
+        )
+        await conn.add_listener(repo.CHANNEL, self._on_notify)
+        await conn.add_listener(repo.ACK_CHANNEL, self._on_ack)
+        conn.add_termination_listener(self._on_terminated)
+        self._conn = conn
+
+    def _lose(self, reason: str) -> None:
+        if not self.connected:
+            return
+        self.connected = False
+        metrics.CHANNEL_LOSSES.inc()
+        log.warning("cache invalidation channel lost (%s); layer 1 dropped until it returns",
+                    reason)
+        self.on_lost()
+
+    def _on_terminated(self, conn: Any) -> None:
+        if conn is self._conn:
+            self._lose("connection closed")
+
+    async def _watch_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.health_every)
+            if self.connected and self._conn is not None:
+                try:
+                    async with asyncio.timeout(1.0), self._lock:
+                        await self._conn.fetchval("select 1")
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                    self._lose("health check failed")
+                    conn, self._conn = self._conn, None
+                    conn.terminate()
+            if not self.connected:
+                try:
+                    await self._connect()
+                    # Clear layer 1 again (messages may have been missed) and re-read the
+                    # layer-2 epoch before trusting any cache again.
+                    await self.on_restored()
+                except (OSError, asyncpg.PostgresError, TimeoutError):
+                    continue
+                self.connected = True
+                log.warning("cache invalidation channel restored")
+
+    def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        try:
+            message = orjson.loads(payload)
+            origin, message_id = message["from"], message["id"]
+            tags = tuple(str(t) for t in message["tags"])
+            epoch = message.get("epoch")
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.warning("ignoring a malformed cache invalidation message")
+            return
+        if origin == self.worker_id:
+            return  # applied before it was sent
+        self.on_remote(tags, int(epoch) if epoch is not None else None)
+        task = asyncio.get_running_loop().create_task(self._ack(message_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _ack(self, message_id: str) -> None:
+        try:
+            async with self._lock:
+                if self._conn is not None:
+                    await repo.ack(self._conn, message_id)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self._lose("could not acknowledge")
+
+    def _on_ack(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        pending = self._pending.get(payload)
+        if pending is not None:
+            pending.acks += 1
+            pending.check()
+
+    async def broadcast(self, pool: asyncpg.Pool, tags: tuple[str, ...],
+                        epoch: int | None) -> None:
+        """Tell every other worker, and wait until they have applied it."""
+        message_id = f"{self.worker_id}:{next(self._seq)}"
+        payload = orjson.dumps({"id": message_id, "from": self.worker_id, "tags": tags,
+                                "epoch": epoch}).decode()
+        if len(payload) > MAX_PAYLOAD:
+            payload = orjson.dumps({"id": message_id, "from": self.worker_id,
+                                    "tags": [EVERYTHING], "epoch": epoch}).decode()
+        pending = self._pending[message_id] = _Pending()
+        try:
+            async with pool.acquire() as conn:
+                listeners = await repo.notify(conn, payload)
+            pending.expected = listeners - (1 if self.connected else 0)
+            pending.check()
+            try:
+                await asyncio.wait_for(pending.done.wait(), self.ack_timeout)
+            except TimeoutError:
+                log.warning("cache invalidation: %d of %d workers acknowledged in %.0f ms",
+                            pending.acks, pending.expected, self.ack_timeout * 1000)
+        finally:
+            del self._pending[message_id]

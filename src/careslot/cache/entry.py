@@ -1,0 +1,28 @@
+"""A cached answer: the response body as ready-to-send bytes and its strong ETag."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+ETAG_LENGTH = 34  # '"' + 32 hex digits + '"'
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, body: bytes) -> Entry:
+        return cls(body, f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"')
+
+    def pack(self) -> bytes:
+        """Redis form: the ETag, then the body, so a layer-2 hit re-hashes nothing."""
+        return self.etag.encode() + self.body
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> Entry | None:
+        if len(raw) < ETAG_LENGTH or raw[:1] != b'"' or raw[ETAG_LENGTH - 1:ETAG_LENGTH] != b'"':
+            return None  # not ours, or from another format version: treat as a miss
+        return cls(raw[ETAG_LENGTH:], raw[:ETAG_LENGTH].decode())

@@ -1,0 +1,43 @@
+"""Which owners a committed change makes stale: the one place that maps writes to keys."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from careslot.cache import keys
+from careslot.cache import repository as repo
+from careslot.cache import strategies as s
+from careslot.events import Change
+
+SCHEDULE_KINDS = frozenset({"schedule", "working_hours", "time_off"})
+CATALOG_KINDS = frozenset({"departments", "doctors"})
+CLOSURE_KINDS = frozenset({"closure", "closures"})
+APPOINTMENT_STRATEGIES = (s.USER_STATS, s.APPOINTMENTS, s.CALENDAR, s.RECENT_ACTIVITY,
+                          s.AVAILABLE_SLOTS, s.DOCTOR_SCHEDULE)
+
+
+async def affected(change: Change, pool: asyncpg.Pool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The owner tags to invalidate and the strategies they cover (for the metrics)."""
+    if change.kind in CATALOG_KINDS:
+        tags = [keys.DEPARTMENTS, keys.DOCTORS, keys.ALL_SLOTS, keys.ALL_SCHEDULES]
+        return tuple(tags), (s.DEPARTMENTS.name, s.DOCTORS.name, s.AVAILABLE_SLOTS.name,
+                             s.DOCTOR_SCHEDULE.name)
+    if change.kind in CLOSURE_KINDS:
+        return ((keys.ALL_SLOTS, keys.ALL_SCHEDULES),
+                (s.AVAILABLE_SLOTS.name, s.DOCTOR_SCHEDULE.name))
+    doctors = [keys.doctor(d) for d in change.doctor_ids]
+    departments: list[str] = []
+    if change.doctor_ids:  # slot lists by department include these doctors' slots
+        async with pool.acquire() as conn:
+            found = await repo.departments_of(conn, list(change.doctor_ids))
+        departments = [keys.department(d) for d in found]
+    if change.kind in SCHEDULE_KINDS:
+        tags = [*doctors, *departments, keys.DOCTORS]  # slot length shows in the doctor list
+        return keys.dedupe(tags), (s.AVAILABLE_SLOTS.name, s.DOCTOR_SCHEDULE.name,
+                                   s.DOCTORS.name)
+    if change.appointment_id is not None or change.client_ids:
+        tags = [*(keys.client(c) for c in change.client_ids), *doctors, *departments,
+                keys.ALL_APPOINTMENTS, keys.ALL_ACTIVITY]
+        return keys.dedupe(tags), tuple(x.name for x in APPOINTMENT_STRATEGIES)
+    # A kind of change this module does not know: correctness first, drop everything.
+    return (keys.EVERYTHING,), tuple(x.name for x in s.ALL)

@@ -1,0 +1,59 @@
+"""Cache keys and owner tags.
+
+A key names its strategy, the format version and the identity that decides the answer
+(`cs:v1:userStats:client:42`); a tag names an owner whose writes make the key stale
+(`client:42`, `doctor:7`). Invalidation works on tags, so it is exact: a booking by patient
+42 with doctor 7 drops exactly the keys tagged client:42, doctor:7 or that doctor's
+department, and the staff-wide lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+from careslot import jsonutil
+
+VERSION = "v1"
+PREFIX = f"cs:{VERSION}"
+EVERYTHING = "*"  # the tag that clears every key (unknown kinds of change)
+
+# Owners whose data is not per person.
+DEPARTMENTS = "public:departments"
+DOCTORS = "public:doctors"
+ALL_SLOTS = "slots:all"
+ALL_SCHEDULES = "schedules:all"
+ALL_APPOINTMENTS = "appointments:all"  # staff listings without a client or doctor filter
+ALL_ACTIVITY = "activity:all"  # the staff activity feed
+
+
+def client(client_id: int) -> str:
+    return f"client:{client_id}"
+
+
+def doctor(doctor_id: int) -> str:
+    return f"doctor:{doctor_id}"
+
+
+def department(department_id: int) -> str:
+    return f"department:{department_id}"
+
+
+def key(strategy: str, scope: str, *parts: Any) -> str:
+    tail = "".join(f":{p}" for p in parts)
+    return f"{PREFIX}:{strategy}:{scope}{tail}"
+
+
+def query_hash(params: dict[str, Any]) -> str:
+    """A short stable digest of a query's parameters, so keys stay small and bounded."""
+    raw = jsonutil.dumps({k: v for k, v in sorted(params.items()) if v is not None})
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+def strategy_of(cache_key: str) -> str:
+    return cache_key.split(":", 3)[2]
+
+
+def dedupe(tags: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(tags))

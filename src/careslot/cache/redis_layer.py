@@ -1,0 +1,146 @@
+"""Layer 2: Redis, shared by every worker. Fails open: any error or timeout is a miss, and a
+circuit breaker then skips Redis for a moment so a dead or hung server costs no latency.
+
+Keys live under an epoch (`cs:v1:e3:...`). When a write cannot invalidate Redis (it is down
+or hung), the epoch moves on (recorded in PostgreSQL and broadcast), so entries that missed
+their invalidation are never read again, whatever state Redis comes back in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from careslot.cache import metrics
+from careslot.cache.entry import Entry
+from careslot.cache.keys import PREFIX
+
+log = logging.getLogger("careslot.cache.redis")
+T = TypeVar("T")
+TAG_LIFETIME = 7200  # longer than any strategy TTL, so a tag outlives the keys it lists
+
+# Store only if no owner of the key was invalidated since the load began (its generation
+# is unchanged); a slow load can then never put back an answer older than a write.
+STORE = """
+local n = (#KEYS - 1) / 2
+for i = 1, n do
+  if (redis.call('GET', KEYS[1 + n + i]) or '') ~= ARGV[2 + i] then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+for i = 1, n do
+  redis.call('SADD', KEYS[1 + i], KEYS[1])
+  redis.call('EXPIRE', KEYS[1 + i], TAG_LIFETIME)
+end
+return 1
+""".replace("TAG_LIFETIME", str(TAG_LIFETIME))
+
+# KEYS: tag sets then their generation counters (same order).
+INVALIDATE = """
+local n = #KEYS / 2
+local dropped = 0
+for i = 1, n do
+  for _, k in ipairs(redis.call('SMEMBERS', KEYS[i])) do
+    dropped = dropped + redis.call('DEL', k)
+  end
+  redis.call('DEL', KEYS[i])
+  redis.call('INCR', KEYS[n + i])
+  redis.call('EXPIRE', KEYS[n + i], TAG_LIFETIME)
+end
+return dropped
+""".replace("TAG_LIFETIME", str(TAG_LIFETIME))
+
+
+def _raw(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+class RedisLayer:
+    def __init__(self, url: str, *, timeout: float, cooldown: float, epoch: int = 0) -> None:
+        self.client = aioredis.Redis.from_url(
+            url, socket_connect_timeout=timeout, socket_timeout=timeout,
+            retry=Retry(NoBackoff(), 0), retry_on_timeout=False, health_check_interval=0,
+            max_connections=64,
+        )
+        self.timeout = timeout
+        self.cooldown = cooldown
+        self.epoch = epoch
+        self._open_until = 0.0
+        self._probing = False
+        self._store = self.client.register_script(STORE)
+        self._invalidate = self.client.register_script(INVALIDATE)
+
+    @property
+    def available(self) -> bool:
+        return self._open_until == 0.0
+
+    def _k(self, key: str) -> str:
+        return f"{PREFIX}:e{self.epoch}:{key.removeprefix(PREFIX + ':')}"
+
+    def _tag_keys(self, tags: tuple[str, ...]) -> tuple[list[str], list[str]]:
+        base = f"{PREFIX}:e{self.epoch}"
+        return [f"{base}:tag:{t}" for t in tags], [f"{base}:gen:{t}" for t in tags]
+
+    async def _guard(self, call: Awaitable[T]) -> tuple[bool, T | None]:
+        """(True, result), or (False, None) when Redis failed or the circuit is open."""
+        now = time.monotonic()
+        if self._open_until:
+            if now < self._open_until or self._probing:
+                if asyncio.iscoroutine(call):
+                    call.close()
+                return False, None
+            self._probing = True  # half open: this one call probes, the others still skip
+        try:
+            async with asyncio.timeout(self.timeout * 2):  # connect + one reply at most
+                result = await call
+        except (RedisError, OSError, TimeoutError) as exc:
+            metrics.REDIS_ERRORS.inc()
+            if self._open_until == 0.0 or self._probing:
+                metrics.CIRCUIT_OPENS.inc()
+                log.warning("redis unavailable (%s); using the database for %.1f s",
+                            type(exc).__name__, self.cooldown)
+            self._open_until = time.monotonic() + self.cooldown
+            return False, None
+        finally:
+            self._probing = False
+        if self._open_until:
+            log.warning("redis is back; layer 2 in use again")
+            self._open_until = 0.0
+        return True, result
+
+    async def get(self, key: str, tags: tuple[str, ...]) -> tuple[Entry | None, list[str] | None]:
+        """The entry (or None) and the owners' generations to store against (None: skip)."""
+        _, gens = self._tag_keys(tags)
+        ok, values = await self._guard(self.client.mget([self._k(key), *gens]))
+        if not ok or values is None:
+            return None, None
+        raw, *generations = values  # bytes: the client does not decode responses
+        entry = Entry.unpack(_raw(raw)) if raw is not None else None
+        return entry, [_raw(g).decode() if g is not None else "" for g in generations]
+
+    async def put(self, key: str, entry: Entry, *, tags: tuple[str, ...], ttl: float,
+                  generations: list[str]) -> None:
+        sets, gens = self._tag_keys(tags)
+        await self._guard(self._store(keys=[self._k(key), *sets, *gens],
+                                      args=[entry.pack(), int(ttl * 1000), *generations]))
+
+    async def invalidate(self, tags: tuple[str, ...]) -> bool:
+        """False when Redis could not be reached: the caller must move the epoch on."""
+        if not tags:
+            return True
+        sets, gens = self._tag_keys(tags)
+        ok, _ = await self._guard(self._invalidate(keys=[*sets, *gens]))
+        return ok
+
+    async def close(self) -> None:
+        try:
+            await self.client.aclose()
+        except (RedisError, OSError):
+            pass

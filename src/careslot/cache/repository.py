@@ -1,0 +1,49 @@
+"""SQL for the cache: the layer-2 epoch, the invalidation broadcast, and owner look-ups."""
+
+from __future__ import annotations
+
+import asyncpg
+
+CHANNEL = "careslot_cache"
+ACK_CHANNEL = "careslot_cache_ack"
+LISTENER_NAME = "careslot-cache-bus"  # application_name of every worker's listener
+EPOCH_KEY = "cache_l2_epoch"
+
+
+async def epoch(conn: asyncpg.Connection) -> int:
+    value = await conn.fetchval("select value from settings where key = $1", EPOCH_KEY)
+    return int(value) if value is not None else 0
+
+
+async def next_epoch(conn: asyncpg.Connection) -> int:
+    value = await conn.fetchval(
+        """insert into settings (key, value) values ($1, '1'::jsonb)
+           on conflict (key) do update
+             set value = to_jsonb((settings.value #>> '{}')::bigint + 1)
+           returning value""",
+        EPOCH_KEY,
+    )
+    return int(value)
+
+
+async def notify(conn: asyncpg.Connection, payload: str) -> int:
+    """Send one invalidation to every worker; return how many workers listen (us included)."""
+    row = await conn.fetchrow(
+        """select pg_notify($1, $2),
+                  (select count(*) from pg_stat_activity
+                   where datname = current_database() and application_name = $3) as listeners""",
+        CHANNEL, payload, LISTENER_NAME,
+    )
+    assert row is not None
+    return int(row["listeners"])
+
+
+async def ack(conn: asyncpg.Connection, message_id: str) -> None:
+    await conn.execute("select pg_notify($1, $2)", ACK_CHANNEL, message_id)
+
+
+async def departments_of(conn: asyncpg.Connection, doctor_ids: list[int]) -> list[int]:
+    rows = await conn.fetch(
+        "select distinct department_id from doctors where id = any($1::bigint[])", doctor_ids
+    )
+    return [r["department_id"] for r in rows]

@@ -1,0 +1,56 @@
+"""Build the cache a worker process uses, from its settings."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from careslot.cache.bus import InvalidationBus
+from careslot.cache.core import Cache
+from careslot.cache.invalidation import affected
+from careslot.cache.options import CacheOptions
+from careslot.cache.redis_layer import RedisLayer
+from careslot.cache.warm import warm
+from careslot.config import Settings
+from careslot.events import Change, ChangeBus
+
+if TYPE_CHECKING:
+    from careslot.context import Context
+
+
+def build_cache(settings: Settings, *, database_url: str, pool: asyncpg.Pool,
+                options: CacheOptions | None = None) -> Cache:
+    options = options or CacheOptions()
+    if not settings.cache_enabled:
+        return Cache.disabled()
+    redis = None
+    if settings.redis_url:
+        redis = RedisLayer(settings.redis_url, timeout=options.redis_timeout_ms / 1000,
+                           cooldown=options.redis_cooldown_seconds)
+    cache = Cache(enabled=True, l1_max_entries=options.l1_max_entries, redis=redis, pool=pool)
+    cache.bus = InvalidationBus(
+        database_url, on_remote=cache.apply_remote, on_lost=cache.on_channel_lost,
+        on_restored=cache.on_channel_restored, ack_timeout=options.ack_timeout_ms / 1000,
+    )
+    return cache
+
+
+def subscribe(cache: Cache, changes: ChangeBus, pool: asyncpg.Pool) -> None:
+    """Every committed write invalidates its keys before its response (the bus awaits us)."""
+    if not cache.enabled:
+        return
+
+    async def on_change(change: Change) -> None:
+        tags, strategies = await affected(change, pool)
+        await cache.invalidate(tags, strategies)
+
+    changes.subscribe(on_change)
+
+
+def start_warming(ctx: Context) -> asyncio.Task[int] | None:
+    """Warm in the background: serving starts at once, warmed answers arrive within moments."""
+    if not ctx.cache.enabled or not CacheOptions().warm:
+        return None
+    return asyncio.create_task(warm(ctx), name="cache-warm")
