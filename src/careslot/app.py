@@ -12,6 +12,8 @@ from careslot import __version__
 from careslot.api import appointments, auth, catalog, dashboard, errors, stats, system
 from careslot.api.middleware import SecurityAndLimits
 from careslot.audit.log import AuditLog
+from careslot.cache.setup import build_cache, start_warming
+from careslot.cache.setup import subscribe as subscribe_cache
 from careslot.config import Settings, get_settings
 from careslot.context import Context
 from careslot.dashboard.mv import MvRefresher
@@ -33,14 +35,21 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         url = database_url or resolve_database_url(settings)
         pool = await create_pool(settings, url)
         audit = AuditLog(pool)
-        ctx = Context(settings=settings, pool=pool, audit=audit)
+        cache = build_cache(settings, database_url=url, pool=pool)
+        ctx = Context(settings=settings, pool=pool, audit=audit, cache=cache)
         app.state.ctx = ctx
         audit.start()
+        subscribe_cache(cache, ctx.changes, pool)
+        await cache.start()
+        warming = start_warming(ctx)
         refresher = MvRefresher(url, settings)
         refresher.start()
         try:
             yield
         finally:
+            if warming is not None:
+                warming.cancel()
+            await cache.stop()
             await refresher.stop()
             await audit.stop()
             metrics.untrack_pool(pool)

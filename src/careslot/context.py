@@ -1,4 +1,4 @@
-"""What a service call needs: settings, the pool, the audit log and the change bus."""
+"""What a service call needs: settings, the pool, the audit log, the change bus, the cache."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from careslot.audit.log import AuditLog
+from careslot.cache.core import Cache
 from careslot.config import Settings
 from careslot.events import ChangeBus
 
@@ -17,3 +18,4 @@ class Context:
     pool: asyncpg.Pool
     audit: AuditLog
     changes: ChangeBus = field(default_factory=ChangeBus)
+    cache: Cache = field(default_factory=Cache.disabled)

@@ -16,6 +16,8 @@ from careslot.api.deps import current_user, get_ctx
 from careslot.api.schemas import MAX_ID, AppointmentPatch, BookIn
 from careslot.booking import service as booking
 from careslot.booking import stream
+from careslot.cache import reads
+from careslot.cache.http import cached_response
 from careslot.context import Context
 from careslot.errors import Forbidden, ValidationFailed
 
@@ -52,7 +54,7 @@ async def book(
 
 @router.get("/appointments")
 async def list_appointments(
-    ctx: Ctx, user: CurrentUser,
+    request: Request, ctx: Ctx, user: CurrentUser,
     status: Annotated[str | None, Query(max_length=32)] = None,
     from_: Annotated[Instant, Query(alias="from")] = None,
     to: Instant = None,
@@ -61,11 +63,11 @@ async def list_appointments(
     doctorId: OptId = None,  # noqa: N803
     clientId: OptId = None,  # noqa: N803
 ) -> Response:
-    result = await booking.page(
+    answer = await reads.appointments(
         ctx, actor=user, status=status, start=_aware(from_, "from"), end=_aware(to, "to"),
         limit=limit, cursor=cursor, doctor_id=doctorId, client_id=clientId,
     )
-    return responses.json(result, headers=responses.SENSITIVE)
+    return cached_response(request, answer)
 
 
 @router.get("/appointments/stream")
@@ -98,7 +100,7 @@ async def change_appointment(
 
 @router.get("/calendar")
 async def calendar(
-    ctx: Ctx, user: CurrentUser,
+    request: Request, ctx: Ctx, user: CurrentUser,
     month: Annotated[str | None, Query(max_length=7)] = None,
     doctorId: OptId = None,  # noqa: N803
 ) -> Response:
@@ -110,5 +112,5 @@ async def calendar(
         if not match or not 2000 <= int(match.group(1)) <= 2100:
             raise ValidationFailed("month must be YYYY-MM")
         year, mon = int(match.group(1)), int(match.group(2))
-    result = await booking.calendar(ctx, actor=user, year=year, month=mon, doctor_id=doctorId)
-    return responses.json(result, headers=responses.SENSITIVE)
+    answer = await reads.calendar(ctx, actor=user, year=year, month=mon, doctor_id=doctorId)
+    return cached_response(request, answer)

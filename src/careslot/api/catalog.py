@@ -5,18 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from careslot import clock
 from careslot.accounts.models import User
-from careslot.api import responses
 from careslot.api.deps import current_user, get_ctx
 from careslot.api.schemas import MAX_ID
-from careslot.booking import service as booking
+from careslot.cache import reads
+from careslot.cache.http import cached_response
 from careslot.context import Context
 from careslot.errors import Forbidden, ValidationFailed
-from careslot.scheduling import service as scheduling
 
 router = APIRouter(prefix="/api", tags=["catalog"])
 Ctx = Annotated[Context, Depends(get_ctx)]
@@ -25,13 +24,15 @@ Day = Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1), le=dt.date(2100, 1
 
 
 @router.get("/departments")
-async def departments(ctx: Ctx) -> Response:
-    return responses.json(await scheduling.departments(ctx.pool))
+async def departments(request: Request, ctx: Ctx) -> Response:
+    return cached_response(request, await reads.departments(ctx))
 
 
 @router.get("/doctors")
-async def doctors(ctx: Ctx, departmentId: OptId = None) -> Response:  # noqa: N803
-    return responses.json(await scheduling.doctors(ctx.pool, department_id=departmentId))
+async def doctors(
+    request: Request, ctx: Ctx, departmentId: OptId = None,  # noqa: N803
+) -> Response:
+    return cached_response(request, await reads.doctors(ctx, department_id=departmentId))
 
 
 def day_range(date: dt.date | None, first: dt.date | None, last: dt.date | None,
@@ -47,6 +48,7 @@ def day_range(date: dt.date | None, first: dt.date | None, last: dt.date | None,
 
 @router.get("/slots")
 async def slots(
+    request: Request,
     ctx: Ctx,
     doctorId: OptId = None,  # noqa: N803
     departmentId: OptId = None,  # noqa: N803
@@ -55,15 +57,14 @@ async def slots(
     to: Day = None,
 ) -> Response:
     first, last = day_range(date, from_, to)
-    found = await scheduling.slots(
-        ctx.pool, ctx.settings, doctor_id=doctorId, department_id=departmentId,
-        first=first, last=last,
-    )
-    return responses.json({"slots": found})
+    answer = await reads.slots(ctx, doctor_id=doctorId, department_id=departmentId,
+                               first=first, last=last)
+    return cached_response(request, answer)
 
 
 @router.get("/doctors/{doctor_id}/schedule")
 async def doctor_schedule(
+    request: Request,
     ctx: Ctx,
     user: Annotated[User, Depends(current_user)],
     doctor_id: Annotated[int, Path(ge=1, le=MAX_ID)],
@@ -76,13 +77,6 @@ async def doctor_schedule(
     if first is None or last is None:
         first = clock.today(ctx.settings.zone)
         last = first + dt.timedelta(days=6)
-    view = await scheduling.doctor_schedule(
-        ctx.pool, ctx.settings, doctor_id=doctor_id, first=first, last=last
-    )
-    listing = await booking.page(
-        ctx, actor=user, status=None, start=clock.day_start(first, ctx.settings.zone),
-        end=clock.day_start(last + dt.timedelta(days=1), ctx.settings.zone),
-        limit=1000, cursor=None, doctor_id=doctor_id,
-    )
-    view["appointments"] = listing["items"]
-    return responses.json(view, headers=responses.PRIVATE)
+    answer = await reads.doctor_schedule(ctx, actor=user, doctor_id=doctor_id, first=first,
+                                         last=last)
+    return cached_response(request, answer)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from careslot.accounts.models import User
-from careslot.api import responses
 from careslot.api.deps import current_user, get_ctx
 from careslot.api.schemas import MAX_ID
+from careslot.cache import reads
+from careslot.cache.http import cached_response
 from careslot.context import Context
-from careslot.dashboard import service as dashboard
 
 router = APIRouter(prefix="/api", tags=["dashboard"])
 Ctx = Annotated[Context, Depends(get_ctx)]
@@ -21,16 +21,16 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 @router.get("/dashboard/stats")
 async def stats(
-    ctx: Ctx, user: CurrentUser,
+    request: Request, ctx: Ctx, user: CurrentUser,
     clientId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,  # noqa: N803
 ) -> Response:
-    result = await dashboard.stats(ctx, actor=user, client_id=clientId)
-    return responses.json(result, headers=responses.PRIVATE)
+    answer = await reads.dashboard_stats(ctx, actor=user, client_id=clientId)
+    return cached_response(request, answer)
 
 
 @router.get("/activity")
 async def activity(
-    ctx: Ctx, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    request: Request, ctx: Ctx, user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    return responses.json(await dashboard.activity(ctx, actor=user, limit=limit),
-                          headers=responses.PRIVATE)
+    return cached_response(request, await reads.activity(ctx, actor=user, limit=limit))
