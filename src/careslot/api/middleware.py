@@ -32,11 +32,21 @@ class SecurityAndLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared = False
         for name, value in scope["headers"]:
             if name == b"content-length":
+                declared = True
                 if not value.isdigit() or int(value) > self.max_body:
                     await _send_413(send)
                     return
+        if not declared and scope["method"] in UNSAFE:
+            # A chunked body must be measured before the app reads it: FastAPI turns any
+            # error raised while it reads a body into a 400.
+            buffered = await _read_limited(receive, self.max_body)
+            if buffered is None:
+                await _send_413(send)
+                return
+            receive = _replay(buffered, receive)
         received = 0
         started = False
 
@@ -61,6 +71,36 @@ class SecurityAndLimits:
         except _TooLarge:
             if not started:
                 await _send_413(send)
+
+
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def _read_limited(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None once it grows past `limit`."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return bytes(body)  # disconnected: let the app see an empty body
+        body += message.get("body", b"")
+        if len(body) > limit:
+            return None
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 async def _send_413(send: Send) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 MAX_ID = 2**63 - 1
@@ -16,8 +16,15 @@ def _no_nul(value: str) -> str:
     return value
 
 
+def _not_bool(value: object) -> object:
+    # Lax mode reads true as 1: a boolean is never an id.
+    if isinstance(value, bool):
+        raise ValueError("must be an integer id")
+    return value
+
+
 Text = Annotated[str, AfterValidator(_no_nul)]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Id = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=MAX_ID)]
 
 
 class Body(BaseModel):
