@@ -1,0 +1,52 @@
+"""What a person does in the browser, step by step, shared by the web tests."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+
+def register(page: Any, name: str) -> str:
+    email = f"web-{uuid.uuid4().hex[:10]}@example.org"
+    page.goto("/register")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("a-long-password")
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/dashboard")
+    return email
+
+
+def choose_slot(page: Any, department: str = "Cardiology", doctor: str = "Dr. Amara Okafor",
+                nth_day: int = 0, nth_slot: int = 0) -> str:
+    """Walk department -> doctor -> day -> time; returns the time chosen (HH:MM)."""
+    page.goto("/book")
+    page.get_by_role("link", name=department).click()
+    page.get_by_role("link", name=doctor).click()
+    page.locator("a.day").nth(nth_day).click()
+    page.wait_for_url("**date=*")
+    slot = page.locator("a.slot").nth(nth_slot)
+    time = str(slot.inner_text()).strip()
+    slot.click()
+    page.get_by_role("button", name="Book").wait_for()
+    return time
+
+
+def wait_for_worker(page: Any) -> None:
+    """Until the service worker controls the page and holds this user's cache."""
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_function(
+        """async () => (await caches.keys()).some(n => n === 'careslot-user-' +
+                                                   document.body.dataset.userId)"""
+    )
+
+
+CACHED_URLS = """async () => {
+  const out = {};
+  for (const name of await caches.keys()) {
+    const cache = await caches.open(name);
+    out[name] = (await cache.keys()).map(r => new URL(r.url).pathname + new URL(r.url).search);
+  }
+  return out;
+}"""
