@@ -1,7 +1,7 @@
 """Layer 2: Redis, shared by every worker. Fails open: any error or timeout is a miss, and a
 circuit breaker then skips Redis for a moment so a dead or hung server costs no latency.
 
-Keys live under an epoch (`cs:v1:e3:...`). When a write cannot invalidate Redis (it is down
+Keys live under a database namespace and an epoch (`cs:v1:<db>:e3:...`). When a write cannot invalidate Redis (it is down
 or hung), the epoch moves on (recorded in PostgreSQL and broadcast), so entries that missed
 their invalidation are never read again, whatever state Redis comes back in.
 """
@@ -63,7 +63,8 @@ def _raw(value: bytes | str) -> bytes:
 
 
 class RedisLayer:
-    def __init__(self, url: str, *, timeout: float, cooldown: float, epoch: int = 0) -> None:
+    def __init__(self, url: str, *, timeout: float, cooldown: float, namespace: str = "",
+                 epoch: int = 0) -> None:
         self.client = aioredis.Redis.from_url(
             url, socket_connect_timeout=timeout, socket_timeout=timeout,
             retry=Retry(NoBackoff(), 0), retry_on_timeout=False, health_check_interval=0,
@@ -72,6 +73,8 @@ class RedisLayer:
         self.timeout = timeout
         self.cooldown = cooldown
         self.epoch = epoch
+        # One Redis may serve several careslot databases (staging, tests): never mix them.
+        self.namespace = namespace
         self._open_until = 0.0
         self._probing = False
         self._store = self.client.register_script(STORE)
@@ -81,11 +84,15 @@ class RedisLayer:
     def available(self) -> bool:
         return self._open_until == 0.0
 
+    @property
+    def _base(self) -> str:
+        return f"{PREFIX}:{self.namespace}:e{self.epoch}"
+
     def _k(self, key: str) -> str:
-        return f"{PREFIX}:e{self.epoch}:{key.removeprefix(PREFIX + ':')}"
+        return f"{self._base}:{key.removeprefix(PREFIX + ':')}"
 
     def _tag_keys(self, tags: tuple[str, ...]) -> tuple[list[str], list[str]]:
-        base = f"{PREFIX}:e{self.epoch}"
+        base = self._base
         return [f"{base}:tag:{t}" for t in tags], [f"{base}:gen:{t}" for t in tags]
 
     async def _guard(self, call: Awaitable[T]) -> tuple[bool, T | None]:

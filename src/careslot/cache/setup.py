@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -20,6 +22,13 @@ if TYPE_CHECKING:
     from careslot.context import Context
 
 
+def database_namespace(database_url: str) -> str:
+    """A short name for the database (host, port, name; never the password)."""
+    parts = urlsplit(database_url)
+    where = f"{parts.hostname}:{parts.port}{parts.path}?{parts.query}"
+    return hashlib.blake2b(where.encode(), digest_size=5).hexdigest()
+
+
 def build_cache(settings: Settings, *, database_url: str, pool: asyncpg.Pool,
                 options: CacheOptions | None = None) -> Cache:
     options = options or CacheOptions()
@@ -28,7 +37,8 @@ def build_cache(settings: Settings, *, database_url: str, pool: asyncpg.Pool,
     redis = None
     if settings.redis_url:
         redis = RedisLayer(settings.redis_url, timeout=options.redis_timeout_ms / 1000,
-                           cooldown=options.redis_cooldown_seconds)
+                           cooldown=options.redis_cooldown_seconds,
+                           namespace=database_namespace(database_url))
     cache = Cache(enabled=True, l1_max_entries=options.l1_max_entries, redis=redis, pool=pool)
     cache.bus = InvalidationBus(
         database_url, on_remote=cache.apply_remote, on_lost=cache.on_channel_lost,
