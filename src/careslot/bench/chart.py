@@ -36,10 +36,10 @@ def draw(out: Path, summary: dict[str, Any]) -> Path:
     labels = ["/healthz\nfloor", "mixed", "dashboard\nalone"]
     off = [before["floor"]["rps"], before["rps"], before["dashboard_alone"]["rps"]]
     on = [after["floor"]["rps"], after["rps"], after["dashboard_alone"]["rps"]]
-    xs = range(len(labels))
-    right.bar([x - 0.2 for x in xs], off, 0.4, label="cache off", color="#ef4444")
-    right.bar([x + 0.2 for x in xs], on, 0.4, label="cache on", color="#3b82f6")
-    right.set_xticks(list(xs), labels)
+    places = list(range(len(labels)))
+    right.bar([x - 0.2 for x in places], off, 0.4, label="cache off", color="#ef4444")
+    right.bar([x + 0.2 for x in places], on, 0.4, label="cache on", color="#3b82f6")
+    right.set_xticks(places, labels)
     right.set_ylabel("requests/s")
     right.set_title("Throughput")
     right.legend(fontsize=8)

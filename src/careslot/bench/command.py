@@ -11,8 +11,8 @@ from rich.console import Console
 from careslot.bench import chart, report, runner, summary, wrk
 from careslot.config import get_settings
 
-QUICK = {"appointments": 10_000, "duration": 4.0, "connections": 32}
-FULL = {"appointments": 100_000, "duration": 15.0, "connections": 64}
+QUICK = {"appointments": 10_000, "duration": 3, "connections": 32}
+FULL = {"appointments": 100_000, "duration": 15, "connections": 64}
 
 
 def run_command(*, appointments: int | None, duration: float | None, connections: int | None,
@@ -33,14 +33,15 @@ def run_command(*, appointments: int | None, duration: float | None, connections
         return 0
     options = runner.Options(
         appointments=appointments or int(defaults["appointments"]),
-        duration=duration or defaults["duration"],
+        duration=duration or float(defaults["duration"]),
         connections=connections or int(defaults["connections"]),
         workers=workers, out=out, quick=quick, reuse_db=reuse_db, database=database)
     result = runner.run(options, settings, console)
     figures = summary.summarize(result)
     report.write(out, result, figures, command)
     chart.draw(out, figures)
-    console.print((out / "report.md").read_text(), markup=False, highlight=False)
+    console.print((out / "report.md").read_text(), markup=False, highlight=False,
+                  soft_wrap=True)
     console.print(f"[green]wrote {out / 'report.json'}, {out / 'report.md'}, "
                   f"{out / chart.CHART_NAME}[/green]")
     return 0 if result["double_bookings"]["total"] == 0 else 1

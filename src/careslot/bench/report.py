@@ -13,6 +13,7 @@ from typing import Any
 import psutil
 
 from careslot.bench import wrk
+from careslot.bench.summary import TIMES
 
 LATENCY_NOTE = (
     "Latency is measured by wrk 4 (closed loop: each connection sends its next request when "
@@ -37,7 +38,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     try:
-        version = subprocess.run([wrk.wrk_path() or "wrk", "--version"], capture_output=True,
+        version = subprocess.run([wrk.wrk_path() or "wrk", "--version"],  # noqa: S603 capture_output=True,
                                  text=True, timeout=5, check=False)
         wrk_version = (version.stdout or version.stderr).splitlines()[0].strip()
     except (OSError, IndexError, subprocess.SubprocessError):
@@ -85,7 +86,7 @@ def pc(value: float | None) -> str:
 
 
 def times(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.1f}×"
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.1f}{TIMES}"
 
 
 def num(value: float | None, digits: int = 2) -> str:
@@ -246,7 +247,8 @@ def _book(b: dict[str, Any]) -> str:
     if not b:
         return "n/a"
     conflicts = sum(b["conflicts_409"].values())
-    return f"{b['booked_per_s']:.0f} ({int(conflicts)} × 409, {int(b['server_errors_5xx'])} × 5xx)"
+    errors = int(b["server_errors_5xx"])
+    return f"{b['booked_per_s']:.0f} ({int(conflicts)} {TIMES} 409, {errors} {TIMES} 5xx)"
 
 
 def _vis(mode: dict[str, Any], key: str) -> str:

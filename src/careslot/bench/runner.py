@@ -19,7 +19,7 @@ import psutil
 from rich.console import Console
 
 from careslot.bench import database, population, scrape, visibility, wrk
-from careslot.bench.server import CareslotServer
+from careslot.bench.server import CareslotServer, bench_redis_url, clear_bench_cache
 from careslot.config import Settings
 
 # Connection share per route group in the mixed workload (closed loop: each group's
@@ -93,8 +93,11 @@ def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settin
              state: dict[str, Any], console: Console) -> dict[str, Any]:
     phase = _phase_seconds(options)
     log_path = options.out / f"serve-{cache}.log"
+    redis_url = bench_redis_url(settings.redis_url)
+    clear_bench_cache(redis_url)
     with CareslotServer(database_url=db.url, cache=cache, workers=options.workers,
-                        log_path=log_path) as server:
+                        log_path=log_path,
+                        extra_env={"REDIS_URL": redis_url} if redis_url else None) as server:
         base = server.base_url
         if "population" not in state:
             console.print("logging in patients and staff, collecting free slots …")
@@ -144,7 +147,7 @@ def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settin
 
         console.print(f"cache {cache}: write-to-visible")
         visible = visibility.measure(base, pop, workers=options.workers, zone=settings.zone,
-                                     tries=10 if options.quick else 20)
+                                     tries=6 if options.quick else 20)
     return {"cache": cache, "floor": floor, "mixed": mixed, "dashboard_saturated": saturated,
             "dashboard_paced": paced, "booking_burst": burst, "write_to_visible": visible,
             "server_log": log_path.name}
@@ -175,7 +178,7 @@ def run(options: Options, settings: Settings, console: Console) -> dict[str, Any
         "database": {"name": db.name, "appointments": db.appointments, "reused": db.reused,
                      "seed_seconds": db.seed_seconds, "source": pop.source,
                      "postgres": asyncio.run(database.server_version(db.url)),
-                     "redis": bool(settings.redis_url)},
+                     "redis": bench_redis_url(settings.redis_url) is not None},
         "workload": {"mix_connections": {g.name: g.connections
                                          for g in _mix(options, db.appointments)},
                      "patients_logged_in": len(pop.patients), "staff": len(pop.staff),

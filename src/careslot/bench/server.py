@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psutil
@@ -20,6 +21,33 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+BENCH_REDIS_DB = 15
+
+
+def bench_redis_url(url: str | None) -> str | None:
+    """REDIS_URL's server, logical database 15: cache keys are not scoped by database, so a
+    bench database rebuilt under the same name must not meet an earlier run's entries."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{BENCH_REDIS_DB}"))
+
+
+def clear_bench_cache(url: str | None) -> None:
+    """Drop careslot's keys (cs:*) from the bench's Redis database before a cache-on run."""
+    if not url:
+        return
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        keys = list(client.scan_iter("cs:*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start:start + 500])
+    finally:
+        client.close()
 
 
 def _careslot_command() -> list[str]:
@@ -47,7 +75,7 @@ class CareslotServer:
         command = [*_careslot_command(), "serve", "--workers", str(self.workers),
                    "--port", str(self.port)]
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 - careslot itself, our own arguments
             command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its workers share our fate through the group
         )

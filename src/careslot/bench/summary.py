@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+TIMES = "\u00d7"  # the multiplication sign, spelled so linters see no look-alike of x
 READ_GROUPS = ("dashboard", "slots", "catalog", "appointments", "staff")
 ROUTES = {
     "dashboard": "GET /api/dashboard/stats (patient, Zipf)",
@@ -143,10 +144,10 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     visible = after["write_to_visible"]
     burst = after["bookings_burst"]
     goals = [
-        ("Warm dashboard ≤ 1.5× the /healthz floor (p50, alone at saturation)",
-         after["dashboard_vs_floor_p50"], 1.5, "≤", "×"),
-        ("Cached reads ≥ 20× faster than cache off at p50 (dashboard, mixed run)",
-         ratios["dashboard_p50_before_over_after"], 20.0, "≥", "×"),
+        (f"Warm dashboard ≤ 1.5{TIMES} the /healthz floor (p50, alone at saturation)",
+         after["dashboard_vs_floor_p50"], 1.5, "≤", TIMES),
+        (f"Cached reads ≥ 20{TIMES} faster than cache off at p50 (dashboard, mixed run)",
+         ratios["dashboard_p50_before_over_after"], 20.0, "≥", TIMES),
         ("p99 ≤ 5 ms for cached reads at half saturation, 64 connections (dashboard)",
          after["paced"]["p99"], 5.0, "≤", "ms"),
         ("≥ 500 bookings/s (booking burst, cache on)", burst.get("booked_per_s"), 500.0,

@@ -1,0 +1,66 @@
+"""`careslot bench --quick` run as CI runs it: a real server, real wrk, a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+IN_CI = os.environ.get("CI") == "true"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("wrk") is None:
+        if IN_CI:
+            pytest.fail("wrk is missing in CI (.ci/run installs it)")
+        pytest.skip("wrk is not installed (apt-get install -y wrk)")
+    out = tmp_path_factory.mktemp("bench")
+    env = {**os.environ, "CARESLOT_DATA_DIR": str(out / "data")}
+    careslot = shutil.which("careslot") or str(Path(sys.executable).with_name("careslot"))
+    command = [careslot, "bench", "--quick", "--out", str(out)]
+    done = subprocess.run(command, env=env,  # noqa: S603 - our own CLI
+                          capture_output=True, text=True, timeout=280, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out
+
+
+def test_report_is_well_formed_with_both_columns(quick_report: Path) -> None:
+    report = json.loads((quick_report / "report.json").read_text())
+    summary = report["summary"]
+    for column in ("before", "after"):
+        mode = summary[column]
+        assert mode["rps"] > 0
+        assert {"dashboard", "slots", "writes"} <= set(mode["routes"])
+        for route in mode["routes"].values():
+            assert route["requests"] > 0
+            assert route["p50"] <= route["p95"] <= route["p99"]
+        assert mode["floor"]["rps"] > 0
+        assert mode["write_to_visible"]["tries"] > 0
+    assert report["modes"]["before"]["cache"] == "off"
+    assert report["modes"]["after"]["cache"] == "on"
+    assert summary["before"]["cache"]["hit_rate"] is None  # cache off answers from PostgreSQL
+    assert summary["after"]["cache"]["hit_rate"] is not None
+    assert report["options"]["quick"] is True
+    assert report["machine"]["cores_logical"] >= 1
+
+
+def test_no_double_bookings_and_bookings_happened(quick_report: Path) -> None:
+    report = json.loads((quick_report / "report.json").read_text())
+    assert report["double_bookings"]["total"] == 0
+    assert report["summary"]["after"]["bookings_burst"]["booked"] > 0
+
+
+def test_markdown_and_chart_written(quick_report: Path) -> None:
+    markdown = (quick_report / "report.md").read_text()
+    assert "| Dashboard load" in markdown
+    assert "Cache hit rate" in markdown
+    chart = quick_report / "bench.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
