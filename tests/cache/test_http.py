@@ -1,0 +1,164 @@
+"""The cache behind the HTTP API: hits, fresh after every write, headers, access, the off switch."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from careslot.config import Settings
+from tests.api.helpers import book, demo_doctor_id, free_slots, register
+from tests.conftest import LiveServer, serve_in_thread
+
+
+def cache_outcome(r: httpx.Response) -> str:
+    timing = r.headers.get("server-timing", "")
+    for part in timing.split(","):
+        if part.strip().startswith("cache;"):
+            return part.split('desc="', 1)[1].rstrip('"')
+    return ""
+
+
+def test_dashboard_hit_then_fresh_after_booking(live: LiveServer) -> None:
+    patient_id, token = register(live)
+    doctor = demo_doctor_id(live)
+    slot = free_slots(live, doctor)[0]
+    with live.client(token) as c:
+        first = c.get("/api/dashboard/stats")
+        second = c.get("/api/dashboard/stats")
+        assert first.status_code == second.status_code == 200
+        assert cache_outcome(first) == "miss userStats"
+        assert cache_outcome(second) == "l1 hit userStats"
+        assert second.json()["data"]["upcomingCount"] == 0
+        assert book(c, doctor, slot["start"]).status_code == 201
+        after = c.get("/api/dashboard/stats")
+        assert after.json()["data"]["upcomingCount"] == 1
+        assert len(after.json()["data"]["recentAppointments"]) == 1
+        listed = c.get("/api/appointments").json()["items"]
+        assert [a["start"] for a in listed] == [slot["start"]]
+
+
+def test_slots_fresh_after_booking_and_cancel(live: LiveServer) -> None:
+    _, token = register(live)
+    doctor = demo_doctor_id(live)
+    slot = free_slots(live, doctor)[0]
+    day = dt.datetime.fromisoformat(slot["start"]).astimezone(live.settings.zone).date()
+    params = {"doctorId": doctor, "date": day.isoformat()}
+    with live.client(token) as c:
+        c.get("/api/slots", params=params)
+        warm = c.get("/api/slots", params=params)
+        assert cache_outcome(warm) == "l1 hit availableSlots"
+        assert slot["start"] in [s["start"] for s in warm.json()["slots"]]
+        booked = book(c, doctor, slot["start"])
+        assert booked.status_code == 201
+        gone = c.get("/api/slots", params=params).json()["slots"]
+        assert slot["start"] not in [s["start"] for s in gone]
+        cancel = c.patch(f"/api/appointments/{booked.json()['id']}",
+                         json={"status": "cancelled"})
+        assert cancel.status_code == 200
+        back = c.get("/api/slots", params=params).json()["slots"]
+        assert slot["start"] in [s["start"] for s in back]
+
+
+def test_staff_lists_fresh_after_a_patient_books(live: LiveServer, staff_token: str) -> None:
+    patient_id, token = register(live)
+    doctor = demo_doctor_id(live)
+    slot = free_slots(live, doctor)[0]
+    month = slot["start"][:7]
+    with live.client(staff_token) as staff:
+        for _ in range(2):
+            before_all = staff.get("/api/appointments", params={"limit": 200}).json()
+            before_cal = staff.get("/api/calendar", params={"month": month,
+                                                            "doctorId": doctor}).json()
+        with live.client(token) as c:
+            assert book(c, doctor, slot["start"]).status_code == 201
+        after_all = staff.get("/api/appointments", params={"limit": 200}).json()
+        after_cal = staff.get("/api/calendar", params={"month": month,
+                                                       "doctorId": doctor}).json()
+        by_client = staff.get("/api/appointments", params={"clientId": patient_id}).json()
+    assert len(after_all["items"]) == len(before_all["items"]) + 1
+    assert len(after_cal["items"]) == len(before_cal["items"]) + 1
+    assert [a["clientId"] for a in by_client["items"]] == [patient_id]
+
+
+PER_USER = ["/api/dashboard/stats", "/api/activity", "/api/appointments", "/api/calendar"]
+
+
+def test_per_user_answers_are_never_public(live: LiveServer, patient_token: str) -> None:
+    with live.client(patient_token) as c:
+        for path in PER_USER:
+            for _ in range(2):  # the miss and the hit
+                r = c.get(path)
+                assert r.status_code == 200, (path, r.text)
+                control = r.headers["cache-control"]
+                assert "private" in control and "public" not in control, (path, control)
+                assert "s-maxage" not in control and "cdn-cache-control" not in r.headers
+                assert "Authorization" in r.headers.get("vary", ""), path
+
+
+def test_public_answers_carry_edge_headers(live: LiveServer) -> None:
+    doctor = demo_doctor_id(live)
+    with live.client() as c:
+        departments = c.get("/api/departments")
+        slots = c.get("/api/slots", params={"doctorId": doctor,
+                                            "date": dt.date.today().isoformat()})
+    assert departments.headers["cache-control"] == (
+        "public, s-maxage=3600, stale-while-revalidate=7200")
+    assert departments.headers["cdn-cache-control"] == "max-age=3600"
+    assert departments.headers["vary"] == "Accept-Encoding"
+    assert slots.headers["cache-control"] == "public, s-maxage=5"
+
+
+def test_etag_and_304_from_the_cache(live: LiveServer, patient_token: str) -> None:
+    with live.client(patient_token) as c:
+        first = c.get("/api/dashboard/stats")
+        etag = first.headers["etag"]
+        again = c.get("/api/dashboard/stats", headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b""
+        assert again.headers["etag"] == etag
+        other = c.get("/api/dashboard/stats", headers={"If-None-Match": '"stale"'})
+        assert other.status_code == 200 and other.json() == first.json()
+
+
+def test_cached_answers_keep_access_rules(live: LiveServer, staff_token: str) -> None:
+    doctor = demo_doctor_id(live)
+    other_doctor = demo_doctor_id(live, "Dr. Lena Fischer")
+    patient_id, patient = register(live)
+    _, intruder = register(live)
+    month = dt.date.today().strftime("%Y-%m")
+    with live.client(staff_token) as staff:  # staff prime the caches first
+        for _ in range(2):
+            assert staff.get("/api/dashboard/stats",
+                             params={"clientId": patient_id}).status_code == 200
+            assert staff.get("/api/calendar", params={"month": month,
+                                                      "doctorId": other_doctor}).status_code == 200
+    with live.client(intruder) as c:
+        assert c.get("/api/dashboard/stats",
+                     params={"clientId": patient_id}).status_code == 403
+    with live.client(live.login("doctor@demo.careslot")) as d:
+        assert d.get("/api/calendar", params={"month": month,
+                                              "doctorId": other_doctor}).status_code == 403
+        own = d.get("/api/calendar", params={"month": month})
+        assert own.status_code == 200 and own.json()["doctorId"] == doctor
+    with live.client(patient) as c:
+        assert c.get("/api/dashboard/stats").json()["data"]["upcomingCount"] == 0
+
+
+@pytest.fixture
+def live_off(database_url: str) -> Iterator[LiveServer]:
+    yield from serve_in_thread(Settings(database_url=database_url, redis_url=None, cache="off"))
+
+
+def test_cache_off_serves_from_postgres(live_off: LiveServer) -> None:
+    _, token = register(live_off)
+    doctor = demo_doctor_id(live_off)
+    slot = free_slots(live_off, doctor)[0]
+    with live_off.client(token) as c:
+        answers = [c.get("/api/dashboard/stats") for _ in range(2)]
+        assert [cache_outcome(r) for r in answers] == ["off userStats"] * 2
+        assert all("etag" in r.headers for r in answers)
+        assert book(c, doctor, slot["start"]).status_code == 201
+        assert c.get("/api/dashboard/stats").json()["data"]["upcomingCount"] == 1
+        assert cache_outcome(c.get("/api/departments")) == "off departments"
