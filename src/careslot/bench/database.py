@@ -18,14 +18,17 @@ from careslot.db.migrate import apply_migrations
 
 SEED_RECORD_KEY = "bench_seed"
 
-# A self-join over live appointments: any pair of one doctor's (or one patient's) live
-# appointments whose half-open ranges overlap is a double booking. The exclusion constraints
-# should make both counts 0; this checks the outcome, not the mechanism.
+# Live appointments of one doctor (or one patient) in start order: any that starts before
+# the latest end among those before it overlaps one of them (half-open ranges, so touching
+# is fine). Equivalent to a self-join on overlapping ranges, and a sort instead of a million
+# index probes, so it stays a few seconds at 1M rows. The exclusion constraints should make
+# both counts 0; this checks the outcome, not the mechanism.
 DOUBLE_BOOKINGS_SQL = """
-select count(*) from appointments a
-join appointments b on a.{owner} = b.{owner} and a.id < b.id
- and tstzrange(a.starts_at, a.ends_at, '[)') && tstzrange(b.starts_at, b.ends_at, '[)')
-where a.status <> 'cancelled' and b.status <> 'cancelled'
+select count(*) filter (where starts_at < earlier_end) from (
+  select starts_at, max(ends_at) over (
+           partition by {owner} order by starts_at, id
+           rows between unbounded preceding and 1 preceding) as earlier_end
+  from appointments where status <> 'cancelled') live
 """
 
 
