@@ -1,0 +1,127 @@
+"""Slots and bookings over HTTP on New York's next daylight-saving day."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from careslot.config import Settings
+from tests.api.helpers import assert_problem, book, demo_doctor_id, query, register, scalar
+from tests.conftest import LiveServer, serve_in_thread
+
+NY = ZoneInfo("America/New_York")
+UTC = dt.UTC
+
+
+def next_change(zone: ZoneInfo) -> dt.date:
+    """The next day on which the zone's offset changes (New York: a Sunday in March or
+    November)."""
+    day = dt.datetime.now(zone).date() + dt.timedelta(days=1)
+    while True:
+        start = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
+        after = (start.astimezone(UTC) + dt.timedelta(days=1)).astimezone(zone)
+        if start.utcoffset() != after.utcoffset():
+            return day
+        day += dt.timedelta(days=1)
+
+
+CHANGE = next_change(NY)
+
+
+@pytest.fixture
+def new_york(database_url: str) -> Iterator[LiveServer]:
+    # The horizon must reach the change (2027-03-14 as seen from November 2026).
+    horizon = (CHANGE - dt.datetime.now(NY).date()).days + 3
+    settings = Settings(database_url=database_url, redis_url=None, timezone="America/New_York",
+                        horizon_days=max(90, horizon))
+    yield from serve_in_thread(settings)
+
+
+def _night_shift(live: LiveServer) -> int:
+    """A doctor with 30-minute slots working 00:00-04:00 on the change's weekday."""
+    doctor_id = demo_doctor_id(live)
+    query(live, "delete from working_hours where doctor_id = $1 and weekday = $2",
+          doctor_id, CHANGE.isoweekday())
+    query(live, "insert into working_hours (doctor_id, weekday, start_time, end_time) "
+                "values ($1, $2, '00:00', '04:00')", doctor_id, CHANGE.isoweekday())
+    return doctor_id
+
+
+def _slots(live: LiveServer, doctor_id: int) -> list[dict[str, Any]]:
+    with live.client() as c:
+        r = c.get("/api/slots", params={"doctorId": doctor_id, "date": CHANGE.isoformat()})
+    assert r.status_code == 200, r.text
+    slots: list[dict[str, Any]] = r.json()["slots"]
+    return slots
+
+
+def test_slots_on_the_change_day(new_york: LiveServer) -> None:
+    doctor_id = _night_shift(new_york)
+    slots = _slots(new_york, doctor_id)
+    starts = [dt.datetime.fromisoformat(s["start"]) for s in slots]
+    ends = [dt.datetime.fromisoformat(s["end"]) for s in slots]
+    midnight = dt.datetime.combine(CHANGE, dt.time(0), tzinfo=NY)
+    four = dt.datetime.combine(CHANGE, dt.time(4), tzinfo=NY)
+    real_hours = (four.astimezone(UTC) - midnight.astimezone(UTC)) / dt.timedelta(hours=1)
+    assert real_hours in (3, 5)  # spring forward or fall back
+    assert len(slots) == real_hours * 2
+    assert starts == sorted(set(starts))
+    assert all(e - s == dt.timedelta(minutes=30) for s, e in zip(starts, ends, strict=True))
+    assert all(a <= b for a, b in zip(ends, starts[1:], strict=False))
+    walls = [s.astimezone(NY).strftime("%H:%M") for s in starts]
+    if real_hours == 3:
+        assert walls == ["00:00", "00:30", "01:00", "01:30", "03:00", "03:30"]
+    else:
+        assert walls == ["00:00", "00:30", "01:00", "01:30", "01:00", "01:30", "02:00",
+                         "02:30", "03:00", "03:30"]
+
+
+def test_booking_across_the_change(new_york: LiveServer) -> None:
+    doctor_id = _night_shift(new_york)
+    slots = _slots(new_york, doctor_id)
+    _, token = register(new_york)
+    with new_york.client(token) as c:
+        # Each slot can be booked by the instant it names, in any offset.
+        for slot in slots[3:6]:
+            start = dt.datetime.fromisoformat(slot["start"])
+            r = book(c, doctor_id, start.astimezone(NY).isoformat())
+            assert r.status_code == 201, r.text
+            assert dt.datetime.fromisoformat(r.json()["start"]) == start
+        # A wall time that never showed (or a time between slots) is no slot.
+        if len(slots) == 6:
+            ghost = dt.datetime.combine(CHANGE, dt.time(2, 30)).replace(
+                tzinfo=dt.timezone(dt.timedelta(hours=-5))) + dt.timedelta(minutes=15)
+            assert_problem(book(c, doctor_id, ghost.isoformat()), 422, "invalid_slot")
+        first = dt.datetime.fromisoformat(slots[0]["start"])
+        assert_problem(book(c, doctor_id, (first + dt.timedelta(minutes=10)).isoformat()),
+                       422, "invalid_slot")
+    left = [s["start"] for s in _slots(new_york, doctor_id)]
+    assert left == [s["start"] for s in slots[:3] + slots[6:]]
+    assert scalar(new_york, "select count(*) from appointments where doctor_id = $1 "
+                            "and starts_at::date between $2 and $3", doctor_id,
+                  CHANGE - dt.timedelta(days=1), CHANGE + dt.timedelta(days=1)) == 3
+
+
+def test_calendar_months_follow_the_hospital_zone(new_york: LiveServer) -> None:
+    """23:30 in New York on the last day of a month is already the next month in UTC."""
+    patient_id, token = register(new_york)
+    today = dt.datetime.now(NY).date()
+    first_next = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    late = dt.datetime.combine(first_next - dt.timedelta(days=1), dt.time(23, 30), tzinfo=NY)
+    assert late.astimezone(UTC).month == first_next.month
+    query(new_york, """insert into appointments (client_id, doctor_id, department_id,
+                                                 starts_at, ends_at)
+                       select $1, id, department_id, $2, $3 from doctors where id = $4""",
+          patient_id, late, late + dt.timedelta(minutes=30), demo_doctor_id(new_york))
+    with new_york.client(token) as c:
+        this = c.get("/api/calendar", params={"month": today.strftime("%Y-%m")}).json()
+        following = c.get("/api/calendar", params={"month": first_next.strftime("%Y-%m")})
+        default = c.get("/api/calendar").json()
+    assert len(this["items"]) == 1
+    assert following.json()["items"] == []
+    assert default["month"] == today.strftime("%Y-%m")
+    assert default["items"] == this["items"]
