@@ -1,0 +1,312 @@
+"""`careslot seed`: load a large synthetic hospital with PostgreSQL COPY.
+
+Re-runnable: every run appends new doctors and patients (emails continue the
+patient{n}@seed.careslot numbering) and books only them, so it never collides with what is
+there. Departments are shared by name.
+
+A big load rebuilds the appointments table's indexes and constraints instead of
+maintaining them row by row: they are dropped inside the loading transaction and re-added
+from their own definitions before it commits, which re-checks every row (exclusion
+constraints and foreign keys included). The table is locked for the length of the load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+import asyncpg
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from careslot import clock
+from careslot.accounts.passwords import hash_password
+from careslot.config import Settings
+from careslot.seeding import synthetic as syn
+
+SEED_PASSWORD = "careslot-seed"
+EMAIL_DOMAIN = "seed.careslot"
+STAFF_EMAIL = f"staff@{EMAIL_DOMAIN}"
+COPY_BATCH = 50_000
+# Below this many new rows per existing row, keeping the indexes is cheaper than rebuilding.
+REBUILD_RATIO = 0.5
+RECENT_ACTIVITY_DAYS = 90
+APPOINTMENT_COLUMNS = ("client_id", "doctor_id", "department_id", "starts_at", "ends_at",
+                       "status", "reason", "created_by", "created_at", "updated_at")
+
+
+class SeedRefused(ValueError):
+    """The request cannot be loaded as asked (said to the operator, not a crash)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeedSummary:
+    departments: int
+    doctors: int
+    patients: int
+    appointments: int
+    activity: int
+    seconds: float
+    first_patient_email: str | None
+
+
+def run_bulk_seed(url: str, settings: Settings, *, appointments: int, patients: int | None,
+                  doctors: int | None, seed: int, console: Console) -> SeedSummary:
+    try:
+        summary = asyncio.run(_seed(url, settings, appointments=appointments,
+                                    patients=patients, doctors=doctors, seed=seed,
+                                    console=console))
+    except SeedRefused as exc:
+        console.print(f"[red]careslot seed: {exc}[/red]")
+        raise SystemExit(2) from exc
+    console.print(
+        f"[green]Loaded {summary.appointments:,} appointments, {summary.patients:,} patients, "
+        f"{summary.doctors:,} doctors, {summary.activity:,} activity rows "
+        f"in {summary.seconds:.1f} s[/green]"
+    )
+    if summary.first_patient_email:
+        console.print(f"  patients  {summary.first_patient_email} … (patient<n>@{EMAIL_DOMAIN})"
+                      f"  password: {SEED_PASSWORD}")
+    console.print(f"  staff     {STAFF_EMAIL}  password: {SEED_PASSWORD}")
+    return summary
+
+
+def sizes(*, appointments: int, patients: int | None, doctors: int | None) -> tuple[int, int]:
+    n_doctors = doctors or max(len(syn.DEPARTMENTS),
+                               math.ceil(appointments / syn.DEFAULT_APPOINTMENTS_PER_DOCTOR))
+    n_patients = patients or max(n_doctors, math.ceil(appointments / 10))
+    if n_patients < n_doctors:
+        raise SeedRefused(f"--patients ({n_patients}) must be at least --doctors ({n_doctors}):"
+                          " each doctor books from a panel of their own patients")
+    return n_doctors, n_patients
+
+
+async def _seed(url: str, settings: Settings, *, appointments: int, patients: int | None,
+                doctors: int | None, seed: int, console: Console) -> SeedSummary:
+    began = time.perf_counter()
+    n_doctors, n_patients = sizes(appointments=appointments, patients=patients,
+                                  doctors=doctors)
+    zone, now = settings.zone, clock.utcnow()
+    today = clock.today(zone)
+
+    @lru_cache(maxsize=None)
+    def timeline_of(template: syn.Template) -> syn.Timeline:
+        return syn.timeline(template, now=now, zone=zone, today=today,
+                            horizon_days=settings.horizon_days)
+
+    password_hash = await asyncio.to_thread(hash_password, SEED_PASSWORD)
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("set maintenance_work_mem = '256MB'; set synchronous_commit = off")
+        with _progress(console) as progress:
+            async with conn.transaction():
+                # One seeder at a time; the numbering of doctors and patients depends on it.
+                await conn.execute("select pg_advisory_xact_lock(hashtext('careslot.seed'))")
+                first_doctor = await conn.fetchval("select count(*) + 1 from doctors")
+                plans = syn.plan_doctors(count=n_doctors, appointments=appointments, seed=seed,
+                                         first_number=first_doctor, timeline_of=timeline_of)
+                try:
+                    syn.check_capacity(plans, {p.template: timeline_of(p.template)
+                                               for p in plans})
+                except ValueError as exc:
+                    raise SeedRefused(str(exc)) from exc
+                departments = await _departments(conn)
+                doctor_ids = await _doctors(conn, plans, departments)
+                await _staff(conn, password_hash)
+                patient_ids, first_email = await _patients(
+                    conn, count=n_patients, password_hash=password_hash, seed=seed,
+                    progress=progress)
+                existing = await conn.fetchval("select count(*) from appointments")
+                rebuild = appointments > REBUILD_RATIO * existing
+                before = await conn.fetchval("select coalesce(max(id), 0) from appointments")
+                restore = await _drop_indexes(conn) if rebuild else []
+                loaded = await _appointments(
+                    conn, plans=plans, doctor_ids=doctor_ids, departments=departments,
+                    patient_ids=patient_ids, timeline_of=timeline_of, now=now,
+                    progress=progress)
+                await _restore(conn, restore, progress)
+                activity = await _activity(conn, after_id=before, now=now, progress=progress)
+            task = progress.add_task("analyze", total=None)
+            await conn.execute("analyze departments, doctors, working_hours, users, "
+                               "appointments, activity")
+            await _refresh_views(conn)
+            progress.update(task, total=1, completed=1)
+    finally:
+        await conn.close()
+    return SeedSummary(len(departments), len(plans), len(patient_ids), loaded, activity,
+                       time.perf_counter() - began, first_email)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+async def _departments(conn: asyncpg.Connection) -> dict[int, int]:
+    """Department index -> id; an existing department of the same name is reused."""
+    await conn.executemany(
+        "insert into departments (name, color, description) values ($1, $2, $3) "
+        "on conflict (name) do nothing",
+        [(name, color, description) for name, color, description, _ in syn.DEPARTMENTS],
+    )
+    rows = await conn.fetch("select id, name from departments where name = any($1::text[])",
+                            [d[0] for d in syn.DEPARTMENTS])
+    by_name = {r["name"]: r["id"] for r in rows}
+    return {i: by_name[d[0]] for i, d in enumerate(syn.DEPARTMENTS)}
+
+
+async def _doctors(conn: asyncpg.Connection, plans: list[syn.DoctorPlan],
+                   departments: dict[int, int]) -> list[int]:
+    rows = await conn.fetch(
+        """insert into doctors (department_id, name, specialty, slot_minutes)
+           select * from unnest($1::bigint[], $2::text[], $3::text[], $4::int[])
+           returning id""",
+        [departments[p.department] for p in plans], [p.name for p in plans],
+        [p.specialty for p in plans], [p.template.slot_minutes for p in plans],
+    )
+    ids = sorted(r["id"] for r in rows)  # identity values follow the insert order
+    hours = [(doctor_id, w.weekday, w.start, w.end)
+             for doctor_id, plan in zip(ids, plans, strict=True) for w in plan.template.windows]
+    await conn.copy_records_to_table("working_hours", records=hours,
+                                     columns=("doctor_id", "weekday", "start_time", "end_time"))
+    return ids
+
+
+async def _staff(conn: asyncpg.Connection, password_hash: str) -> None:
+    await conn.execute(
+        "insert into users (email, password_hash, name, role) values ($1, $2, $3, 'staff') "
+        "on conflict (lower(email)) do nothing",
+        STAFF_EMAIL, password_hash, "Seed Front-Desk",
+    )
+
+
+async def _patients(conn: asyncpg.Connection, *, count: int, password_hash: str, seed: int,
+                    progress: Progress) -> tuple[list[int], str | None]:
+    """New patients patient{n}@seed.careslot, numbered on from the last run's."""
+    last = await conn.fetchval(
+        r"""select coalesce(max(substring(email from '^patient(\d+)@')::bigint), 0)
+            from users where email like 'patient%@' || $1""", EMAIL_DOMAIN)
+    first = last + 1
+    task = progress.add_task("patients", total=count)
+    rng = syn.random.Random(f"careslot-patients:{seed}:{first}")
+    names = [syn.person_name(rng) for _ in range(64)]
+    batch = 20_000
+    for at in range(0, count, batch):
+        numbers = range(first + at, first + min(count, at + batch))
+        await conn.copy_records_to_table(
+            "users", columns=("email", "password_hash", "name", "role"),
+            records=[(f"patient{n}@{EMAIL_DOMAIN}", password_hash, names[n % 64], "patient")
+                     for n in numbers])
+        progress.update(task, advance=len(numbers))
+    rows = await conn.fetch(
+        r"""select id, substring(email from '^patient(\d+)@')::bigint as n from users
+            where email like 'patient%@' || $1 and role = 'patient'
+              and substring(email from '^patient(\d+)@')::bigint >= $2""",
+        EMAIL_DOMAIN, first)
+    by_number = {r["n"]: r["id"] for r in rows}
+    ids = [by_number[n] for n in range(first, first + count)]
+    return ids, f"patient{first}@{EMAIL_DOMAIN}" if count else None
+
+
+async def _appointments(conns: list[asyncpg.Connection], *, plans: list[syn.DoctorPlan],
+                        doctor_ids: list[int], departments: dict[int, int],
+                        patient_ids: list[int], timeline_of: object, now: datetime,
+                        progress: Progress) -> int:
+    """Generate each doctor's rows and COPY them in batches, one batch in flight per
+    connection: the server maintains the indexes on every core while Python generates."""
+    task = progress.add_task("appointments", total=sum(p.target for p in plans))
+    idle: asyncio.Queue[asyncpg.Connection] = asyncio.Queue()
+    for conn in conns:
+        idle.put_nowait(conn)
+    loaded = 0
+
+    async def copy(conn: asyncpg.Connection, rows: list[syn.Row]) -> None:
+        nonlocal loaded
+        try:
+            await conn.copy_records_to_table("appointments", records=rows,
+                                             columns=APPOINTMENT_COLUMNS)
+        finally:
+            idle.put_nowait(conn)
+        loaded += len(rows)
+        progress.update(task, advance=len(rows))
+
+    running: list[asyncio.Task[None]] = []
+    buffer: list[syn.Row] = []
+    for plan, doctor_id, panel in zip(plans, doctor_ids, syn.panels(patient_ids, len(plans)),
+                                      strict=True):
+        buffer += syn.doctor_rows(plan, timeline_of(plan.template),  # type: ignore[operator]
+                                  doctor_id=doctor_id,
+                                  department_id=departments[plan.department], panel=panel,
+                                  now=now)
+        if len(buffer) >= COPY_BATCH or plan is plans[-1]:
+            conn = await idle.get()
+            running.append(asyncio.create_task(copy(conn, buffer)))
+            buffer = []
+            await asyncio.sleep(0)  # let the copy start sending before generating more
+    await asyncio.gather(*running)
+    return loaded
+
+
+async def _drop_indexes(conn: asyncpg.Connection) -> list[str]:
+    """Drop the appointments table's secondary indexes, exclusion constraints and foreign
+    keys; return the statements that put them back exactly as they were."""
+    constraints = await conn.fetch(
+        """select conname, pg_get_constraintdef(oid) as def from pg_constraint
+           where conrelid = 'appointments'::regclass and contype in ('x', 'f')""")
+    indexes = await conn.fetch(
+        """select i.indexrelid::regclass::text as name, pg_get_indexdef(i.indexrelid) as def
+           from pg_index i
+           where i.indrelid = 'appointments'::regclass and not i.indisprimary
+             and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid)""")
+    restore = [r["def"] for r in indexes]
+    for r in constraints:
+        await conn.execute(f'alter table appointments drop constraint "{r["conname"]}"')
+    for r in indexes:
+        await conn.execute(f"drop index {r['name']}")
+    restore += [f'alter table appointments add constraint "{r["conname"]}" {r["def"]}'
+                for r in constraints]
+    return restore
+
+
+async def _restore(conn: asyncpg.Connection, statements: list[str], progress: Progress) -> None:
+    if not statements:
+        return
+    task = progress.add_task("indexes, constraints", total=len(statements))
+    for statement in statements:
+        await conn.execute(statement)
+        progress.update(task, advance=1)
+
+
+async def _activity(conn: asyncpg.Connection, *, after_id: int, now: datetime,
+                    progress: Progress) -> int:
+    """What the patients would see as recent activity: bookings and status changes of the
+    last RECENT_ACTIVITY_DAYS (older history is in the appointments themselves)."""
+    task = progress.add_task("activity", total=None)
+    status = await conn.execute(
+        """insert into activity (at, actor_id, client_id, appointment_id, kind, summary)
+           select e.at, a.client_id, a.client_id, a.id, e.kind, e.summary
+           from appointments a
+           join doctors d on d.id = a.doctor_id
+           cross join lateral (values
+               (a.created_at, 'booked', 'Booked with ' || d.name),
+               (a.updated_at, a.status,
+                'Status changed to ' || replace(a.status, '_', ' '))) e(at, kind, summary)
+           where a.id > $1::bigint and a.updated_at >= $2::timestamptz - make_interval(days => $3::int)
+             and (e.kind = 'booked' or a.updated_at > a.created_at)
+             and e.at <= $2::timestamptz""",
+        after_id, now, RECENT_ACTIVITY_DAYS)
+    count = int(status.split()[-1])
+    progress.update(task, total=count, completed=count)
+    return count
+
+
+async def _refresh_views(conn: asyncpg.Connection) -> None:
+    """Materialized views (the dashboard's) would otherwise show the hospital before."""
+    for row in await conn.fetch("select schemaname, matviewname from pg_matviews "
+                                "where schemaname = 'public'"):
+        await conn.execute(f'refresh materialized view "{row["matviewname"]}"')
+
