@@ -71,7 +71,7 @@ class Pages:
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Sign in").click()
-        page.wait_for_function("location.pathname !== '/login'")
+        page.wait_for_url(lambda url: "/login" not in url)
         page.wait_for_load_state()
 
     def close(self) -> None:

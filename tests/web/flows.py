@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
+
+
+def until(page: Any, js: str, timeout: float = 15.0) -> Any:
+    """Poll a JS expression until truthy. (wait_for_function would eval() a string, which
+    the pages' CSP rightly forbids.)"""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(js)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never true: {js}")
+        page.wait_for_timeout(50)
 
 
 def register(page: Any, name: str) -> str:
@@ -35,11 +49,9 @@ def choose_slot(page: Any, department: str = "Cardiology", doctor: str = "Dr. Am
 def wait_for_worker(page: Any) -> None:
     """Until the service worker controls the page and holds this user's cache."""
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
-    page.wait_for_function(
-        """async () => (await caches.keys()).some(n => n === 'careslot-user-' +
-                                                   document.body.dataset.userId)"""
-    )
+    until(page, "navigator.serviceWorker.controller !== null")
+    until(page, """caches.keys().then(names => names.includes(
+                       'careslot-user-' + document.body.dataset.userId))""")
 
 
 CACHED_URLS = """async () => {
