@@ -34,20 +34,33 @@
   observe("event", (e) => {
     if (e.interactionId) timings.inp = Math.max(timings.inp || 0, e.duration);
   });
-  let beaconSent = false;
-  const sendBeacon = () => {
-    if (beaconSent || timings.fcp === null) return;
-    beaconSent = true;
-    const payload = JSON.stringify(timings);
-    const blob = new Blob([payload], { type: "application/json" });
+  // Two beacons: paint and readiness once the page has settled (a beacon sent while a
+  // page controlled by the service worker unloads can be lost), INP when the page is left.
+  const beacon = (payload) => {
+    const body = JSON.stringify(payload);
+    const blob = new Blob([body], { type: "application/json" });
     if (!(navigator.sendBeacon && navigator.sendBeacon("/api/metrics/page-load", blob))) {
-      fetch("/api/metrics/page-load", { method: "POST", body: payload, keepalive: true,
+      fetch("/api/metrics/page-load", { method: "POST", body, keepalive: true,
         headers: { "Content-Type": "application/json" } }).catch(() => {});
     }
   };
-  addEventListener("pagehide", sendBeacon);
+  let loadSent = false;
+  let inpSent = false;
+  const sendLoad = () => {
+    if (loadSent || timings.fcp === null) return;
+    loadSent = true;
+    beacon({ route, fcp: timings.fcp, lcp: timings.lcp, tti: timings.tti });
+  };
+  const sendInp = () => {
+    sendLoad();
+    if (inpSent || timings.inp === null) return;
+    inpSent = true;
+    beacon({ route, inp: timings.inp });
+  };
+  addEventListener("load", () => setTimeout(sendLoad, 1000));
+  addEventListener("pagehide", sendInp);
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "hidden") sendBeacon();
+    if (document.visibilityState === "hidden") sendInp();
   });
 
   /* ---------- talking to the API ---------- */
