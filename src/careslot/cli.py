@@ -122,7 +122,7 @@ def users_create(
 def bench(
     appointments: Annotated[int | None, typer.Option(min=1, help="Database size")] = None,
     duration: Annotated[float | None, typer.Option(min=1, help="Mixed run, seconds")] = None,
-    connections: Annotated[int | None, typer.Option(min=8, max=1024)] = None,
+    connections: Annotated[int | None, typer.Option(min=2, max=1024)] = None,
     workers: Annotated[int, typer.Option(min=1, max=32)] = 2,
     out: Annotated[Path, typer.Option(help="Report directory")] = Path("bench-report"),
     quick: Annotated[bool, typer.Option(help="CI smoke run, under 2 minutes")] = False,

@@ -6,6 +6,25 @@ from pathlib import Path
 from typing import Any
 
 CHART_NAME = "bench.png"
+SERIES = (("p50", "off", "#fca5a5"), ("p95", "off", "#ef4444"), ("p99", "off", "#991b1b"),
+          ("p50", "on", "#93c5fd"), ("p95", "on", "#3b82f6"), ("p99", "on", "#1e3a8a"))
+
+
+def _latency_bars(axis: Any, before: dict[str, Any], after: dict[str, Any], title: str,
+                  ) -> None:
+    routes = [name for name in after if name in before]
+    width = 0.13
+    for i, (p, cache, colour) in enumerate(SERIES):
+        mode = before if cache == "off" else after
+        xs = [j + (i - 2.5) * width for j in range(len(routes))]
+        values = [max(mode[name][p], 0.01) for name in routes]
+        axis.bar(xs, values, width, label=f"{p}, cache {cache}", color=colour)
+    axis.set_yscale("log")
+    axis.set_xticks(range(len(routes)), routes, rotation=20, fontsize=8)
+    axis.set_ylabel("latency, ms (log scale)")
+    axis.set_title(title, fontsize=10)
+    axis.legend(fontsize=7, ncols=2)
+    axis.grid(axis="y", which="both", alpha=0.3)
 
 
 def draw(out: Path, summary: dict[str, Any]) -> Path:
@@ -15,24 +34,13 @@ def draw(out: Path, summary: dict[str, Any]) -> Path:
     import matplotlib.pyplot as plt
 
     before, after = summary["before"], summary["after"]
-    routes = [name for name in after["routes"] if name in before["routes"]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5),
-                                      gridspec_kw={"width_ratios": [3, 1.3]})
-    width = 0.13
-    series = [("p50", "off", before, "#fca5a5"), ("p95", "off", before, "#ef4444"),
-              ("p99", "off", before, "#991b1b"), ("p50", "on", after, "#93c5fd"),
-              ("p95", "on", after, "#3b82f6"), ("p99", "on", after, "#1e3a8a")]
-    for i, (p, cache, mode, colour) in enumerate(series):
-        xs = [j + (i - 2.5) * width for j in range(len(routes))]
-        values = [max(mode["routes"][name][p], 0.01) for name in routes]
-        left.bar(xs, values, width, label=f"{p}, cache {cache}", color=colour)
-    left.set_yscale("log")
-    left.set_xticks(range(len(routes)), routes, rotation=15)
-    left.set_ylabel("latency, ms (log scale)")
-    left.set_title("Mixed workload: latency per route group, cache off vs on")
-    left.legend(fontsize=8, ncols=2)
-    left.grid(axis="y", which="both", alpha=0.3)
-
+    fig, axes = plt.subplots(1, 3, figsize=(20, 5.5), gridspec_kw={"width_ratios": [3, 3, 1.3]})
+    target = before["paced_mixed"]["target_rps"]
+    _latency_bars(axes[0], before["routes_paced"], after["routes_paced"],
+                  f"Mixed, equal offered load ({target:.0f} req/s): latency per route")
+    _latency_bars(axes[1], before["routes"], after["routes"],
+                  "Mixed at saturation: latency per route")
+    right = axes[2]
     labels = ["/healthz\nfloor", "mixed", "dashboard\nalone"]
     off = [before["floor"]["rps"], before["rps"], before["dashboard_alone"]["rps"]]
     on = [after["floor"]["rps"], after["rps"], after["dashboard_alone"]["rps"]]

@@ -27,8 +27,9 @@ def run_command(*, appointments: int | None, duration: float | None, connections
     if scale:
         from careslot.bench import scale as scale_runs
 
+        # Few connections: the p50 then shows service time, not queueing behind others.
         scale_runs.run(out=out, workers=workers, reuse=reuse_db, quick=quick,
-                       duration=duration, connections=connections or defaults["connections"],
+                       duration=duration, connections=connections or 4,
                        settings=settings, console=console, command=command)
         return 0
     options = runner.Options(

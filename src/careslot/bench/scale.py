@@ -30,7 +30,7 @@ def _size_run(size: int, *, out: Path, workers: int, reuse: bool, duration: floa
     if db.seed_seconds:
         row["seed_seconds_per_million"] = db.seed_seconds * 1_000_000 / max(1, db.appointments)
     data_file = None
-    half = max(1, connections // 2)
+    half = max(1, connections // 2)  # dashboard and slots side by side
     groups = [wrk.Group("dashboard", half), wrk.Group("slots", half)]
     redis_url = bench_redis_url(settings.redis_url)
     for cache in ("off", "on"):

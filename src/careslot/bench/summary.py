@@ -5,15 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 TIMES = "\u00d7"  # the multiplication sign, spelled so linters see no look-alike of x
-READ_GROUPS = ("dashboard", "slots", "catalog", "appointments", "staff")
+READ_GROUPS = ("dashboard", "slots", "departments", "doctors", "appointments", "schedule",
+               "staff_list")
 ROUTES = {
     "dashboard": "GET /api/dashboard/stats (patient, Zipf)",
     "slots": "GET /api/slots?doctorId&date",
-    "catalog": "GET /api/departments, /api/doctors",
+    "departments": "GET /api/departments",
+    "doctors": "GET /api/doctors?departmentId",
     "appointments": "GET /api/appointments?limit=20 (patient)",
-    "staff": "GET /api/doctors/{id}/schedule, staff list pages",
-    "stream": "GET /api/appointments/stream (NDJSON)",
-    "writes": "POST /api/appointments, PATCH reschedule/cancel",
+    "schedule": "GET /api/doctors/{id}/schedule (staff, one day)",
+    "staff_list": "GET /api/appointments?limit=100&from=today (staff)",
+    "stream": "GET /api/appointments/stream (staff, NDJSON, all rows)",
+    "writes": "POST /api/appointments, then PATCH reschedule or cancel (one group)",
 }
 
 
@@ -89,10 +92,8 @@ def weighted_read_latency(groups: dict[str, Any], p: str) -> float:
     return sum(pct(g, p) * g["requests"] for g in reads) / total if total else float("nan")
 
 
-def mode_summary(mode: dict[str, Any]) -> dict[str, Any]:
-    mixed = mode["mixed"]
-    groups = mixed["groups"]
-    routes = {
+def route_rows(groups: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
         name: {"route": ROUTES.get(name, name), "rps": g["rps"], "requests": g["requests"],
                "connections": g["connections"],
                "p50": pct(g, "50"), "p95": pct(g, "95"), "p99": pct(g, "99"),
@@ -102,15 +103,30 @@ def mode_summary(mode: dict[str, Any]) -> dict[str, Any]:
                "socket_errors": sum(g["errors"].values()) - g["errors"].get("status", 0)}
         for name, g in groups.items()
     }
+
+
+def mode_summary(mode: dict[str, Any]) -> dict[str, Any]:
+    mixed = mode["mixed"]
+    groups = mixed["groups"]
+    routes = route_rows(groups)
+    paced_groups = mode["mixed_paced"]["groups"]
+    routes_paced = route_rows(paced_groups)
     floor = mode["floor"]["groups"]["floor"]
     saturated = mode["dashboard_saturated"]["groups"]["dashboard"]
-    paced = mode["dashboard_paced"]["groups"]["dashboard"]
+    paced_run = mode["dashboard_paced"]
+    paced = paced_run["groups"]["dashboard"] if paced_run else None
     return {
         "rps": mixed["rps"],
         "routes": routes,
         "dashboard": routes.get("dashboard"),
         "api_read_p50": weighted_read_latency(groups, "50"),
         "api_read_p99": weighted_read_latency(groups, "99"),
+        "paced_mixed": {"target_rps": mode["mixed_paced"]["target_rps"],
+                        "rps": mode["mixed_paced"]["rps"],
+                        "dashboard": routes_paced.get("dashboard"),
+                        "api_read_p50": weighted_read_latency(paced_groups, "50"),
+                        "api_read_p99": weighted_read_latency(paced_groups, "99")},
+        "routes_paced": routes_paced,
         "cache": cache_from_timing(groups),
         "cache_metrics": mixed.get("metrics"),
         "queries_per_request": queries_per_request(mode),
@@ -121,9 +137,9 @@ def mode_summary(mode: dict[str, Any]) -> dict[str, Any]:
                             "p99": pct(saturated, "99")},
         "dashboard_vs_floor_p50": pct(saturated, "50") / pct(floor, "50"),
         "dashboard_vs_floor_rps": floor["rps"] / saturated["rps"] if saturated["rps"] else None,
-        "paced": {"target_rps": mode["dashboard_paced"]["target_rps"], "rps": paced["rps"],
+        "paced": {"target_rps": paced_run["target_rps"], "rps": paced["rps"],
                   "connections": paced["connections"], "p50": pct(paced, "50"),
-                  "p99": pct(paced, "99"), "delay_ms": paced["delay_ms"]},
+                  "p99": pct(paced, "99"), "delay_ms": paced["delay_ms"]} if paced else None,
         "write_to_visible": mode["write_to_visible"],
         "cpu": mixed["cpu"],
     }
@@ -132,24 +148,31 @@ def mode_summary(mode: dict[str, Any]) -> dict[str, Any]:
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
     before = mode_summary(result["modes"]["before"])
     after = mode_summary(result["modes"]["after"])
-    speedup = {name: before["routes"][name]["p50"] / r["p50"]
-               for name, r in after["routes"].items()
-               if name in before["routes"] and r["p50"]}
+    def speedups(key: str) -> dict[str, float]:
+        return {name: before[key][name]["p50"] / r["p50"] for name, r in after[key].items()
+                if name in before[key] and r["p50"]}
+
+    speedup, speedup_paced = speedups("routes"), speedups("routes_paced")
+    pb, pa = before["paced_mixed"], after["paced_mixed"]
     ratios = {
         "rps_after_over_before": after["rps"] / before["rps"] if before["rps"] else None,
         "p50_before_over_after_by_route": speedup,
+        "p50_before_over_after_by_route_paced": speedup_paced,
         "dashboard_p50_before_over_after": speedup.get("dashboard"),
+        "dashboard_p50_before_over_after_paced": speedup_paced.get("dashboard"),
         "api_read_p50_before_over_after": before["api_read_p50"] / after["api_read_p50"],
+        "api_read_p50_before_over_after_paced": pb["api_read_p50"] / pa["api_read_p50"],
     }
     visible = after["write_to_visible"]
     burst = after["bookings_burst"]
     goals = [
         (f"Warm dashboard ≤ 1.5{TIMES} the /healthz floor (p50, alone at saturation)",
          after["dashboard_vs_floor_p50"], 1.5, "≤", TIMES),
-        (f"Cached reads ≥ 20{TIMES} faster than cache off at p50 (dashboard, mixed run)",
-         ratios["dashboard_p50_before_over_after"], 20.0, "≥", TIMES),
+        (f"Cached reads ≥ 20{TIMES} faster than cache off at p50 (dashboard, mixed "
+         "workload at equal offered load)",
+         ratios["dashboard_p50_before_over_after_paced"], 20.0, "≥", TIMES),
         ("p99 ≤ 5 ms for cached reads at half saturation, 64 connections (dashboard)",
-         after["paced"]["p99"], 5.0, "≤", "ms"),
+         (after["paced"] or {}).get("p99"), 5.0, "≤", "ms"),
         ("≥ 500 bookings/s (booking burst, cache on)", burst.get("booked_per_s"), 500.0,
          "≥", "/s"),
         ("0 double bookings", result["double_bookings"]["total"], 0, "=", ""),

@@ -32,10 +32,13 @@ def _slot_listed(client: httpx.Client, doctor_id: int, start: dt.datetime,
     return any(dt.datetime.fromisoformat(s["start"]) == start for s in answer.json()["slots"])
 
 
-def _upcoming(client: httpx.Client, token: str) -> int:
+def _upcoming(client: httpx.Client, token: str, seen: list[str] | None = None) -> int:
     answer = client.get("/api/dashboard/stats", headers={"Authorization": f"Bearer {token}"})
     answer.raise_for_status()
-    return int(answer.json()["data"]["upcomingCount"])
+    count = int(answer.json()["data"]["upcomingCount"])
+    if seen is not None:  # what the last poll saw, for the report when a try fails
+        seen[:] = [str(count), answer.headers.get("server-timing", "")]
+    return count
 
 
 def measure(base_url: str, population: Population, *, workers: int, zone: dt.tzinfo,
@@ -44,7 +47,7 @@ def measure(base_url: str, population: Population, *, workers: int, zone: dt.tzi
     the free list, and the patient's dashboard counting it)."""
     slot_ms: list[float] = []
     dashboard_ms: list[float] = []
-    failures = 0
+    failures: list[dict[str, Any]] = []
     candidates = list(reversed(population.slots))  # the mixed run books from the front
     patients = list(reversed(population.patients))  # the least active: few live bookings
     attempt = 0
@@ -69,19 +72,23 @@ def measure(base_url: str, population: Population, *, workers: int, zone: dt.tzi
                 continue  # taken meanwhile, or this patient is at the booking limit
             committed = time.perf_counter()
             slot_seen = dash_seen = None
+            last: list[str] = []
             while time.perf_counter() - committed < GIVE_UP_S and not (slot_seen and dash_seen):
                 with _fresh(base_url) as poll:
                     if slot_seen is None and not _slot_listed(poll, doctor_id, start, day):
                         slot_seen = time.perf_counter() - committed
-                    if dash_seen is None and _upcoming(poll, patient["token"]) == before + 1:
+                    if dash_seen is None and _upcoming(poll, patient["token"], last) == before + 1:
                         dash_seen = time.perf_counter() - committed
             if slot_seen is None or dash_seen is None:
-                failures += 1
+                failures.append({"slot_seen": slot_seen is not None,
+                                 "dashboard_seen": dash_seen is not None,
+                                 "upcoming_before": before, "last_poll": last})
             slot_ms.append(1000 * (slot_seen if slot_seen is not None else GIVE_UP_S))
             dashboard_ms.append(1000 * (dash_seen if dash_seen is not None else GIVE_UP_S))
             booker.patch(f"/api/appointments/{booked.json()['id']}", headers=auth,
                          json={"status": "cancelled"})
-    return {"tries": len(slot_ms), "not_visible_within_2s": failures,
+    return {"tries": len(slot_ms), "not_visible_within_2s": len(failures),
+            "failures": failures[:5],
             "slot": _summary(slot_ms), "dashboard": _summary(dashboard_ms),
             "method": "201 received → first fresh-connection read (Connection: close) that "
                       "shows it; each poll is one round trip, so the figure includes it"}

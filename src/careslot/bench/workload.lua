@@ -61,10 +61,11 @@ builders.slots = function()
   return wrk.format("GET", "/api/slots?doctorId=" .. doctor.id .. "&date=" .. pick(DATA.days))
 end
 
-builders.catalog = function()
-  if math.random() < 0.3 then
-    return wrk.format("GET", "/api/departments")
-  end
+builders.departments = function()
+  return wrk.format("GET", "/api/departments")
+end
+
+builders.doctors = function()
   return wrk.format("GET", "/api/doctors?departmentId=" .. pick(DATA.departments))
 end
 
@@ -72,15 +73,16 @@ builders.appointments = function()
   return prebuilt.appointments[pick(DATA.zipf_patients)]
 end
 
-builders.staff = function()
-  local staff = pick(DATA.staff)
-  if math.random() < 0.6 then
-    local doctor = zipf_doctor()
-    local day = pick(DATA.days)
-    return wrk.format("GET", "/api/doctors/" .. doctor.id .. "/schedule?from=" .. day ..
-                      "&to=" .. day, auth(staff))
-  end
-  return wrk.format("GET", "/api/appointments?limit=100&from=" .. DATA.today_iso, auth(staff))
+builders.schedule = function()
+  local doctor = zipf_doctor()
+  local day = pick(DATA.days)
+  return wrk.format("GET", "/api/doctors/" .. doctor.id .. "/schedule?from=" .. day ..
+                    "&to=" .. day, auth(pick(DATA.staff)))
+end
+
+builders.staff_list = function()
+  return wrk.format("GET", "/api/appointments?limit=100&from=" .. DATA.today_iso,
+                    auth(pick(DATA.staff)))
 end
 
 builders.stream = function()
