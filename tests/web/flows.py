@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from typing import Any
+
+import psycopg
+
+from careslot import clock
+from tests.conftest import LiveServer
 
 
 def until(page: Any, js: str, timeout: float = 15.0) -> Any:
@@ -62,3 +68,27 @@ CACHED_URLS = """async () => {
   }
   return out;
 }"""
+
+
+def appointment_today(live: LiveServer, email: str = "patient@demo.careslot") -> int:
+    """Today's appointment at the desk's board, whatever the hour the test runs at (the
+    booking rules would refuse a time that is already past, so it is set up directly)."""
+    start = clock.day_start(clock.today(live.settings.zone), live.settings.zone)
+    start += dt.timedelta(minutes=5)
+
+    # Plain psycopg: Playwright's sync API keeps an event loop running in this thread.
+    assert live.settings.database_url is not None
+    with psycopg.connect(live.settings.database_url, autocommit=True) as conn:
+        row = conn.execute(
+                """insert into appointments (client_id, doctor_id, department_id, starts_at,
+                                             ends_at, status, reason)
+                   select u.id, d.id, d.department_id, %(start)s,
+                          %(start)s + interval '30 minutes', 'scheduled', 'Desk test'
+                   from users u, doctors d
+                   where u.email = %(email)s and d.name = 'Dr. Amara Okafor'
+                   returning id""",
+                {"email": email, "start": start},
+        ).fetchone()
+    assert row is not None
+    appointment_id: int = row[0]
+    return appointment_id

@@ -85,7 +85,8 @@ def tab_to(page: Any, test_js: str, limit: int = 300) -> None:
     """Press Tab until the focused element satisfies `test_js` (given `el`)."""
     for _ in range(limit):
         page.keyboard.press("Tab")
-        if page.evaluate(f"(() => {{ const el = document.activeElement; return !!({test_js}); }})()"):
+        probe = f"(() => {{ const el = document.activeElement; return !!({test_js}); }})()"
+        if page.evaluate(probe):
             return
     raise AssertionError(f"Tab never reached an element where {test_js}")
 
@@ -145,5 +146,6 @@ def test_wrong_password_says_so_in_plain_words(pages: Pages) -> None:
 def test_unknown_page_is_a_plain_words_error_page(pages: Pages) -> None:
     page = pages.new()
     response = page.goto("/no-such-page")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
     assert page.get_by_role("heading", name="We could not find that page").is_visible()

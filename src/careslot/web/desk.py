@@ -13,9 +13,8 @@ from careslot import clock
 from careslot.accounts import service as accounts
 from careslot.accounts.models import User
 from careslot.api.deps import get_ctx
-from careslot.booking import service as booking
 from careslot.booking.rules import MOVES
-from careslot.scheduling import service as scheduling
+from careslot.web import data
 from careslot.web.render import SENSITIVE, page, signed_in
 
 router = APIRouter(include_in_schema=False)
@@ -35,13 +34,10 @@ async def _day(request: Request, user: User, day: dt.date, doctor_id: int | None
                ) -> list[dict[str, Any]]:
     ctx = get_ctx(request)
     zone = ctx.settings.zone
-    listing = await booking.page(
-        ctx, actor=user, status=None, start=clock.day_start(day, zone),
-        end=clock.day_start(day + dt.timedelta(days=1), zone), limit=1000, cursor=None,
-        doctor_id=doctor_id,
+    return await data.appointments(
+        ctx, actor=user, start=clock.day_start(day, zone),
+        end=clock.day_start(day + dt.timedelta(days=1), zone), limit=1000, doctor_id=doctor_id,
     )
-    items: list[dict[str, Any]] = listing["items"]
-    return items
 
 
 @router.get("/desk")
@@ -80,18 +76,12 @@ async def doctor_page(request: Request) -> Response:
     week: dict[dt.date, list[dict[str, Any]]] = {
         today + dt.timedelta(days=i): [] for i in range(7)
     }
-    schedule: dict[str, Any] = {"workingHours": [], "timeOff": []}
+    schedule: dict[str, Any] = {"workingHours": [], "timeOff": [], "appointments": []}
     if user.doctor_id is not None:
-        schedule = await scheduling.doctor_schedule(
-            ctx.pool, ctx.settings, doctor_id=user.doctor_id, first=today, last=last,
-        )
-        listing = await booking.page(
-            ctx, actor=user, status=None, start=clock.day_start(today, ctx.settings.zone),
-            end=clock.day_start(last + dt.timedelta(days=1), ctx.settings.zone),
-            limit=1000, cursor=None, doctor_id=user.doctor_id,
-        )
-        for item in listing["items"]:
-            week[item["start"].astimezone(ctx.settings.zone).date()].append(item)
+        schedule = await data.doctor_schedule(ctx, actor=user, doctor_id=user.doctor_id,
+                                              first=today, last=last)
+    for item in schedule["appointments"]:
+        week[item["start"].astimezone(ctx.settings.zone).date()].append(item)
     hours: dict[int, list[str]] = defaultdict(list)
     for window in schedule["workingHours"]:
         hours[window["weekday"]].append(f"{window['start']} to {window['end']}")

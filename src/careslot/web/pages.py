@@ -17,9 +17,8 @@ from careslot.accounts.models import User
 from careslot.api.deps import get_ctx, optional_user
 from careslot.api.schemas import MAX_ID
 from careslot.booking import service as booking
-from careslot.dashboard import service as dashboard
 from careslot.errors import NotFound, ValidationFailed
-from careslot.scheduling import service as scheduling
+from careslot.web import data
 from careslot.web.render import PUBLIC_PAGE, SENSITIVE, home_of, page, signed_in
 
 router = APIRouter(include_in_schema=False)
@@ -68,8 +67,8 @@ async def dashboard_page(request: Request, booked: OptId = None) -> Response:
     if not isinstance(user, User):
         return user
     ctx = get_ctx(request)
-    stats = (await dashboard.stats(ctx, actor=user, client_id=None))["data"]
-    activity = (await dashboard.activity(ctx, actor=user, limit=8))["items"]
+    stats = await data.dashboard_stats(ctx, actor=user)
+    activity = await data.activity(ctx, actor=user, limit=10)  # the prefetch's key too
     just_booked = None
     if booked is not None:
         try:
@@ -84,8 +83,7 @@ async def _day_picker(request: Request, doctor_id: int, today: dt.date,
                       ) -> dict[dt.date, list[dict[str, Any]]]:
     ctx = get_ctx(request)
     last = today + dt.timedelta(days=BOOKING_DAYS - 1)
-    found = await scheduling.slots(ctx.pool, ctx.settings, doctor_id=doctor_id,
-                                   department_id=None, first=today, last=last)
+    found = await data.slots(ctx, doctor_id=doctor_id, first=today, last=last)
     days: dict[dt.date, list[dict[str, Any]]] = defaultdict(list)
     for slot in found:
         days[slot["start"].astimezone(ctx.settings.zone).date()].append(slot)
@@ -118,9 +116,8 @@ async def book_page(
         doctorId, departmentId = moving["doctorId"], moving["departmentId"]
         if patient is None:
             patient = await accounts.get_user(ctx.pool, moving["clientId"])
-    departments = await scheduling.departments(ctx.pool)
-    doctors = await scheduling.doctors(ctx.pool, department_id=departmentId) \
-        if departmentId else []
+    departments = await data.departments(ctx)
+    doctors = await data.doctors(ctx, department_id=departmentId) if departmentId else []
     doctor = next((d for d in doctors if d["id"] == doctorId), None)
     if doctorId is not None and doctor is None:
         raise NotFound("That doctor is not in this department.")
@@ -149,12 +146,10 @@ async def appointments_page(request: Request) -> Response:
     if not isinstance(user, User):
         return user
     ctx = get_ctx(request)
-    listing = await booking.page(ctx, actor=user, status=None, start=None, end=None,
-                                 limit=200, cursor=None)
+    items = await data.appointments(ctx, actor=user, limit=200)
     now = clock.utcnow()
-    upcoming = sorted((a for a in listing["items"] if a["start"] > now),
-                      key=lambda a: a["start"])
-    past = [a for a in listing["items"] if a["start"] <= now]
+    upcoming = sorted((a for a in items if a["start"] > now), key=lambda a: a["start"])
+    past = [a for a in items if a["start"] <= now]
     return page(request, "appointments.html", user=user, title="My appointments",
                 upcoming=upcoming, past=past, cache_control=SENSITIVE)
 
@@ -190,11 +185,11 @@ async def calendar_page(
     year, mon = parse_month(month, ctx.settings.zone)
     doctors: list[dict[str, Any]] = []
     if user.is_staff:
-        doctors = await scheduling.doctors(ctx.pool, department_id=None)
+        doctors = await data.doctors(ctx, department_id=None)
         if doctorId is None and doctors:
             doctorId = doctors[0]["id"]
-    result = await booking.calendar(ctx, actor=user, year=year, month=mon,
-                                    doctor_id=doctorId if user.role != "patient" else None)
+    result = await data.calendar(ctx, actor=user, year=year, month=mon,
+                                 doctor_id=doctorId if user.role != "patient" else None)
     by_day: dict[dt.date, list[dict[str, Any]]] = defaultdict(list)
     for item in result["items"]:
         by_day[item["start"].astimezone(ctx.settings.zone).date()].append(item)

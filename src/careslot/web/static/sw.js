@@ -23,6 +23,8 @@ self.addEventListener("activate", (event) => {
     await Promise.all(names
       .filter((n) => (n.startsWith("careslot-shell-") && n !== SHELL) || (n.startsWith("careslot-public-") && n !== PUBLIC))
       .map((n) => caches.delete(n)));
+    // The page request starts while the worker boots, instead of after.
+    if (self.registration.navigationPreload) await self.registration.navigationPreload.enable();
     await self.clients.claim();
   })());
 });
@@ -48,9 +50,9 @@ const storable = (response) => {
   return !cc.includes("no-store");
 };
 
-const networkFirst = async (request, cacheFor) => {
+const networkFirst = async (request, cacheFor, preload) => {
   try {
-    const response = await fetch(request);
+    const response = (preload && (await preload)) || (await fetch(request));
     const name = await cacheFor(response);
     if (name && storable(response)) {
       const copy = response.clone();
@@ -100,6 +102,6 @@ self.addEventListener("fetch", (event) => {
       const scope = response.headers.get("careslot-scope");
       if (scope === "user") return userCacheName();
       return scope === "public" && url.pathname !== "/" ? PUBLIC : null;
-    }));
+    }, event.preloadResponse));
   }
 });

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""FCP, LCP and time to interactive of careslot's main pages in headless chromium.
+
+    python scripts/measure_pages.py                 # starts its own server on a scratch DB
+    python scripts/measure_pages.py --url http://127.0.0.1:8000   # a running `serve --demo`
+
+With no --url it needs DATABASE_URL (a PostgreSQL server URL; a database named
+careslot_measure is created afresh on it) and runs `careslot serve --demo` on a free port.
+The server is warmed first. For each page it reports the median of --runs loads:
+  cold      a fresh browser context (empty HTTP cache, no service worker)
+  sw-warm   the same context after the service worker has installed and the page was seen
+and then the time of a navigation that Speculation Rules prefetched on hover, next to the
+same navigation without a prefetch. Figures are milliseconds from navigation start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+CHROMIUM = os.environ.get("CARESLOT_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+PAGES = ["/login", "/dashboard", "/book", "/calendar"]
+PATIENT = ("patient@demo.careslot", "careslot-demo")
+TIMINGS_JS = """() => new Promise(resolve => {
+  const done = () => {
+    const t = window.careslotTimings || {};
+    const nav = performance.getEntriesByType('navigation')[0];
+    if (t.fcp == null || t.tti == null) return setTimeout(done, 20);
+    resolve({fcp: t.fcp, lcp: t.lcp, tti: t.tti, ttfb: nav.responseStart,
+             delivery: nav.deliveryType || '', domReady: nav.domContentLoadedEventEnd});
+  };
+  done();
+})"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def own_server() -> Iterator[str]:
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        sys.exit("set DATABASE_URL (a PostgreSQL server) or pass --url of a running server")
+    import psycopg
+
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute("drop database if exists careslot_measure with (force)")
+        conn.execute("create database careslot_measure")
+    url = urlunsplit(urlsplit(base)._replace(path="/careslot_measure"))
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url}
+    careslot = str(Path(sys.executable).with_name("careslot"))  # this environment's CLI
+    proc = subprocess.Popen(  # noqa: S603
+        [careslot, "serve", "--demo", "--port", str(port)], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    address = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(address + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                sys.exit("careslot did not start")
+            time.sleep(0.2)
+        yield address
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def warm(address: str) -> None:
+    """Warm the server: templates compiled, caches filled, connections open."""
+    with httpx.Client(base_url=address, timeout=10) as c:
+        r = c.post("/api/auth/login", json={"email": PATIENT[0], "password": PATIENT[1]})
+        r.raise_for_status()
+        for _ in range(5):
+            for path in [*PAGES, "/static/app.js", "/static/styles.css", "/sw.js"]:
+                c.get(path)
+
+
+def sign_in(context: Any, address: str) -> None:
+    r = context.request.post(address + "/api/auth/login",
+                             data={"email": PATIENT[0], "password": PATIENT[1]})
+    assert r.ok, r.text()
+
+
+def load(page: Any, address: str, path: str) -> dict[str, Any]:
+    page.goto(address + path)
+    timings: dict[str, Any] = page.evaluate(TIMINGS_JS)
+    return timings
+
+
+def median(rows: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return round(statistics.median(values), 1) if values else None
+
+
+def measure(address: str, runs: int) -> list[dict[str, Any]]:
+    from playwright.sync_api import sync_playwright
+
+    results = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        for path in PAGES:
+            cold, warm_sw = [], []
+            for _ in range(runs):
+                context = browser.new_context()
+                if path != "/login":
+                    sign_in(context, address)
+                page = context.new_page()
+                cold.append(load(page, address, path))
+                page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+                for _ in range(20):  # until the worker controls the page
+                    if page.evaluate("navigator.serviceWorker.controller !== null"):
+                        break
+                    page.wait_for_timeout(50)
+                load(page, address, path)  # seen once under the worker
+                warm_sw.append(load(page, address, path))
+                context.close()
+            for kind, rows in (("cold", cold), ("sw-warm", warm_sw)):
+                results.append({"page": path, "kind": kind, **{
+                    k: median(rows, k) for k in ("ttfb", "fcp", "lcp", "tti")}})
+        results.extend(prefetched(browser, address, runs))
+        browser.close()
+    return results
+
+
+def prefetched(browser: Any, address: str, runs: int) -> list[dict[str, Any]]:
+    """Dashboard -> Book: hovering the link lets Speculation Rules prefetch the page."""
+    rows: dict[str, list[dict[str, Any]]] = {"plain": [], "prefetched": []}
+    for _ in range(runs):
+        for kind in rows:
+            context = browser.new_context()
+            sign_in(context, address)
+            page = context.new_page()
+            load(page, address, "/dashboard")
+            link = page.locator("main a[href='/book']").first
+            if kind == "prefetched":
+                link.hover()
+                page.wait_for_timeout(600)  # "moderate" eagerness starts after ~200 ms
+            started = time.perf_counter()
+            if kind == "prefetched":
+                link.click()
+            else:  # the keyboard: no hover, so nothing is prefetched
+                link.focus()
+                page.keyboard.press("Enter")
+            page.wait_for_url("**/book")
+            timings = page.evaluate(TIMINGS_JS)
+            timings["click_to_fcp"] = timings["fcp"]
+            timings["wall"] = (time.perf_counter() - started) * 1000
+            rows[kind].append(timings)
+            context.close()
+    out = []
+    for kind, found in rows.items():
+        out.append({"page": "/dashboard -> /book", "kind": kind,
+                    "delivery": ",".join(sorted({r["delivery"] or "network" for r in found})),
+                    **{k: median(found, k) for k in ("ttfb", "fcp", "lcp", "tti", "wall")}})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", help="a running careslot with the demo hospital")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with (own_server() if not args.url else _given(args.url)) as address:
+        warm(address)
+        results = measure(address, args.runs)
+    heads = " ".join(f"{k:>7}" for k in ("ttfb", "fcp", "lcp", "tti", "wall"))
+    print(f"{'page':24} {'kind':11} {heads}  delivery")
+    for r in results:
+        cells = [f"{r.get(k) if r.get(k) is not None else '-':>7}" for k in
+                 ("ttfb", "fcp", "lcp", "tti", "wall")]
+        print(f"{r['page']:24} {r['kind']:11} {' '.join(cells)}  {r.get('delivery', '')}")
+
+
+@contextmanager
+def _given(url: str) -> Iterator[str]:
+    yield url.rstrip("/")
+
+
+if __name__ == "__main__":
+    main()
