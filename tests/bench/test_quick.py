@@ -38,10 +38,11 @@ def test_report_is_well_formed_with_both_columns(quick_report: Path) -> None:
     for column in ("before", "after"):
         mode = summary[column]
         assert mode["rps"] > 0
-        assert {"dashboard", "slots", "writes"} <= set(mode["routes"])
-        for route in mode["routes"].values():
-            assert route["requests"] > 0
-            assert route["p50"] <= route["p95"] <= route["p99"]
+        routes = mode["routes"]
+        assert all(routes[name]["requests"] > 0 for name in ("dashboard", "slots", "writes"))
+        for route in routes.values():  # slow groups (the stream) may finish nothing when short
+            if route["requests"]:
+                assert route["p50"] <= route["p95"] <= route["p99"]
         assert mode["floor"]["rps"] > 0
         assert mode["write_to_visible"]["tries"] > 0
     assert report["modes"]["before"]["cache"] == "off"

@@ -12,7 +12,8 @@ SERIES = (("p50", "off", "#fca5a5"), ("p95", "off", "#ef4444"), ("p99", "off", "
 
 def _latency_bars(axis: Any, before: dict[str, Any], after: dict[str, Any], title: str,
                   ) -> None:
-    routes = [name for name in after if name in before]
+    routes = [name for name in after
+              if name in before and after[name]["requests"] and before[name]["requests"]]
     width = 0.13
     for i, (p, cache, colour) in enumerate(SERIES):
         mode = before if cache == "off" else after
