@@ -46,7 +46,7 @@ class OwnRedis:
     def start(self) -> None:
         binary = shutil.which("redis-server")
         assert binary, "redis-server is not installed"
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -22,7 +23,7 @@ def cache_outcome(r: httpx.Response) -> str:
 
 
 def test_dashboard_hit_then_fresh_after_booking(live: LiveServer) -> None:
-    patient_id, token = register(live)
+    _patient_id, token = register(live)
     doctor = demo_doctor_id(live)
     slot = free_slots(live, doctor)[0]
     with live.client(token) as c:
@@ -93,17 +94,19 @@ def test_per_user_answers_are_never_public(live: LiveServer, patient_token: str)
                 r = c.get(path)
                 assert r.status_code == 200, (path, r.text)
                 control = r.headers["cache-control"]
-                assert "private" in control and "public" not in control, (path, control)
-                assert "s-maxage" not in control and "cdn-cache-control" not in r.headers
+                assert "private" in control, (path, control)
+                assert "public" not in control, (path, control)
+                assert "s-maxage" not in control
+                assert "cdn-cache-control" not in r.headers
                 assert "Authorization" in r.headers.get("vary", ""), path
 
 
 def test_public_answers_carry_edge_headers(live: LiveServer) -> None:
     doctor = demo_doctor_id(live)
+    today = dt.datetime.now(live.settings.zone).date().isoformat()
     with live.client() as c:
         departments = c.get("/api/departments")
-        slots = c.get("/api/slots", params={"doctorId": doctor,
-                                            "date": dt.date.today().isoformat()})
+        slots = c.get("/api/slots", params={"doctorId": doctor, "date": today})
     assert departments.headers["cache-control"] == (
         "public, s-maxage=3600, stale-while-revalidate=7200")
     assert departments.headers["cdn-cache-control"] == "max-age=3600"
@@ -116,10 +119,12 @@ def test_etag_and_304_from_the_cache(live: LiveServer, patient_token: str) -> No
         first = c.get("/api/dashboard/stats")
         etag = first.headers["etag"]
         again = c.get("/api/dashboard/stats", headers={"If-None-Match": etag})
-        assert again.status_code == 304 and again.content == b""
+        assert again.status_code == 304
+        assert again.content == b""
         assert again.headers["etag"] == etag
         other = c.get("/api/dashboard/stats", headers={"If-None-Match": '"stale"'})
-        assert other.status_code == 200 and other.json() == first.json()
+        assert other.status_code == 200
+        assert other.json() == first.json()
 
 
 def test_cached_answers_keep_access_rules(live: LiveServer, staff_token: str) -> None:
@@ -127,7 +132,7 @@ def test_cached_answers_keep_access_rules(live: LiveServer, staff_token: str) ->
     other_doctor = demo_doctor_id(live, "Dr. Lena Fischer")
     patient_id, patient = register(live)
     _, intruder = register(live)
-    month = dt.date.today().strftime("%Y-%m")
+    month = dt.datetime.now(live.settings.zone).date().strftime("%Y-%m")
     with live.client(staff_token) as staff:  # staff prime the caches first
         for _ in range(2):
             assert staff.get("/api/dashboard/stats",
@@ -141,7 +146,8 @@ def test_cached_answers_keep_access_rules(live: LiveServer, staff_token: str) ->
         assert d.get("/api/calendar", params={"month": month,
                                               "doctorId": other_doctor}).status_code == 403
         own = d.get("/api/calendar", params={"month": month})
-        assert own.status_code == 200 and own.json()["doctorId"] == doctor
+        assert own.status_code == 200
+        assert own.json()["doctorId"] == doctor
     with live.client(patient) as c:
         assert c.get("/api/dashboard/stats").json()["data"]["upcomingCount"] == 0
 
@@ -162,3 +168,28 @@ def test_cache_off_serves_from_postgres(live_off: LiveServer) -> None:
         assert book(c, doctor, slot["start"]).status_code == 201
         assert c.get("/api/dashboard/stats").json()["data"]["upcomingCount"] == 1
         assert cache_outcome(c.get("/api/departments")) == "off departments"
+
+
+def test_warming_fills_departments_doctors_and_two_days_of_slots(database_url: str) -> None:
+    def warmed_slots() -> float:
+        from careslot.monitoring.metrics import REGISTRY
+
+        return REGISTRY.get_sample_value("careslot_cache_misses_total",
+                                         {"strategy": "availableSlots"}) or 0.0
+
+    before = warmed_slots()
+    for live in serve_in_thread(Settings(database_url=database_url, redis_url=None)):
+        with live.client() as c:
+            doctors = c.get("/api/doctors").json()
+            deadline = time.monotonic() + 60
+            while warmed_slots() < before + 2 * len(doctors):  # warming runs in the background
+                assert time.monotonic() < deadline, "warming did not finish"
+                time.sleep(0.05)
+            today = dt.datetime.now(live.settings.zone).date()
+            outcomes = {cache_outcome(c.get("/api/departments"))}
+            for doctor in doctors:
+                for day in (today, today + dt.timedelta(days=1)):
+                    r = c.get("/api/slots", params={"doctorId": doctor["id"],
+                                                    "date": day.isoformat()})
+                    outcomes.add(cache_outcome(r))
+        assert outcomes == {"l1 hit departments", "l1 hit availableSlots"}

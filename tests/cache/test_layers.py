@@ -52,9 +52,11 @@ async def test_miss_then_memory_hit(pool: asyncpg.Pool) -> None:
     first = await cache.fetch(LONG, "cs:v1:test:client:1", TAGS, load)
     second = await cache.fetch(LONG, "cs:v1:test:client:1", TAGS, load)
     assert (first.outcome, second.outcome) == ("miss", "l1")
-    assert first.entry == second.entry and load.calls == 1
+    assert first.entry == second.entry
+    assert load.calls == 1
     assert first.entry.body.startswith(b'{"count":')
-    assert first.entry.etag.startswith('"') and len(first.entry.etag) == 34
+    assert first.entry.etag.startswith('"')
+    assert len(first.entry.etag) == 34
 
 
 async def test_ttl_expiry_in_memory(pool: asyncpg.Pool) -> None:
@@ -89,7 +91,8 @@ async def test_failed_load_is_not_cached(pool: asyncpg.Pool) -> None:
     for _ in range(2):
         with pytest.raises(asyncpg.DivisionByZeroError):
             await cache.fetch(LONG, "cs:v1:test:client:1", TAGS, load)
-    assert load.calls == 2 and len(cache.l1) == 0
+    assert load.calls == 2
+    assert len(cache.l1) == 0
 
 
 async def test_invalidation_drops_exactly_the_owner(pool: asyncpg.Pool) -> None:
@@ -121,7 +124,8 @@ async def test_cache_off_always_loads(pool: asyncpg.Pool) -> None:
     cache, load = Cache.disabled(), CountingLoader(pool)
     outcomes = [(await cache.fetch(LONG, "cs:v1:t:client:1", TAGS, load)).outcome
                 for _ in range(3)]
-    assert outcomes == ["off"] * 3 and load.calls == 3
+    assert outcomes == ["off"] * 3
+    assert load.calls == 3
 
 
 @pytest.mark.redis
@@ -131,7 +135,9 @@ async def test_redis_shared_between_workers(shared: tuple[Cache, Cache],
     load = CountingLoader(pool)
     assert (await a.fetch(LONG, "cs:v1:test:client:1", TAGS, load)).outcome == "miss"
     hit = await b.fetch(LONG, "cs:v1:test:client:1", TAGS, load)
-    assert hit.outcome == "l2" and not hit.loaded_here and load.calls == 1
+    assert hit.outcome == "l2"
+    assert not hit.loaded_here
+    assert load.calls == 1
     assert (await b.fetch(LONG, "cs:v1:test:client:1", TAGS, load)).outcome == "l1"
 
 

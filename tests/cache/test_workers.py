@@ -44,7 +44,7 @@ def serve_workers(database_url: str, redis_url: str | None) -> Iterator[str]:
         env["REDIS_URL"] = redis_url
     command = [str(Path(sys.executable).parent / "careslot"), "serve", "--port", str(port),
                "--workers", str(WORKERS)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,  # noqa: S603
                                stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -89,7 +89,7 @@ def test_booking_is_fresh_in_every_worker(workers: str) -> None:
         token = r.json()["token"]
         doctor = next(d for d in c.get("/api/doctors").json()
                       if d["name"] == "Dr. Amara Okafor")["id"]
-        day = dt.date.today() + dt.timedelta(days=1)
+        day = dt.datetime.now(dt.UTC).date()  # the server runs in UTC + dt.timedelta(days=1)
         for _ in range(7):  # the first bookable weekday with free slots
             slots = c.get("/api/slots", params={"doctorId": doctor,
                                                 "date": day.isoformat()}).json()["slots"]

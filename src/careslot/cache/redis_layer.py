@@ -1,9 +1,10 @@
 """Layer 2: Redis, shared by every worker. Fails open: any error or timeout is a miss, and a
 circuit breaker then skips Redis for a moment so a dead or hung server costs no latency.
 
-Keys live under a database namespace and an epoch (`cs:v1:<db>:e3:...`). When a write cannot invalidate Redis (it is down
-or hung), the epoch moves on (recorded in PostgreSQL and broadcast), so entries that missed
-their invalidation are never read again, whatever state Redis comes back in.
+Keys live under a database namespace and an epoch (`cs:v1:<db>:e3:...`). When a write
+cannot invalidate Redis (it is down or hung), the epoch moves on (recorded in PostgreSQL
+and broadcast), so entries that missed their invalidation are never read again, whatever
+state Redis comes back in.
 """
 
 from __future__ import annotations
