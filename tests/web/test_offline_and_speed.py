@@ -9,7 +9,7 @@ import httpx
 
 from tests.conftest import LiveServer
 from tests.web.conftest import Pages
-from tests.web.flows import CACHED_URLS, appointment_today, until, wait_for_worker
+from tests.web.flows import CACHED_URLS, appointment_today, choose_slot, until, wait_for_worker
 
 
 def test_offline_reload_of_the_dashboard_shows_saved_data_and_a_banner(pages: Pages) -> None:
@@ -134,3 +134,20 @@ def test_screenshot_of_each_main_page(pages: Pages, live: LiveServer,
     saved.append("phone-book")
     for name in saved:
         assert (screenshots / f"{name}.png").stat().st_size > 5000, name
+
+
+def test_a_booking_sent_offline_is_neither_saved_nor_replayed(pages: Pages,
+                                                               live: LiveServer) -> None:
+    page = pages.new()
+    pages.sign_in(page, "patient2@demo.careslot", then="/dashboard")
+    wait_for_worker(page)
+    choose_slot(page, department="Dermatology", doctor="Dr. Kenji Watanabe")
+    page.context.set_offline(True)
+    page.get_by_role("button", name="Book").click()
+    page.get_by_role("alert").filter(has_text="nothing was booked").wait_for()
+    page.context.set_offline(False)
+    page.wait_for_timeout(500)  # a replaying worker would send it now
+    token = live.login("patient2@demo.careslot")
+    with live.client(token) as client:
+        items = client.get("/api/appointments").json()["items"]
+    assert [a for a in items if a["doctorName"] == "Dr. Kenji Watanabe"] == []

@@ -17,8 +17,8 @@
   const timings = { route, fcp: null, lcp: null, tti: null, inp: null };
   window.careslotTimings = timings;
   let lastLongTaskEnd = 0;
-  const observe = (type, fn) => {
-    try { new PerformanceObserver((list) => list.getEntries().forEach(fn)).observe({ type, buffered: true }); }
+  const observe = (type, fn, extra = {}) => {
+    try { new PerformanceObserver((list) => list.getEntries().forEach(fn)).observe({ type, buffered: true, ...extra }); }
     catch (_) { /* this browser does not report that entry type */ }
   };
   observe("paint", (e) => {
@@ -33,7 +33,7 @@
   });
   observe("event", (e) => {
     if (e.interactionId) timings.inp = Math.max(timings.inp || 0, e.duration);
-  });
+  }, { durationThreshold: 16 });
   // Two beacons: paint and readiness once the page has settled (a beacon sent while a
   // page controlled by the service worker unloads can be lost), INP when the page is left.
   const beacon = (payload) => {
@@ -206,12 +206,23 @@
   const tellWorker = (message) => navigator.serviceWorker && navigator.serviceWorker.ready
     .then((reg) => reg.active && reg.active.postMessage(message)).catch(() => {});
   if ("serviceWorker" in navigator) {
+    // The worker says when it answered this page from its saved copy (network down).
+    navigator.serviceWorker.addEventListener("message", (event) => {
+      if (event.data && event.data.type === "saved-copy") showOffline();
+    });
+    if (navigator.serviceWorker.controller) navigator.serviceWorker.controller.postMessage({ type: "was-saved" });
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(() => {
       tellWorker({ type: "user", id: userId || null });
     }).catch(() => { /* pages work without it */ });
   }
 
   /* ---------- small page helpers ---------- */
+  // After a change, pages prefetched before it are stale: drop them (a link that stops
+  // matching the speculation rules loses its prefetch) and forget cached queries.
+  const afterWrite = () => {
+    QueryCache.clear();
+    $$("a[href]").forEach((a) => a.relList.add("nofollow"));
+  };
   const flash = (text) => {
     const el = $("#flash");
     if (!el) return;
@@ -318,7 +329,7 @@
         r = await api("POST", "/api/appointments", payload, { "Idempotency-Key": d.key });
       }
       if (r.ok) {
-        QueryCache.clear();
+        afterWrite();
         if (role === "patient") location.assign(`/dashboard?booked=${r.data.id}`);
         else location.assign(`/desk?booked=${r.data.id}`);
         return;
@@ -344,7 +355,7 @@
     const r = await api("PATCH", `/api/appointments/${button.dataset.id}`, { status: "cancelled" });
     const row = button.closest("[data-appointment-id]");
     if (r.ok) {
-      QueryCache.clear();
+      afterWrite();
       row.dataset.status = "cancelled";
       const status = $("[data-role=status]", row);
       status.textContent = "cancelled"; status.className = "status status-cancelled";
@@ -371,6 +382,7 @@
     busy(button, true);
     const r = await api("PATCH", `/api/appointments/${button.dataset.id}`, { status: button.dataset.target });
     if (!r.ok) { busy(button, false); flash(say(r.data, "That change could not be made.")); return; }
+    afterWrite();
     const status = r.data.status;
     row.dataset.status = status;
     const cell = $("[data-role=status]", row);

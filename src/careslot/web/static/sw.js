@@ -38,8 +38,14 @@ const setUser = async (id) => {
   if (keep) await caches.open(keep);
 };
 
+// Pages this worker answered from a saved copy, so each can say "offline, saved data".
+const savedClients = new Set();
+
 self.addEventListener("message", (event) => {
   const data = event.data || {};
+  if (data.type === "was-saved" && event.source && savedClients.delete(event.source.id)) {
+    event.source.postMessage({ type: "saved-copy" });
+  }
   if (data.type === "user") event.waitUntil(setUser(data.id ? String(data.id) : null));
   if (data.type === "logout") event.waitUntil(setUser(null));
 });
@@ -50,7 +56,7 @@ const storable = (response) => {
   return !cc.includes("no-store");
 };
 
-const networkFirst = async (request, cacheFor, preload) => {
+const networkFirst = async (request, cacheFor, preload, clientId) => {
   try {
     const response = (preload && (await preload)) || (await fetch(request));
     const name = await cacheFor(response);
@@ -64,7 +70,10 @@ const networkFirst = async (request, cacheFor, preload) => {
     for (const name of [user, PUBLIC, SHELL]) {
       if (!name) continue;
       const hit = await (await caches.open(name)).match(request);
-      if (hit) return hit;
+      if (hit) {
+        if (clientId) savedClients.add(clientId);
+        return hit;
+      }
     }
     if (request.mode === "navigate") {
       const offline = await (await caches.open(SHELL)).match("/offline");
@@ -102,6 +111,6 @@ self.addEventListener("fetch", (event) => {
       const scope = response.headers.get("careslot-scope");
       if (scope === "user") return userCacheName();
       return scope === "public" && url.pathname !== "/" ? PUBLIC : null;
-    }, event.preloadResponse));
+    }, event.preloadResponse, event.resultingClientId));
   }
 });
