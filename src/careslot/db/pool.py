@@ -34,6 +34,13 @@ class TimedConnection(asyncpg.Connection):  # type: ignore[misc]
     awaited call here is exact and cheaper (no LoggedQuery record per query).
     """
 
+    def get_reset_query(self) -> str:
+        # asyncpg runs "select pg_advisory_unlock_all(); close all; unlisten *; reset all" on
+        # every release: one more round trip per request. Pool connections never change
+        # session state (listeners, session locks and SETs use dedicated connections), and
+        # asyncpg still rolls back any transaction left open, so the reset is skipped.
+        return ""
+
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
         started = _clock()
         try:
