@@ -261,6 +261,8 @@ def _metrics_cell(mode: dict[str, Any]) -> str:
     metrics = mode.get("cache_metrics") or {}
     if not metrics.get("available") or metrics.get("hit_rate") is None:
         return "n/a"
+    if not metrics.get("complete"):
+        return "n/a (a scrape did not reach every worker)"
     layers = ", ".join(f"{k} {pc(v)}" for k, v in sorted(metrics["hit_rate_by_layer"].items()))
     return f"{pc(metrics['hit_rate'])} ({layers})"
 

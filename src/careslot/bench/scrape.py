@@ -39,7 +39,7 @@ def snapshot(base_url: str, *, workers: int) -> dict[str, Any]:
     """Counters summed over workers; `complete` says whether each worker was told apart."""
     seen: dict[tuple[Any, ...], Samples] = {}
     available = True
-    for _ in range(max(6, 4 * workers)):
+    for _ in range(max(8, 8 * workers)):
         try:
             answer = httpx.get(f"{base_url}/metrics", timeout=5.0)
         except httpx.HTTPError:
