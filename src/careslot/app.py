@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
-from careslot import __version__
+from careslot import __version__, web
 from careslot.api import appointments, auth, catalog, dashboard, errors, stats, system
 from careslot.api.middleware import SecurityAndLimits
 from careslot.audit.log import AuditLog
@@ -19,10 +19,6 @@ from careslot.context import Context
 from careslot.dashboard.mv import MvRefresher
 from careslot.db.pool import create_pool
 from careslot.db.urls import resolve_database_url
-from careslot.web import assets as web_assets
-from careslot.web import desk as web_desk
-from careslot.web import errors as web_errors
-from careslot.web import pages as web_pages
 from careslot.monitoring import metrics
 from careslot.monitoring.middleware import Monitoring
 
@@ -62,9 +58,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     errors.install(app)
     for module in (auth, catalog, appointments, dashboard, stats, system):
         app.include_router(module.router)
-    for web in (web_pages, web_desk, web_assets):
-        app.include_router(web.router)
-    web_errors.install(app)
+    web.install(app)
     app.add_middleware(SecurityAndLimits, max_body=settings.max_body_bytes)
     app.add_middleware(Monitoring, slow_ms=settings.slow_ms)  # outermost: times everything
     return app

@@ -1,1 +1,16 @@
 """Server-rendered pages, their static files and the service worker."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def install(app: FastAPI) -> None:
+    """Add the pages, static files and service worker, and the HTML error pages; compile
+    the templates and hash the static files now rather than on a visitor's first request."""
+    from careslot.web import assets, desk, errors, pages, render
+
+    for module in (pages, desk, assets):
+        app.include_router(module.router)
+    errors.install(app)
+    render.warm()

@@ -96,3 +96,10 @@ async def signed_in(request: Request, *roles: str) -> User | Response:
     if roles and user.role not in roles:
         return RedirectResponse(home_of(user), 303, headers={"Cache-Control": "no-store"})
     return user
+
+
+def warm() -> None:
+    env = environment()
+    for name in env.list_templates(extensions=["html"]):
+        env.get_template(name)
+    asset_url("app.js")
