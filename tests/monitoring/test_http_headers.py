@@ -127,3 +127,11 @@ def test_writes_and_errors_get_no_etag(live: LiveServer, patient_token: str) -> 
 def test_if_none_match_weak_comparison(header: bytes, matches: bool) -> None:
     assert none_match(header, b'"a"') is matches
     assert none_match(header, b'W/"a"') is matches
+
+
+def test_server_timing_names_the_cache_outcome(live: LiveServer) -> None:
+    with live.client() as c:
+        answers = [c.get("/api/departments") for _ in range(3)]
+    outcomes = [re.search(r'cache;desc="([^"]+)"', a.headers["server-timing"]) for a in answers]
+    assert all(outcomes), [a.headers["server-timing"] for a in answers]
+    assert outcomes[-1].group(1).startswith("l1 hit ")  # type: ignore[union-attr]
