@@ -165,3 +165,54 @@ def test_staff_books_for_a_patient_and_runs_the_day(live: LiveServer,
         data = c.get("/api/dashboard/stats").json()["data"]
         assert data["completedCount"] == 1
         assert data["upcomingCount"] == 0
+
+
+def test_rescheduling_onto_a_taken_slot_changes_nothing(live: LiveServer) -> None:
+    _, token_a = register(live)
+    _, token_b = register(live)
+    doctor_id = demo_doctor_id(live)
+    slots = free_slots(live, doctor_id)
+    with live.client(token_a) as a, live.client(token_b) as b:
+        mine = book(a, doctor_id, slots[0]["start"]).json()
+        theirs = book(b, doctor_id, slots[1]["start"]).json()
+        r = b.patch(f"/api/appointments/{theirs['id']}", json={"start": slots[0]["start"]})
+        assert_problem(r, 409, "slot_taken")
+        assert b.get(f"/api/appointments/{theirs['id']}").json() == theirs
+        assert a.get(f"/api/appointments/{mine['id']}").json() == mine
+        # Two of one patient's appointments cannot overlap either (another doctor, same time).
+        other_doctor = demo_doctor_id(live, "Dr. Lena Fischer")
+        clash = next(s for s in free_slots(live, other_doctor)
+                     if instant(s["start"]) == instant(slots[0]["start"]))
+        assert_problem(book(a, other_doctor, clash["start"]), 409, "patient_busy")
+
+
+def test_concurrent_reschedules_onto_one_slot(live: LiveServer) -> None:
+    import asyncio
+
+    import httpx
+
+    doctor_id = demo_doctor_id(live)
+    slots = free_slots(live, doctor_id)
+    target = slots[0]["start"]
+    moves = []
+    for i in range(1, 9):
+        _, token = register(live)
+        with live.client(token) as c:
+            moves.append((token, book(c, doctor_id, slots[i]["start"]).json()["id"]))
+
+    async def go() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
+            return list(await asyncio.gather(*(
+                client.patch(f"/api/appointments/{appointment_id}", json={"start": target},
+                             headers={"Authorization": f"Bearer {token}"})
+                for token, appointment_id in moves)))
+
+    responses = asyncio.run(go())
+    assert sorted(r.status_code for r in responses) == [200] + [409] * 7
+    assert scalar(live, "select count(*) from appointments where doctor_id = $1 and "
+                        "starts_at = $2::text::timestamptz and status <> 'cancelled'",
+                  doctor_id, target) == 1
+    # The losers kept their own slots.
+    assert scalar(live, "select count(*) from appointments where doctor_id = $1 "
+                        "and status <> 'cancelled' and id = any($2::bigint[])",
+                  doctor_id, [m[1] for m in moves]) == 8

@@ -12,6 +12,7 @@ from tests.api.helpers import (
     book,
     demo_doctor_id,
     free_slots,
+    query,
     register,
     scalar,
 )
@@ -165,3 +166,30 @@ def test_every_private_route_needs_a_session(live: LiveServer) -> None:
         assert_problem(r, 401, "unauthenticated")
         r = c.get("/api/appointments", headers={"Authorization": "Basic dXNlcjpwdw=="})
         assert_problem(r, 401, "unauthenticated")
+
+
+def test_reads_of_patient_records_are_audited(live: LiveServer,
+                                              victim: dict[str, Any]) -> None:
+    """Who read whose record, and the refused attempts, land in audit_log (batched)."""
+    import time
+
+    nosy_id, token = register(live)
+    appointment_id = victim["appointment"]["id"]
+    with live.client(token) as c:
+        assert c.get(f"/api/appointments/{appointment_id}").status_code == 404
+    with live.client(victim["token"]) as c:
+        assert c.get(f"/api/appointments/{appointment_id}").status_code == 200
+    wanted = {(nosy_id, "denied"), (victim["id"], "ok")}
+    found: set[tuple[int, str]] = set()
+    for _ in range(100):  # the audit writer flushes every half second
+        rows = query(live, "select actor_id, outcome from audit_log where action = 'read' "
+                           "and entity = 'appointment' and entity_id = $1", appointment_id)
+        found = {(r["actor_id"], r["outcome"]) for r in rows}
+        if wanted <= found:
+            break
+        time.sleep(0.1)
+    assert wanted <= found
+    changes = query(live, "select actor_id, subject_id, action from audit_log "
+                          "where entity = 'appointment' and action <> 'read'")
+    assert [(r["actor_id"], r["subject_id"], r["action"]) for r in changes] == [
+        (victim["id"], victim["id"], "create")]
