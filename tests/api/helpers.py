@@ -13,7 +13,7 @@ import httpx
 from tests.conftest import LiveServer
 
 _emails = itertools.count()
-PASSWORD = "a-long-enough-password"
+PASSWORD = "a-long-enough-password"  # noqa: S105 (test accounts)
 PROBLEM = "application/problem+json"
 
 
@@ -51,7 +51,8 @@ def assert_problem(r: httpx.Response, status: int, code: str | None = None) -> d
     assert r.headers["content-type"].startswith(PROBLEM), r.headers["content-type"]
     body: dict[str, Any] = r.json()
     assert body["status"] == status
-    assert isinstance(body["code"], str) and body["code"]
+    assert isinstance(body["code"], str)
+    assert body["code"]
     if code is not None:
         assert body["code"] == code, body
     return body

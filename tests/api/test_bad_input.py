@@ -254,7 +254,7 @@ def test_bad_content_length_is_refused(module_live: LiveServer, length: bytes) -
 
 
 def test_injection_looking_text_is_just_text(live: LiveServer) -> None:
-    user_id, token = register(live, name=INJECTION)
+    _, token = register(live, name=INJECTION)
     doctor_id = demo_doctor_id(live)
     slot = free_slots(live, doctor_id)[0]
     with live.client(token) as c:

@@ -67,7 +67,7 @@ def test_limit_counts_live_future_appointments_only(limited: LiveServer) -> None
 
 
 def test_staff_bookings_count_too(limited: LiveServer) -> None:
-    patient_id, token = register(limited)
+    patient_id, _ = register(limited)
     staff = limited.login("staff@demo.careslot")
     doctor_id = demo_doctor_id(limited)
     slots = free_slots(limited, doctor_id)

@@ -18,7 +18,7 @@ from tests.api.helpers import (
 )
 from tests.conftest import LiveServer
 
-SECRET = "Secret-reason-7f3a"
+SECRET = "Secret-reason-7f3a"  # noqa: S105 (a visit reason, not a password)
 
 
 @pytest.fixture

@@ -167,7 +167,8 @@ class BookingMachine(RuleBasedStateMachine):
             if not patient_busy:
                 assert isinstance(error, SlotTaken), error
         elif patient_busy:
-            assert isinstance(error, Conflict) and error.code == "patient_busy", error
+            assert isinstance(error, Conflict), error
+            assert error.code == "patient_busy", error
         else:
             assert error is None, error
             body = orjson.loads(result.body)
@@ -184,7 +185,8 @@ class BookingMachine(RuleBasedStateMachine):
         _, error = self._call(service.update(self.world.ctx, actor=actor, appointment_id=target,
                                              status="cancelled"))
         if not by_owner:
-            assert error is not None and error.code == "not_found", error
+            assert error is not None
+            assert error.code == "not_found", error
         elif booking.status in ("scheduled", "confirmed"):
             assert error is None, error
             booking.status = "cancelled"
@@ -222,7 +224,8 @@ class BookingMachine(RuleBasedStateMachine):
         _, error = self._call(service.update(self.world.ctx, actor=actor,
                                              appointment_id=appointment_id, status=target))
         if by_doctor and booking.doctor != actor.doctor_id:
-            assert error is not None and error.code == "not_found", error
+            assert error is not None
+            assert error.code == "not_found", error
         elif target in MOVES[booking.status] and target != "no_show":  # all are in future
             assert error is None, error
             booking.status = target

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -95,7 +96,7 @@ def check_slots(slots: list[Slot], day: dt.date, windows: list[WorkingWindow],
                 "its wall time is within the working window")
     starts = [s.start for s in slots]
     assert starts == sorted(set(starts)), "strictly increasing, no duplicates"
-    for before, after in zip(slots, slots[1:], strict=False):
+    for before, after in itertools.pairwise(slots):
         assert before.end <= after.start, "no overlaps"
 
 
