@@ -115,12 +115,67 @@ def median(rows: list[dict[str, Any]], key: str) -> float | None:
     return round(statistics.median(values), 1) if values else None
 
 
+@contextmanager
+def bare_page() -> Iterator[str]:
+    """A 70-byte HTML page from the standard library: this machine's and this browser's
+    floor for FCP, to read the careslot figures against (a busy machine raises both)."""
+    import http.server
+    import socketserver
+    import threading
+
+    body = b"<!doctype html><title>floor</title><h1>Hello</h1><p>A bare page.</p>"
+
+    class Bare(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Bare)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+FLOOR_JS = """() => new Promise(resolve => {
+  const done = () => {
+    const paint = performance.getEntriesByName('first-contentful-paint')[0];
+    if (!paint) return setTimeout(done, 10);
+    const nav = performance.getEntriesByType('navigation')[0];
+    resolve({fcp: paint.startTime, ttfb: nav.responseStart});
+  };
+  done();
+})"""
+
+
+def floor(browser: Any, runs: int) -> dict[str, Any]:
+    rows = []
+    with bare_page() as url:
+        for _ in range(runs):
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(url)
+            rows.append(page.evaluate(FLOOR_JS))
+            context.close()
+    return {"page": "(bare 70-byte page)", "kind": "floor", "ttfb": median(rows, "ttfb"),
+            "fcp": median(rows, "fcp")}
+
+
 def measure(address: str, runs: int) -> list[dict[str, Any]]:
     from playwright.sync_api import sync_playwright
 
     results = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        results.append(floor(browser, runs))
         for path in PAGES:
             cold, warm_sw = [], []
             for _ in range(runs):

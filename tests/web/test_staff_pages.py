@@ -53,6 +53,7 @@ def test_staff_finds_a_patient_and_books_for_them(pages: Pages) -> None:
     assert "for Robin Reyes" in staff.locator("#book-form").inner_text()
     staff.get_by_role("button", name="Book").click()
     staff.wait_for_url("**/desk?booked=*")
+    assert staff.get_by_role("status").filter(has_text="Booked: Robin Reyes").is_visible()
 
     patient = pages.new()
     pages.sign_in(patient, "patient2@demo.careslot", then="/appointments")

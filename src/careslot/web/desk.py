@@ -13,6 +13,8 @@ from careslot import clock
 from careslot.accounts import service as accounts
 from careslot.accounts.models import User
 from careslot.api.deps import get_ctx
+from careslot.api.schemas import MAX_ID
+from careslot.booking import service as booking
 from careslot.booking.rules import MOVES
 from careslot.web import data
 from careslot.web.render import SENSITIVE, page, signed_in
@@ -43,6 +45,7 @@ async def _day(request: Request, user: User, day: dt.date, doctor_id: int | None
 @router.get("/desk")
 async def desk_page(
     request: Request, q: Annotated[str | None, Query(max_length=100)] = None,
+    booked: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     user = await signed_in(request, "staff", "admin")
     if not isinstance(user, User):
@@ -57,9 +60,11 @@ async def desk_page(
     if q:
         found = await accounts.search_patients(ctx.pool, query=q)
         ctx.audit.read(actor_id=user.id, subject_id=None, entity="patient_search")
+    just_booked = await booking.get(ctx, actor=user, appointment_id=booked) if booked else None
     now = clock.utcnow()
     return page(
         request, "desk.html", user=user, title="Front desk", today=today, board=board,
+        just_booked=just_booked,
         moves={a["id"]: allowed_moves(a, now) for a in items}, desk_moves=DESK_MOVES,
         q=q or "", found=found, cache_control=SENSITIVE,
     )
