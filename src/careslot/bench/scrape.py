@@ -1,8 +1,8 @@
 """/metrics before and after a run, summed over workers.
 
 Every uvicorn worker keeps its own registry, so one scrape shows one worker. The bench
-scrapes through fresh connections until it has seen each worker (told apart by their
-counters) and sums them. Idle workers that have served exactly the same requests look
+scrapes through several simultaneous fresh connections until it has seen each worker (told
+apart by their counters) and sums them. Idle workers that have served exactly the same requests look
 alike; their shared snapshot then stands for each of the workers not told apart.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -39,18 +40,26 @@ def snapshot(base_url: str, *, workers: int) -> dict[str, Any]:
     """Counters summed over workers; `complete` says whether each worker was told apart."""
     seen: dict[tuple[Any, ...], Samples] = {}
     available = True
-    for _ in range(max(8, 8 * workers)):
-        try:
-            answer = httpx.get(f"{base_url}/metrics", timeout=5.0)
+
+    def scrape() -> httpx.Response | None:
+        try:  # a new connection each: simultaneous ones spread over the workers
+            return httpx.get(f"{base_url}/metrics", timeout=5.0,
+                             headers={"Connection": "close"})
         except httpx.HTTPError:
-            continue
-        if answer.status_code != 200:
-            available = False
-            break
-        samples = parse(answer.text)
-        seen[tuple(sorted(samples.items()))] = samples
-        if len(seen) >= workers:
-            break
+            return None
+
+    with ThreadPoolExecutor(max_workers=2 * workers) as pool:
+        for _ in range(4):
+            for answer in pool.map(lambda _: scrape(), range(2 * workers)):
+                if answer is None:
+                    continue
+                if answer.status_code != 200:
+                    available = False
+                    continue
+                samples = parse(answer.text)
+                seen[tuple(sorted(samples.items()))] = samples
+            if len(seen) >= workers or not available:
+                break
     if not available or not seen:
         return {"available": False}
     distinct = list(seen.values())

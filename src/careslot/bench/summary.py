@@ -178,9 +178,10 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         ("0 double bookings", result["double_bookings"]["total"], 0, "=", ""),
         ("Hit rate ≥ 99% on the Zipf mix (reads, Server-Timing)",
          _percent(after["cache"]["hit_rate"]), 99.0, "≥", "%"),
-        ("Write-to-visible ≤ 50 ms (max over tries, slot list and dashboard)",
-         max(visible["slot"]["max_ms"] or 0, visible["dashboard"]["max_ms"] or 0),
-         50.0, "≤", "ms"),
+        ("Write-to-visible ≤ 50 ms (max over tries; every worker, slot list and dashboard)",
+         visible["max_ms"], 50.0, "≤", "ms"),
+        ("No stale read after a booking's 201 (reads on fresh connections, all workers)",
+         visible["stale_reads_after_201"], 0, "=", ""),
     ]
     return {"before": before, "after": after, "ratios": ratios,
             "goals": [_goal(*g) for g in goals]}
