@@ -7,6 +7,8 @@
 -- now() and date_trunc() follow the refreshing session's time zone (the hospital's).
 -- The hospital row sums the per-patient rows (one parallel hash aggregate over
 -- appointments) rather than using GROUPING SETS, whose count(distinct) sorts them all.
+-- Only the hospital row carries the refresh time: a CONCURRENTLY refresh rewrites just the
+-- rows that changed, and a timestamp on every row would change them all (2x slower at 1M).
 create materialized view dashboard_stats_mv as
 with per_patient as materialized (
   select
@@ -28,7 +30,7 @@ with per_patient as materialized (
 )
 select client_id, upcoming_count, total_month_count, completed_count, next_appointment_date,
        (upcoming_count > 0)::int::bigint as patients_with_upcoming,
-       cancelled_count, no_show_count, total_count, now() as refreshed_at
+       cancelled_count, no_show_count, total_count, null::timestamptz as refreshed_at
 from per_patient
 union all
 select 0, coalesce(sum(upcoming_count), 0)::bigint, coalesce(sum(total_month_count), 0)::bigint,
