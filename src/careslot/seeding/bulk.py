@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 
 import asyncpg
 from rich.console import Console
@@ -28,7 +30,7 @@ from careslot.accounts.passwords import hash_password
 from careslot.config import Settings
 from careslot.seeding import synthetic as syn
 
-SEED_PASSWORD = "careslot-seed"
+SEED_PASSWORD = "careslot-seed"  # noqa: S105 - printed for the operator; synthetic data
 EMAIL_DOMAIN = "seed.careslot"
 STAFF_EMAIL = f"staff@{EMAIL_DOMAIN}"
 COPY_BATCH = 20_000
@@ -92,7 +94,7 @@ async def _seed(url: str, settings: Settings, *, appointments: int, patients: in
     zone, now = settings.zone, clock.utcnow()
     today = clock.today(zone)
 
-    @lru_cache(maxsize=None)
+    @cache
     def timeline_of(template: syn.Template) -> syn.Timeline:
         return syn.timeline(template, now=now, zone=zone, today=today,
                             horizon_days=settings.horizon_days)
@@ -131,11 +133,11 @@ async def _seed(url: str, settings: Settings, *, appointments: int, patients: in
                 await _check_references(c, after_id=before)
             for tx in transactions:
                 await tx.commit()
-            activity = await _activity(conn, after_id=before, now=now, progress=progress)
+            activity = await _activity(conn, doctor_ids=doctor_ids, now=now, progress=progress)
             task = progress.add_task("analyze", total=None)
             await conn.execute("analyze departments, doctors, working_hours, users, "
                                "appointments, activity")
-            await _refresh_views(conn)
+            await _refresh_views(conn, settings.timezone)
             progress.update(task, total=1, completed=1)
     finally:
         for c in loaders:
@@ -196,7 +198,7 @@ async def _patients(conn: asyncpg.Connection, *, count: int, password_hash: str,
             from users where email like 'patient%@' || $1""", EMAIL_DOMAIN)
     first = last + 1
     task = progress.add_task("patients", total=count)
-    rng = syn.random.Random(f"careslot-patients:{seed}:{first}")
+    rng = random.Random(f"careslot-patients:{seed}:{first}")
     names = [syn.person_name(rng) for _ in range(64)]
     batch = 20_000
     for at in range(0, count, batch):
@@ -250,7 +252,8 @@ async def _check_references(conn: asyncpg.Connection, *, after_id: int) -> None:
 
 async def _appointments(conns: list[asyncpg.Connection], *, plans: list[syn.DoctorPlan],
                         doctor_ids: list[int], departments: dict[int, int],
-                        patient_ids: list[int], timeline_of: object, now: datetime,
+                        patient_ids: list[int],
+                        timeline_of: Callable[[syn.Template], syn.Timeline], now: datetime,
                         progress: Progress) -> int:
     """Generate each doctor's rows and COPY them in batches, one batch in flight per
     connection: the server maintains the indexes on every core while Python generates."""
@@ -274,7 +277,7 @@ async def _appointments(conns: list[asyncpg.Connection], *, plans: list[syn.Doct
     buffer: list[syn.Row] = []
     for plan, doctor_id, panel in zip(plans, doctor_ids, syn.panels(patient_ids, len(plans)),
                                       strict=True):
-        buffer += syn.doctor_rows(plan, timeline_of(plan.template),  # type: ignore[operator]
+        buffer += syn.doctor_rows(plan, timeline_of(plan.template),
                                   doctor_id=doctor_id,
                                   department_id=departments[plan.department], panel=panel,
                                   now=now)
@@ -287,7 +290,7 @@ async def _appointments(conns: list[asyncpg.Connection], *, plans: list[syn.Doct
     return loaded
 
 
-async def _activity(conn: asyncpg.Connection, *, after_id: int, now: datetime,
+async def _activity(conn: asyncpg.Connection, *, doctor_ids: list[int], now: datetime,
                     progress: Progress) -> int:
     """What the patients would see as recent activity: bookings and status changes of the
     last RECENT_ACTIVITY_DAYS (older history is in the appointments themselves)."""
@@ -301,17 +304,20 @@ async def _activity(conn: asyncpg.Connection, *, after_id: int, now: datetime,
                (a.created_at, 'booked', 'Booked with ' || d.name),
                (a.updated_at, a.status,
                 'Status changed to ' || replace(a.status, '_', ' '))) e(at, kind, summary)
-           where a.id > $1::bigint and a.updated_at >= $2::timestamptz - make_interval(days => $3::int)
+           where a.doctor_id = any($1::bigint[])
+             and a.updated_at >= $2::timestamptz - make_interval(days => $3::int)
              and (e.kind = 'booked' or a.updated_at > a.created_at)
              and e.at <= $2::timestamptz""",
-        after_id, now, RECENT_ACTIVITY_DAYS)
+        doctor_ids, now, RECENT_ACTIVITY_DAYS)
     count = int(status.split()[-1])
     progress.update(task, total=count, completed=count)
     return count
 
 
-async def _refresh_views(conn: asyncpg.Connection) -> None:
-    """Materialized views (the dashboard's) would otherwise show the hospital before."""
+async def _refresh_views(conn: asyncpg.Connection, timezone: str) -> None:
+    """Materialized views (the dashboard's) would otherwise show the hospital before.
+    Their months and days are the hospital's, like the app's own refresher's."""
+    await conn.execute("select set_config('TimeZone', $1, false)", timezone)
     for row in await conn.fetch("select schemaname, matviewname from pg_matviews "
                                 "where schemaname = 'public'"):
         await conn.execute(f'refresh materialized view "{row["matviewname"]}"')
