@@ -20,6 +20,7 @@ def test_offline_reload_of_the_dashboard_shows_saved_data_and_a_banner(pages: Pa
     until(page, """caches.open('careslot-user-' + document.body.dataset.userId)
                      .then(c => c.match('/dashboard')).then(Boolean)""")
     assert page.locator("#offline-banner").is_hidden()
+    departments = page.evaluate("fetch('/api/departments').then(r => r.json())")
 
     page.context.set_offline(True)
     page.reload()
@@ -28,6 +29,8 @@ def test_offline_reload_of_the_dashboard_shows_saved_data_and_a_banner(pages: Pa
     assert banner.is_visible()
     assert re.fullmatch(r"Offline, showing saved data from \d\d:\d\d\.", banner.inner_text())
     assert page.get_by_role("button", name="Sign out").is_visible()  # the shell is there
+    # Public reference data: network first, the saved copy when there is no network.
+    assert page.evaluate("fetch('/api/departments').then(r => r.json())") == departments
 
     page.goto("/appointments")  # never saved (no-store): the offline page, in plain words
     assert page.get_by_role("heading", name="You are offline").is_visible()
@@ -151,3 +154,26 @@ def test_a_booking_sent_offline_is_neither_saved_nor_replayed(pages: Pages,
     with live.client(token) as client:
         items = client.get("/api/appointments").json()["items"]
     assert [a for a in items if a["doctorName"] == "Dr. Kenji Watanabe"] == []
+
+
+def test_prefetch_manager_fills_the_query_cache_by_route(pages: Pages) -> None:
+    page = pages.new()
+    pages.sign_in(page, "patient@demo.careslot", then="/dashboard")
+    # onLogin: departments and the profile (high) were fetched before leaving the login
+    # page and kept for the next page (their answers are not no-store).
+    keys = page.evaluate("Object.keys(sessionStorage)")
+    user_id = page.evaluate("document.body.dataset.userId")
+    assert f"careslot.q.{user_id}.departments" in keys
+    assert f"careslot.q.{user_id}.userProfile" in keys
+    # onDashboard: upcoming appointments (high), activity (medium), free slots (low).
+    until(page, """['upcomingAppointments', 'recentActivity', 'availableSlots'].every(
+                     k => window.careslotQueries.memory.has(k)
+                          && window.careslotQueries.memory.get(k).data !== undefined)""")
+    # Appointments are no-store: in this page's memory only, never in storage.
+    assert f"careslot.q.{user_id}.upcomingAppointments" not in page.evaluate(
+        "Object.keys(sessionStorage)")
+    # Fresh within its stale time: a second read makes no request.
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.evaluate("window.careslotQueries.get('departments', '/api/departments', 3600e3)")
+    assert not [u for u in requests if u.endswith("/api/departments")]

@@ -84,7 +84,8 @@
   const store = (() => { try { return window.sessionStorage; } catch (_) { return null; } })();
   const QueryCache = {
     memory: new Map(),
-    storeKey: (key) => `careslot.q.${userId || "anon"}.${key}`,
+    owner: userId || "anon", // whose answers these are; set at sign-in
+    storeKey(key) { return `careslot.q.${this.owner}.${key}`; },
     read(key) {
       if (this.memory.has(key)) return this.memory.get(key);
       const raw = store && store.getItem(this.storeKey(key));
@@ -245,6 +246,7 @@
   /* ---------- sign in, register, sign out ---------- */
   const signedIn = async (form, user) => {
     QueryCache.clear();
+    QueryCache.owner = String(user.id);
     await dropUserCaches(`careslot-user-${user.id}`);
     tellWorker({ type: "user", id: user.id });
     // High-priority data before leaving (bounded), the rest on the next page when idle.
