@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from careslot.config import Settings
-from careslot.dashboard.mv import MvRefresher
+from careslot.dashboard.mv import MvRefresher, cron_schedule
 from tests.conftest import LiveServer, serve_in_thread
 
 LIVE = ("scheduled", "confirmed", "checked_in")
@@ -180,3 +180,28 @@ def test_hospital_stats_for_staff_only(refreshing_live: LiveServer) -> None:
 
 def _day(days: int) -> str:
     return (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=days)).isoformat()
+
+
+@pytest.mark.parametrize(("seconds", "schedule"), [
+    (30, "30 seconds"), (0.4, "1 seconds"), (59, "59 seconds"), (60, "*/1 * * * *"),
+    (300, "*/5 * * * *"),
+])
+def test_pg_cron_schedule(seconds: float, schedule: str) -> None:
+    assert cron_schedule(seconds) == schedule
+
+
+async def test_without_pg_cron_the_app_refreshes(database_url: str, settings: Settings) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        installed = await conn.fetchval(
+            "select exists (select 1 from pg_extension where extname = 'pg_cron')")
+    finally:
+        await conn.close()
+    refresher = MvRefresher(database_url, settings.model_copy(
+        update={"mv_refresh_seconds": 0.01}))
+    try:
+        await refresher.tick()
+    finally:
+        await refresher.stop()
+    assert refresher.mode == ("pg_cron" if installed else "app")
+    assert refresher.refreshes == (0 if installed else 1)
