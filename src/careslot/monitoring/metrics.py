@@ -17,7 +17,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -62,7 +61,7 @@ class LightHistogram(Collector):
             running, cumulative = 0, []
             for bound, count in zip((*self.bounds, float("inf")), series.counts, strict=True):
                 running += count
-                cumulative.append((floatToGoString(bound), running))
+                cumulative.append(("+Inf" if bound == float("inf") else repr(bound), running))
             family.add_metric(list(values), cumulative, series.sum)
         yield family
 
