@@ -10,6 +10,7 @@ import pytest
 
 from careslot.cache.core import Cache
 from careslot.cache.redis_layer import RedisLayer
+from careslot.cache.setup import database_namespace
 from careslot.cache.strategies import PRIVATE, Strategy
 
 TINY = Strategy("test", 0.3, PRIVATE)
@@ -40,7 +41,7 @@ def layer2(url: str, namespace: str) -> RedisLayer:
 @pytest.fixture
 async def shared(redis_url: str, database_url: str) -> AsyncIterator[tuple[Cache, Cache]]:
     """Two 'workers' sharing one Redis (keys in this test's own namespace)."""
-    namespace = database_url.rsplit("/", 1)[-1]
+    namespace = database_namespace(database_url)  # this test's database only
     a, b = Cache(redis=layer2(redis_url, namespace)), Cache(redis=layer2(redis_url, namespace))
     yield a, b
     await a.stop()
