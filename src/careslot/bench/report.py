@@ -140,6 +140,10 @@ def markdown(result: dict[str, Any], s: dict[str, Any]) -> str:
         "| Time to interactive | 3+ s | < 200 ms | not measured here (needs a browser: "
         "page-load beacons on /metrics) | | |",
         "",
+        "Dashboard load is the dashboard's one data call, `GET /api/dashboard/stats`, as a "
+        "client sees it (not a browser page load). Cache hit rate counts read answers by "
+        "the outcome in their `Server-Timing`.",
+        "",
         "## Goals (issue 4)",
         "",
         "| Goal | Measured (cache on) | Met |",
