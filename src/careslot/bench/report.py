@@ -164,6 +164,13 @@ def markdown(result: dict[str, Any], s: dict[str, Any]) -> str:
         f"{times(r['rps_after_over_before'])} |",
         f"| Mixed workload paced, requests/s reached of {pb['target_rps']:.0f} | "
         f"{pb['rps']:.0f} | {pa['rps']:.0f} | |",
+        f"| careslot CPU per request, mixed (ms) | {num(b['cpu_ms_per_request'])} | "
+        f"{num(a['cpu_ms_per_request'])} | "
+        f"{times(_inverse(r['cpu_per_request_before_over_after']))} |",
+        f"| careslot CPU per request, dashboard alone (ms) | "
+        f"{num(b['dashboard_alone_cpu_ms_per_request'])} | "
+        f"{num(a['dashboard_alone_cpu_ms_per_request'])} | "
+        f"{times(_inverse(r['dashboard_cpu_per_request_before_over_after']))} |",
         f"| /healthz floor, requests/s (p50) | {b['floor']['rps']:.0f} "
         f"({ms(b['floor']['p50'])}) | {a['floor']['rps']:.0f} ({ms(a['floor']['p50'])}) | |",
         f"| Dashboard alone at saturation, requests/s (p50) | {b['dashboard_alone']['rps']:.0f} "
@@ -244,6 +251,10 @@ def _route_table(title: str, before: dict[str, Any], after: dict[str, Any],
                 f"| {on['route']} | {on['connections']} | {off['rps']:.1f} | {_p(off)} | "
                 f"{on['rps']:.1f} | {_p(on)} | {times(speedup.get(name))} |")
     return lines
+
+
+def _inverse(value: float | None) -> float | None:
+    return 1 / value if value else None
 
 
 def _lat(route: dict[str, Any] | None) -> str:

@@ -142,6 +142,9 @@ def mode_summary(mode: dict[str, Any]) -> dict[str, Any]:
                   "p99": pct(paced, "99"), "delay_ms": paced["delay_ms"]} if paced else None,
         "write_to_visible": mode["write_to_visible"],
         "cpu": mixed["cpu"],
+        # careslot's own CPU per answer: unlike latency, barely moved by other work on the box
+        "cpu_ms_per_request": _cpu_ms(mixed),
+        "dashboard_alone_cpu_ms_per_request": _cpu_ms(mode["dashboard_saturated"]),
     }
 
 
@@ -162,6 +165,11 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         "dashboard_p50_before_over_after_paced": speedup_paced.get("dashboard"),
         "api_read_p50_before_over_after": before["api_read_p50"] / after["api_read_p50"],
         "api_read_p50_before_over_after_paced": pb["api_read_p50"] / pa["api_read_p50"],
+        "cpu_per_request_before_over_after": _ratio(before["cpu_ms_per_request"],
+                                                    after["cpu_ms_per_request"]),
+        "dashboard_cpu_per_request_before_over_after": _ratio(
+            before["dashboard_alone_cpu_ms_per_request"],
+            after["dashboard_alone_cpu_ms_per_request"]),
     }
     visible = after["write_to_visible"]
     burst = after["bookings_burst"]
@@ -185,6 +193,15 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     ]
     return {"before": before, "after": after, "ratios": ratios,
             "goals": [_goal(*g) for g in goals]}
+
+
+def _cpu_ms(run: dict[str, Any]) -> float | None:
+    requests = run.get("requests") or 0
+    return 1000 * run["cpu"]["careslot_s"] / requests if requests else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
 
 
 def _percent(value: float | None) -> float | None:
