@@ -124,7 +124,7 @@ def bench(
     duration: Annotated[float | None, typer.Option(min=1, help="Mixed run, seconds")] = None,
     connections: Annotated[int | None, typer.Option(min=2, max=1024)] = None,
     workers: Annotated[int, typer.Option(min=1, max=32)] = 2,
-    out: Annotated[Path, typer.Option(help="Report directory")] = Path("bench-report"),
+    out: Annotated[Path, typer.Option(help="Report directory")] = Path("bench-out"),
     quick: Annotated[bool, typer.Option(help="CI smoke run, under 2 minutes")] = False,
     reuse_db: Annotated[bool, typer.Option(help="Reuse careslot_bench_<N> if present")] = False,
     database: Annotated[str | None, typer.Option(help="Bench this existing database")] = None,
