@@ -30,13 +30,15 @@ class Settings(BaseSettings):
     # Sessions
     session_absolute_hours: int = 12
     staff_idle_minutes: int = 30
+    # How long a checked session is trusted from the cache (0: check PostgreSQL every time).
+    session_cache_seconds: float = 30.0
     login_failure_limit: int = 10
     login_failure_window_minutes: int = 15
 
     # Database pool: 2 cores serve best with few connections per worker (see README).
     pool_min: int = 2
     pool_max: int = 8
-    pool_acquire_timeout: float = 2.0
+    pool_acquire_timeout: float = 5.0
     statement_timeout_ms: int = 10_000
 
     # Cache and background work

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -18,6 +19,12 @@ from careslot.errors import EmailTaken, RateLimited, Unauthenticated, Validation
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 TOUCH_EVERY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: User
+    expires_at: datetime
 
 
 def token_hash(token: str) -> bytes:
@@ -94,7 +101,8 @@ async def logout(pool: asyncpg.Pool, token: str) -> None:
         await repo.revoke_session(conn, token_hash(token))
 
 
-async def authenticate(pool: asyncpg.Pool, settings: Settings, token: str) -> User:
+async def authenticate(pool: asyncpg.Pool, settings: Settings, token: str) -> Session:
+    """The live session behind `token`, or Unauthenticated."""
     digest = token_hash(token)
     async with pool.acquire() as conn:
         row = await repo.session_user(conn, digest)
@@ -107,7 +115,7 @@ async def authenticate(pool: asyncpg.Pool, settings: Settings, token: str) -> Us
             raise Unauthenticated("session timed out after inactivity")
         if idle > TOUCH_EVERY:
             await repo.touch_session(conn, digest)
-    return _user(row)
+    return Session(_user(row), row["expires_at"])
 
 
 async def get_user(pool: asyncpg.Pool, user_id: int) -> User | None:

@@ -11,6 +11,7 @@ from careslot.accounts.models import User
 from careslot.api import responses
 from careslot.api.deps import SESSION_COOKIE, current_user, get_ctx, session_token
 from careslot.api.schemas import LoginIn, RegisterIn
+from careslot.cache import sessions
 from careslot.context import Context
 
 router = APIRouter(prefix="/api", tags=["auth"])
@@ -48,7 +49,7 @@ async def logout(request: Request, ctx: Ctx,
                  user: Annotated[User, Depends(current_user)]) -> Response:
     token, _ = session_token(request)
     assert token is not None
-    await accounts.logout(ctx.pool, token)
+    await sessions.logout(ctx, token)
     response = Response(status_code=204, headers={
         "Clear-Site-Data": '"cache", "storage"', "Cache-Control": "no-store",
     })

@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
-from careslot.accounts import service as accounts
 from careslot.accounts.models import User
+from careslot.cache import sessions
 from careslot.context import Context
 from careslot.errors import Forbidden, Unauthenticated
 
@@ -53,7 +53,7 @@ async def current_user(request: Request) -> User:
     if from_cookie and request.method in UNSAFE:
         check_same_origin(request)
     ctx = get_ctx(request)
-    user = await accounts.authenticate(ctx.pool, ctx.settings, token)
+    user = await sessions.authenticate(ctx, token)
     request.state.user = user
     return user
 
