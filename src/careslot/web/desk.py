@@ -16,6 +16,7 @@ from careslot.api.deps import get_ctx
 from careslot.api.schemas import MAX_ID
 from careslot.booking import service as booking
 from careslot.booking.rules import MOVES
+from careslot.errors import ValidationFailed
 from careslot.web import data
 from careslot.web.render import SENSITIVE, page, signed_in
 
@@ -57,14 +58,18 @@ async def desk_page(
     for item in sorted(items, key=lambda a: (a["departmentName"], a["doctorName"], a["start"])):
         board[item["departmentName"]][item["doctorName"]].append(item)
     found: list[User] | None = None
+    problem = None
     if q:
-        found = await accounts.search_patients(ctx.pool, query=q)
+        try:
+            found = await accounts.search_patients(ctx.pool, query=q)
+        except ValidationFailed as exc:
+            problem = exc.detail
         ctx.audit.read(actor_id=user.id, subject_id=None, entity="patient_search")
     just_booked = await booking.get(ctx, actor=user, appointment_id=booked) if booked else None
     now = clock.utcnow()
     return page(
         request, "desk.html", user=user, title="Front desk", today=today, board=board,
-        just_booked=just_booked,
+        just_booked=just_booked, problem=problem,
         moves={a["id"]: allowed_moves(a, now) for a in items}, desk_moves=DESK_MOVES,
         q=q or "", found=found, cache_control=SENSITIVE,
     )

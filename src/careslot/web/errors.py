@@ -49,7 +49,8 @@ def is_page(request: Request) -> bool:
 
 async def error_page(request: Request, status: int, detail: str | None) -> Response:
     title, advice = WORDS.get(status, WORDS[400] if status < 500 else WORDS[503])
-    user = await optional_user(request)
+    # When the server itself is in trouble, do not ask the database who is calling.
+    user = await optional_user(request) if status < 500 else None
     return page(request, "error.html", user=user, title=title, status=status,
                 advice=advice, detail=detail, cache_control=SENSITIVE)
 
@@ -78,6 +79,21 @@ def install(app: FastAPI) -> None:
             return await _call(api_validation, request, exc)
         return await error_page(request, 422, None)
 
+    def outage(api_handler: Handler) -> Handler:
+        async def handler(request: Request, exc: Exception) -> Response:
+            answer = await _call(api_handler, request, exc)
+            if not is_page(request):
+                return answer
+            shown = await error_page(request, answer.status_code, None)
+            if "retry-after" in answer.headers:
+                shown.headers["Retry-After"] = answer.headers["retry-after"]
+            return shown
+        return handler
+
+    ours = {CareslotError, HTTPException, RequestValidationError}
+    for exc_type, api_handler in list(app.exception_handlers.items()):
+        if exc_type not in ours and not isinstance(exc_type, int):
+            app.add_exception_handler(exc_type, outage(api_handler))  # database down, …
     app.add_exception_handler(CareslotError, domain)
     app.add_exception_handler(HTTPException, http)
     app.add_exception_handler(RequestValidationError, validation)
