@@ -128,3 +128,25 @@ def test_malformed_authorization_is_401(live: LiveServer, header: str) -> None:
     with live.client() as c:
         r = c.get("/api/users/profile", headers={"Authorization": header})
     assert_problem(r, 401, "unauthenticated")
+
+
+def test_a_burst_of_guesses_cannot_beat_the_throttle(live: LiveServer) -> None:
+    """Parallel wrong guesses: at most 10 are even tried, the rest are refused unheard."""
+    import asyncio
+
+    import httpx
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
+            return list(await asyncio.gather(*(
+                client.post("/api/auth/login", json={"email": PATIENT,
+                                                     "password": f"guess-{i:04d}"})
+                for i in range(40))))
+
+    responses = asyncio.run(burst())
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {401, 429}
+    assert statuses.count(401) <= 10, statuses
+    with live.client() as c:
+        r = c.post("/api/auth/login", json={"email": PATIENT, "password": "careslot-demo"})
+    assert_problem(r, 429, "rate_limited")

@@ -33,16 +33,32 @@ async def user_by_id(conn: asyncpg.Connection, user_id: int) -> asyncpg.Record |
     return await conn.fetchrow(f"select {_USER_COLUMNS} from users u where u.id = $1", user_id)
 
 
-async def recent_failures(conn: asyncpg.Connection, email: str, since: datetime) -> int:
-    count: int = await conn.fetchval(
-        "select count(*) from login_failures where lower(email) = lower($1) and at > $2",
-        email, since,
-    )
-    return count
+async def claim_login_attempt(
+    conn: asyncpg.Connection, *, email: str, since: datetime, limit: int
+) -> int | None:
+    """Record this attempt as a failure unless `limit` failures since `since` already
+    stand; returns its id, or None when throttled.
+
+    Attempts on one email are serialised and counted before the password is checked, so a
+    burst of parallel guesses cannot all slip past the count."""
+    async with conn.transaction():
+        await conn.execute(
+            "select pg_advisory_xact_lock(hashtext('careslot.login:' || lower($1)))", email
+        )
+        failures: int = await conn.fetchval(
+            "select count(*) from login_failures where lower(email) = lower($1) and at > $2",
+            email, since,
+        )
+        if failures >= limit:
+            return None
+        attempt: int = await conn.fetchval(
+            "insert into login_failures (email) values ($1) returning id", email
+        )
+        return attempt
 
 
-async def record_failure(conn: asyncpg.Connection, email: str) -> None:
-    await conn.execute("insert into login_failures (email) values ($1)", email)
+async def forget_login_attempt(conn: asyncpg.Connection, attempt_id: int) -> None:
+    await conn.execute("delete from login_failures where id = $1", attempt_id)
 
 
 async def insert_session(

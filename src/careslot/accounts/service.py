@@ -84,14 +84,17 @@ async def login(
 ) -> tuple[User, str]:
     since = clock.utcnow() - timedelta(minutes=settings.login_failure_window_minutes)
     async with pool.acquire() as conn:
-        if await repo.recent_failures(conn, email, since) >= settings.login_failure_limit:
+        attempt = await repo.claim_login_attempt(
+            conn, email=email, since=since, limit=settings.login_failure_limit
+        )
+        if attempt is None:
             raise RateLimited("too many failed sign-ins for this email; wait 15 minutes")
         row = await repo.user_for_login(conn, email)
     ok = await verify_password_async(row["password_hash"] if row else dummy_hash(), password)
     if row is None or not ok:
-        async with pool.acquire() as conn:
-            await repo.record_failure(conn, email)
-        raise Unauthenticated("wrong email or password")
+        raise Unauthenticated("wrong email or password")  # the attempt stays a failure
+    async with pool.acquire() as conn:
+        await repo.forget_login_attempt(conn, attempt)
     user = _user(row)
     return user, await _new_session(pool, settings, user)
 
