@@ -14,6 +14,12 @@ const USER_PREFIX = "careslot-user-";
 const SHELL_URLS = ["/offline", "__SHELL__"];
 
 self.addEventListener("install", (event) => {
+  // Where the browser supports static routes, versioned static files come straight from
+  // the shell cache without even starting this worker (a miss still goes to the network).
+  if (event.addRoutes && typeof URLPattern !== "undefined") {
+    event.addRoutes([{ condition: { urlPattern: new URLPattern({ pathname: "/static/*" }) },
+      source: { cacheName: SHELL } }]).catch(() => {});
+  }
   event.waitUntil(caches.open(SHELL).then((cache) => cache.addAll(SHELL_URLS)).then(() => self.skipWaiting()));
 });
 
