@@ -193,3 +193,19 @@ def test_reads_of_patient_records_are_audited(live: LiveServer,
                           "where entity = 'appointment' and action <> 'read'")
     assert [(r["actor_id"], r["subject_id"], r["action"]) for r in changes] == [
         (victim["id"], victim["id"], "create")]
+
+
+def test_a_doctor_account_without_a_doctor_sees_nobody(live: LiveServer,
+                                                       victim: dict[str, Any]) -> None:
+    """A doctor login not linked to a doctor row (e.g. `careslot users create --role
+    doctor`) must not fall through to 'no filter' and list every patient."""
+    user_id, token = register(live, name="Unlinked Doctor")
+    query(live, "update users set role = 'doctor' where id = $1", user_id)
+    appointment = victim["appointment"]
+    month = dt.datetime.fromisoformat(appointment["start"]).strftime("%Y-%m")
+    with live.client(token) as c:
+        answers = [c.get("/api/appointments"), c.get("/api/calendar", params={"month": month}),
+                   c.get(f"/api/appointments/{appointment['id']}")]
+    for r in answers:
+        assert r.status_code in (403, 404) or r.json().get("items") == [], r.text
+        assert not _leaks(r.text)

@@ -44,6 +44,13 @@ def visible_to(actor: User, appointment: dict[str, Any]) -> bool:
     return appointment["clientId"] == actor.id
 
 
+def _own_doctor(actor: User) -> int:
+    # A doctor account not linked to a doctor would otherwise filter on nothing: see all.
+    if actor.doctor_id is None:
+        raise Forbidden("this account is not linked to a doctor's schedule")
+    return actor.doctor_id
+
+
 async def _booking_client(conn: asyncpg.Connection, actor: User, client_id: int | None) -> int:
     if actor.role == "patient":
         if client_id is not None and client_id != actor.id:
@@ -196,7 +203,7 @@ async def page(
             raise Forbidden("patients see their own appointments only")
         client_id, doctor_id = actor.id, None
     elif actor.role == "doctor":
-        client_id, doctor_id = client_id, actor.doctor_id
+        client_id, doctor_id = client_id, _own_doctor(actor)
     after = decode_cursor(cursor) if cursor else None
     async with ctx.pool.acquire() as conn:
         items = await repo.page(
@@ -222,7 +229,7 @@ async def calendar(
     elif actor.role == "doctor":
         if doctor_id not in (None, actor.doctor_id):
             raise Forbidden("doctors see their own calendar only")
-        doctor_id = actor.doctor_id
+        doctor_id = _own_doctor(actor)
     elif doctor_id is None:
         raise ValidationFailed("doctorId is required for staff")
     async with ctx.pool.acquire() as conn:
