@@ -149,11 +149,18 @@ async def _seed(url: str, settings: Settings, *, appointments: int, patients: in
                 loaders = []
                 await _forget(conn, doctor_ids=doctor_ids, patient_ids=patient_ids)
                 raise
-            activity = await _activity(conn, doctor_ids=doctor_ids, now=now, progress=progress)
-            task = progress.add_task("analyze", total=None)
-            await conn.execute("analyze departments, doctors, working_hours, users, "
-                               "appointments, activity")
-            await _refresh_views(conn, settings.timezone)
+            task = progress.add_task("analyze, refresh views", total=None)
+
+            async def settle(loader: asyncpg.Connection) -> None:
+                await loader.execute("analyze appointments")
+                await _refresh_views(loader, settings.timezone)
+
+            # Independent work side by side: the activity trail, and the statistics and
+            # views that only read the appointments.
+            activity, _ = await asyncio.gather(
+                _activity(conn, doctor_ids=doctor_ids, now=now, progress=progress),
+                settle(loaders[0]))
+            await conn.execute("analyze departments, doctors, working_hours, users, activity")
             progress.update(task, total=1, completed=1)
     finally:
         for c in loaders:
