@@ -1,0 +1,93 @@
+"""What makes a time no slot over HTTP: time off, closures, notice, horizon, other bookings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from careslot.config import Settings
+from tests.api.helpers import (
+    assert_problem,
+    book,
+    demo_doctor_id,
+    free_slots,
+    instant,
+    query,
+    register,
+)
+from tests.conftest import LiveServer
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Time off and closures are written straight into the database here, behind the
+    cache's back, so these tests read slots with the cache off."""
+    return Settings(database_url=database_url, redis_url=None, cache="off")
+
+
+def _starts(live: LiveServer, doctor_id: int, day: dt.date) -> list[dt.datetime]:
+    with live.client() as c:
+        r = c.get("/api/slots", params={"doctorId": doctor_id, "date": day.isoformat()})
+    assert r.status_code == 200, r.text
+    return [instant(s["start"]) for s in r.json()["slots"]]
+
+
+def test_time_off_and_closures_remove_slots(live: LiveServer) -> None:
+    doctor_id = demo_doctor_id(live)
+    other_id = demo_doctor_id(live, "Dr. Lena Fischer")
+    slots = free_slots(live, doctor_id)
+    first = instant(slots[0]["start"])
+    day = first.date()
+    before = _starts(live, doctor_id, day)
+    # An hour of time off from the first slot on.
+    query(live, "insert into time_off (doctor_id, period, reason) values "
+                "($1, tstzrange($2, $3, '[)'), 'training')",
+          doctor_id, first, first + dt.timedelta(hours=1))
+    after = _starts(live, doctor_id, day)
+    assert after == [s for s in before if not first <= s < first + dt.timedelta(hours=1)]
+    _, token = register(live)
+    with live.client(token) as c:
+        assert_problem(book(c, doctor_id, slots[0]["start"]), 422, "invalid_slot")
+    # A hospital closure takes every doctor's day.
+    assert _starts(live, other_id, day)
+    query(live, "insert into closures (period, reason) values "
+                "(tstzrange($1::date::timestamptz, $1::date::timestamptz + interval '1 day'), "
+                "'holiday')", day)
+    assert _starts(live, doctor_id, day) == []
+    assert _starts(live, other_id, day) == []
+    with live.client(token) as c:
+        other_slot = before[-1].isoformat()
+        assert_problem(book(c, doctor_id, other_slot), 422, "invalid_slot")
+
+
+def test_notice_and_horizon(live: LiveServer) -> None:
+    doctor_id = demo_doctor_id(live, "Dr. Lena Fischer")  # works Monday to Saturday
+    now = dt.datetime.now(dt.UTC)
+    today = now.astimezone(live.settings.zone).date()
+    soonest = now + dt.timedelta(minutes=live.settings.min_notice_minutes)
+    assert all(s >= soonest for s in _starts(live, doctor_id, today))
+    far = today + dt.timedelta(days=live.settings.horizon_days + 2)
+    assert _starts(live, doctor_id, far) == []
+    # The day the horizon ends is cut at the horizon itself.
+    edge = now + dt.timedelta(days=live.settings.horizon_days)
+    assert all(s <= edge for s in _starts(live, doctor_id, edge.date()))
+    _, token = register(live)
+    with live.client(token) as c:
+        late = dt.datetime.combine(far, dt.time(9), tzinfo=dt.UTC)
+        while late.isoweekday() == 7:
+            late += dt.timedelta(days=1)
+        assert_problem(book(c, doctor_id, late.isoformat()), 422, "invalid_slot")
+
+
+def test_department_slots_merge_its_doctors(live: LiveServer) -> None:
+    department_id = query(live, "select id from departments where name = 'Cardiology'")[0][0]
+    doctor_ids = {demo_doctor_id(live), demo_doctor_id(live, "Dr. Lena Fischer")}
+    day = instant(free_slots(live, demo_doctor_id(live))[0]["start"]).date()
+    with live.client() as c:
+        r = c.get("/api/slots", params={"departmentId": department_id, "date": day.isoformat()})
+    slots = r.json()["slots"]
+    assert {s["doctorId"] for s in slots} == doctor_ids
+    keys = [(instant(s["start"]), s["doctorId"]) for s in slots]
+    assert keys == sorted(keys)
+    assert "public" in r.headers.get("cache-control", "public")
