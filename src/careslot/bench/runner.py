@@ -129,13 +129,15 @@ def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settin
         if "population" not in state:
             console.print("logging in patients and staff, collecting free slots …")
             pop = population.gather(
-                base_url=base, database_url=db.url, patients=40 if options.quick else 200,
+                base_url=base, database_url=db.url, patients=40 if options.quick else 120,
                 doctors_for_slots=12 if options.quick else 40, zone=settings.zone)
             state["population"] = pop
             state["data_file"] = population.write_lua_data(
                 options.out / "workload-data.lua", pop, run_id=uuid.uuid4().hex[:12],
                 book_slots=pop.slots[:4000])
         lap("start_and_logins")
+        server.wait_idle()
+        lap("wait_idle")
         pop, data_file = state["population"], state["data_file"]
         mix = _mix(options, db.appointments)
 
@@ -194,7 +196,7 @@ def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settin
         lap("booking_burst")
         console.print(f"cache {cache}: write-to-visible")
         visible = visibility.measure(base, pop, workers=options.workers, zone=settings.zone,
-                                     tries=4 if options.quick else 20)
+                                     tries=4 if options.quick else 12)
         lap("write_to_visible")
     lap("stop")
     return {"cache": cache, "floor": floor, "mixed": mixed, "mixed_paced": mixed_paced,

@@ -45,6 +45,7 @@ def _size_run(size: int, *, out: Path, workers: int, reuse: bool, duration: floa
                 data_file = population.write_lua_data(
                     out / f"scale-{size}-data.lua", pop, run_id=uuid.uuid4().hex[:12],
                     book_slots=[])
+            server.wait_idle()
             console.print(f"{size:,} appointments, cache {cache}")
             wrk.run_groups(base_url=server.base_url, groups=groups, duration=2,
                            data_file=data_file)  # warm-up, not measured

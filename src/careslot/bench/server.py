@@ -102,6 +102,20 @@ class CareslotServer:
             time.sleep(0.3)
         raise RuntimeError(f"careslot serve not ready after {timeout:.0f} s; see {self.log_path}")
 
+    def wait_idle(self, *, limit_s: float = 90.0, busy_share: float = 0.1) -> float:
+        """Wait until careslot's own background work (cache warming at start, the first
+        materialized-view refresh) has settled: under `busy_share` of a core for a second.
+        Returns the seconds waited."""
+        started = time.monotonic()
+        last = self.cpu_seconds()
+        while time.monotonic() - started < limit_s:
+            time.sleep(1.0)
+            now = self.cpu_seconds()
+            if now - last < busy_share:
+                break
+            last = now
+        return time.monotonic() - started
+
     def processes(self) -> list[psutil.Process]:
         """The serve process and its workers (uvicorn's multiprocess children)."""
         if self.process is None:
