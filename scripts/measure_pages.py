@@ -22,6 +22,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,9 +69,10 @@ def own_server() -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url}
     careslot = str(Path(sys.executable).with_name("careslot"))  # this environment's CLI
+    log = tempfile.NamedTemporaryFile("w+", prefix="careslot-measure-", suffix=".log",
+                                      delete=False)
     proc = subprocess.Popen(  # noqa: S603
-        [careslot, "serve", "--demo", "--port", str(port)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [careslot, "serve", "--demo", "--port", str(port)], env=env, stdout=log, stderr=log)
     address = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -84,9 +86,13 @@ def own_server() -> Iterator[str]:
                 sys.exit("careslot did not start")
             time.sleep(0.2)
         yield address
+    except BaseException:
+        print(f"server log: {log.name}", file=sys.stderr)
+        raise
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        log.close()
 
 
 def warm(address: str) -> None:
