@@ -21,7 +21,7 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
@@ -33,6 +33,7 @@ from careslot.cache.keys import EVERYTHING
 log = logging.getLogger("careslot.cache.bus")
 MAX_PAYLOAD = 7000  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 
+T = TypeVar("T")
 OnRemote = Callable[[tuple[str, ...], int | None], None]
 
 
@@ -160,6 +161,19 @@ class InvalidationBus:
             pending.acks += 1
             pending.check()
 
+    async def run(self, pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], Awaitable[T]],
+                  ) -> T:
+        """Run one short statement on the listener connection (a write's invalidation then
+        never queues for the pool behind the requests it is holding up), else on the pool."""
+        if self.connected and self._conn is not None:
+            try:
+                async with self._lock:
+                    return await work(self._conn)
+            except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError):
+                self._lose("statement failed")
+        async with pool.acquire() as conn:
+            return await work(conn)
+
     async def broadcast(self, pool: asyncpg.Pool, tags: tuple[str, ...],
                         epoch: int | None) -> None:
         """Tell every other worker, and wait until they have applied it."""
@@ -171,8 +185,7 @@ class InvalidationBus:
                                     "tags": [EVERYTHING], "epoch": epoch}).decode()
         pending = self._pending[message_id] = _Pending()
         try:
-            async with pool.acquire() as conn:
-                listeners = await repo.notify(conn, payload)
+            listeners = await self.run(pool, lambda conn: repo.notify(conn, payload))
             pending.expected = listeners - (1 if self.connected else 0)
             pending.check()
             try:

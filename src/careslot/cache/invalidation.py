@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncpg
+from collections.abc import Awaitable, Callable
 
 from careslot.cache import keys
-from careslot.cache import repository as repo
 from careslot.cache import strategies as s
 from careslot.events import Change
 
@@ -16,7 +15,11 @@ APPOINTMENT_STRATEGIES = (s.USER_STATS, s.APPOINTMENTS, s.CALENDAR, s.RECENT_ACT
                           s.AVAILABLE_SLOTS, s.DOCTOR_SCHEDULE)
 
 
-async def affected(change: Change, pool: asyncpg.Pool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+DepartmentsOf = Callable[[list[int]], Awaitable[list[int]]]
+
+
+async def affected(change: Change, departments_of: DepartmentsOf,
+                   ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The owner tags to invalidate and the strategies they cover (for the metrics)."""
     if change.kind in CATALOG_KINDS:
         tags = [keys.DEPARTMENTS, keys.DOCTORS, keys.ALL_SLOTS, keys.ALL_SCHEDULES]
@@ -28,8 +31,7 @@ async def affected(change: Change, pool: asyncpg.Pool) -> tuple[tuple[str, ...],
     doctors = [keys.doctor(d) for d in change.doctor_ids]
     departments: list[str] = []
     if change.doctor_ids:  # slot lists by department include these doctors' slots
-        async with pool.acquire() as conn:
-            found = await repo.departments_of(conn, list(change.doctor_ids))
+        found = await departments_of(list(change.doctor_ids))
         departments = [keys.department(d) for d in found]
     if change.kind in SCHEDULE_KINDS:
         tags = [*doctors, *departments, keys.DOCTORS]  # slot length shows in the doctor list

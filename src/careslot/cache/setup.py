@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from careslot.cache import repository as repo
 from careslot.cache.bus import InvalidationBus
 from careslot.cache.core import Cache
 from careslot.cache.invalidation import affected
@@ -52,8 +53,14 @@ def subscribe(cache: Cache, changes: ChangeBus, pool: asyncpg.Pool) -> None:
     if not cache.enabled:
         return
 
+    async def departments_of(doctor_ids: list[int]) -> list[int]:
+        if cache.bus is None:
+            async with pool.acquire() as conn:
+                return await repo.departments_of(conn, doctor_ids)
+        return await cache.bus.run(pool, lambda conn: repo.departments_of(conn, doctor_ids))
+
     async def on_change(change: Change) -> None:
-        tags, strategies = await affected(change, pool)
+        tags, strategies = await affected(change, departments_of)
         await cache.invalidate(tags, strategies)
 
     changes.subscribe(on_change)
