@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from careslot.config import Settings
-from tests.api.helpers import book, demo_doctor_id, free_slots, register
+from tests.api.helpers import book, demo_doctor_id, free_slots, register, scalar
 from tests.conftest import LiveServer, serve_in_thread
 
 
@@ -193,3 +193,18 @@ def test_warming_fills_departments_doctors_and_two_days_of_slots(database_url: s
                                                     "date": day.isoformat()})
                     outcomes.add(cache_outcome(r))
         assert outcomes == {"l1 hit departments", "l1 hit availableSlots"}
+
+
+def test_every_read_is_audited_hit_or_miss(live: LiveServer) -> None:
+    patient_id, token = register(live)
+    with live.client(token) as c:
+        outcomes = [cache_outcome(c.get("/api/dashboard/stats")) for _ in range(3)]
+    assert outcomes == ["miss userStats", "l1 hit userStats", "l1 hit userStats"]
+    deadline = time.monotonic() + 10
+    while True:  # reads are audited in batches every half second
+        audited = scalar(live, "select count(*) from audit_log where subject_id = $1 "
+                               "and action = 'read' and entity = 'dashboard'", patient_id)
+        if audited >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert audited == 3
