@@ -142,7 +142,8 @@ def markdown(result: dict[str, Any], s: dict[str, Any]) -> str:
         "",
         "Dashboard load is the dashboard's one data call, `GET /api/dashboard/stats`, as a "
         "client sees it (not a browser page load). Cache hit rate counts read answers by "
-        "the outcome in their `Server-Timing`.",
+        "the outcome in their `Server-Timing`; by strategy (cache on): "
+        + _by_strategy(a) + ".",
         "",
         "## Goals (issue 4)",
         "",
@@ -270,6 +271,14 @@ def _hit_cell(mode: dict[str, Any]) -> str:
     if cache["hit_rate"] is None:
         return "0% (no cache)" if cache["cache_off_answers"] else "n/a"
     return (f"{pc(cache['hit_rate'])} (L1 {pc(cache['l1_rate'])}, L2 {pc(cache['l2_rate'])})")
+
+
+def _by_strategy(mode: dict[str, Any]) -> str:
+    strategies = mode["cache"]["by_strategy"]
+    if not strategies:
+        return "n/a"
+    return ", ".join(f"{name} {pc(v['hit_rate'])} of {int(v.get('hit', 0) + v.get('miss', 0))}"
+                     for name, v in sorted(strategies.items()))
 
 
 def _queries_cell(q: dict[str, Any]) -> str:
