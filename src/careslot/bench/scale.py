@@ -41,7 +41,7 @@ def _size_run(size: int, *, out: Path, workers: int, reuse: bool, duration: floa
                             ) as server:
             if data_file is None:
                 pop = population.gather(base_url=server.base_url, database_url=db.url,
-                                        patients=100, doctors_for_slots=0, zone=settings.zone)
+                                        patients=40, doctors_for_slots=0, zone=settings.zone)
                 data_file = population.write_lua_data(
                     out / f"scale-{size}-data.lua", pop, run_id=uuid.uuid4().hex[:12],
                     book_slots=[])
