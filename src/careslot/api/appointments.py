@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from careslot.accounts.models import User
 from careslot.api import responses
-from careslot.api.deps import current_user, get_ctx
+from careslot.api.deps import context, current_user
 from careslot.api.schemas import MAX_ID, AppointmentPatch, BookIn
 from careslot.booking import service as booking
 from careslot.booking import stream
@@ -22,7 +22,7 @@ from careslot.context import Context
 from careslot.errors import Forbidden, ValidationFailed
 
 router = APIRouter(prefix="/api", tags=["appointments"])
-Ctx = Annotated[Context, Depends(get_ctx)]
+Ctx = Annotated[Context, Depends(context)]
 CurrentUser = Annotated[User, Depends(current_user)]
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Instant = Annotated[dt.datetime | None, Query()]

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from careslot import clock
 from careslot.accounts.models import User
-from careslot.api.deps import current_user, get_ctx
+from careslot.api.deps import context, current_user
 from careslot.api.schemas import MAX_ID
 from careslot.cache import reads
 from careslot.cache.http import cached_response
@@ -18,7 +18,7 @@ from careslot.context import Context
 from careslot.errors import Forbidden, ValidationFailed
 
 router = APIRouter(prefix="/api", tags=["catalog"])
-Ctx = Annotated[Context, Depends(get_ctx)]
+Ctx = Annotated[Context, Depends(context)]
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Day = Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31))]
 

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from careslot.accounts.models import User
-from careslot.api.deps import current_user, get_ctx
+from careslot.api.deps import context, current_user
 from careslot.api.schemas import MAX_ID
 from careslot.cache import reads
 from careslot.cache.http import cached_response
 from careslot.context import Context
 
 router = APIRouter(prefix="/api", tags=["dashboard"])
-Ctx = Annotated[Context, Depends(get_ctx)]
+Ctx = Annotated[Context, Depends(context)]
 CurrentUser = Annotated[User, Depends(current_user)]
 
 

@@ -20,6 +20,12 @@ def get_ctx(request: Request) -> Context:
     return ctx
 
 
+async def context(request: Request) -> Context:
+    """get_ctx as a dependency. Async on purpose: FastAPI runs a sync dependency in a thread
+    pool, which costs a warm cached read more than the read itself."""
+    return get_ctx(request)
+
+
 def session_token(request: Request) -> tuple[str | None, bool]:
     """The token and whether it came from the cookie (which needs an origin check)."""
     auth = request.headers.get("authorization")
