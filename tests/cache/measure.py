@@ -40,12 +40,14 @@ async def latency(client: httpx.AsyncClient, path: str, n: int, concurrency: int
     return samples
 
 
-async def visibility(url: str, token: str, rounds: int) -> list[float]:
+async def visibility(url: str, token: str, rounds: int) -> tuple[list[float], int]:
     """Book on one keep-alive connection; read on fresh connections (any worker) until the
-    booking shows; return seconds from the 201 to the first read that shows it."""
+    booking shows; return seconds from the 201 to the first read that shows it, and the
+    most reads any booking needed (1: the first read after the 201 already saw it)."""
     auth = {"Authorization": f"Bearer {token}"}
     fresh = httpx.Limits(max_keepalive_connections=0)
     out: list[float] = []
+    most_reads = 0
     async with httpx.AsyncClient(base_url=url, headers=auth, timeout=30) as writer, \
             httpx.AsyncClient(base_url=url, headers=auth, timeout=30, limits=fresh) as reader:
         doctors = (await writer.get("/api/doctors")).json()
@@ -65,13 +67,16 @@ async def visibility(url: str, token: str, rounds: int) -> list[float]:
                 continue
             done = time.perf_counter()
             booked_id = r.json()["id"]
+            reads = 0
             while True:
+                reads += 1
                 stats = (await reader.get("/api/dashboard/stats")).json()["data"]
                 if stats["upcomingCount"] == seen + 1:
                     break
             out.append(time.perf_counter() - done)
+            most_reads = max(most_reads, reads)
             await writer.patch(f"/api/appointments/{booked_id}", json={"status": "cancelled"})
-    return out
+    return out, most_reads
 
 
 async def main() -> None:
@@ -92,9 +97,10 @@ async def main() -> None:
     print(f"/healthz          p50 {pct(health, .5):.2f} ms  p99 {pct(health, .99):.2f} ms")
     print(f"dashboard (warm)  p50 {pct(board, .5):.2f} ms  p99 {pct(board, .99):.2f} ms")
     print(f"ratio p50 dashboard/healthz {pct(board, .5) / pct(health, .5):.2f}")
-    seen = await visibility(url, token, args.rounds)
+    seen, reads = await visibility(url, token, args.rounds)
     print(f"201 -> visible on a fresh connection: n={len(seen)} "
-          f"median {statistics.median(seen) * 1000:.2f} ms  max {max(seen) * 1000:.2f} ms")
+          f"median {statistics.median(seen) * 1000:.2f} ms  max {max(seen) * 1000:.2f} ms "
+          f"(reads needed: at most {reads})")
 
 
 if __name__ == "__main__":
