@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from careslot.accounts import service as accounts
 from careslot.accounts.models import User
 from careslot.api import responses
-from careslot.api.deps import SESSION_COOKIE, current_user, get_ctx, session_token
+from careslot.api.deps import SESSION_COOKIE, context, current_user, session_token
 from careslot.api.schemas import LoginIn, RegisterIn
 from careslot.cache import sessions
 from careslot.context import Context
 
 router = APIRouter(prefix="/api", tags=["auth"])
-Ctx = Annotated[Context, Depends(get_ctx)]
+Ctx = Annotated[Context, Depends(context)]
 
 
 def _signed_in(request: Request, ctx: Context, user: User, token: str, status: int) -> Response:

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from careslot.accounts.models import User
 from careslot.api import responses
-from careslot.api.deps import current_user, get_ctx
+from careslot.api.deps import context, current_user
 from careslot.context import Context
 from careslot.dashboard import mv
 
@@ -18,6 +18,6 @@ router = APIRouter(prefix="/api", tags=["dashboard"])
 
 @router.get("/stats/hospital")
 async def hospital(
-    ctx: Annotated[Context, Depends(get_ctx)], user: Annotated[User, Depends(current_user)],
+    ctx: Annotated[Context, Depends(context)], user: Annotated[User, Depends(current_user)],
 ) -> Response:
     return responses.json(await mv.hospital_stats(ctx, actor=user), headers=responses.PRIVATE)

@@ -11,14 +11,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from careslot.api import responses
-from careslot.api.deps import get_ctx
+from careslot.api.deps import context
 from careslot.api.schemas import PageLoadIn
 from careslot.context import Context
 from careslot.errors import Unauthenticated
 from careslot.monitoring import metrics
 
 router = APIRouter(tags=["system"])
-Ctx = Annotated[Context, Depends(get_ctx)]
+Ctx = Annotated[Context, Depends(context)]
 HEALTHY = b'{"status":"ok"}'
 
 
