@@ -70,5 +70,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(asyncpg.DataError, _bad_data)
     for exc_type in (OSError, asyncio.TimeoutError, asyncpg.InterfaceError,
                      asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
-                     asyncpg.ConnectionDoesNotExistError, asyncpg.TooManyConnectionsError):
+                     asyncpg.ConnectionDoesNotExistError, asyncpg.TooManyConnectionsError,
+                     asyncpg.QueryCanceledError):  # statement timeout: overloaded, retry
         app.add_exception_handler(exc_type, _unavailable)
