@@ -195,8 +195,8 @@ def markdown(result: dict[str, Any], s: dict[str, Any]) -> str:
         f"{num(qa['pg_stat_statements'])} | |",
         f"| Hit rate from /metrics (all workers, per layer) | {_metrics_cell(b)} | "
         f"{_metrics_cell(a)} | |",
-        f"| CPU: load generator / careslot / rest of machine (share of {m['cores_logical']} "
-        f"cores) | {_cpu(b)} | {_cpu(a)} | |",
+        f"| CPU, mixed run: load generator / careslot / its PostgreSQL backends / everything "
+        f"else (share of {m['cores_logical']} cores) | {_cpu(b)} | {_cpu(a)} | |",
         "",
     ]
     lines += _route_table("Per route, mixed workload at saturation", b["routes"], a["routes"],
@@ -324,4 +324,4 @@ def _stale(mode: dict[str, Any]) -> str:
 def _cpu(mode: dict[str, Any]) -> str:
     c = mode["cpu"]
     return (f"{pc(c['generator_share_of_machine'])} / {pc(c['careslot_share_of_machine'])} / "
-            f"{pc(c['other_share_of_machine'])}")
+            f"{pc(c.get('postgres_share_of_machine'))} / {pc(c['other_share_of_machine'])}")

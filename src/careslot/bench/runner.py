@@ -56,22 +56,43 @@ def _cpu_busy() -> float:
                  + getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0))
 
 
-def _measured(server: CareslotServer, run: Any) -> dict[str, Any]:
-    """Run a wrk phase and note the CPU it took: generator, careslot, and everything else."""
+def _postgres_cpu(database: str) -> dict[int, float]:
+    """CPU seconds so far of the PostgreSQL backends serving `database` (their process
+    title names it; a server we cannot see into, e.g. on another host, gives nothing)."""
+    found: dict[int, float] = {}
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            title = " ".join(proc.info["cmdline"] or [])
+            if proc.info["name"] in ("postgres", "postmaster") and f" {database} " in title:
+                times = proc.cpu_times()
+                found[proc.pid] = times.user + times.system
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def _measured(server: CareslotServer, database: str, run: Any) -> dict[str, Any]:
+    """Run a wrk phase and note the CPU it took: generator, careslot, its PostgreSQL
+    backends, and everything else on the machine (other work included)."""
     server_before, busy_before = server.cpu_seconds(), _cpu_busy()
+    pg_before = _postgres_cpu(database)
     result: dict[str, Any] = run()
     server_cpu = server.cpu_seconds() - server_before
+    pg_after = _postgres_cpu(database)
+    postgres = sum(max(0.0, t - pg_before.get(pid, 0.0)) for pid, t in pg_after.items())
     busy = _cpu_busy() - busy_before
     wall = result["wall_s"]
     cores = psutil.cpu_count() or 1
     generator = result["generator_cpu_s"]
     result["cpu"] = {
         "generator_s": round(generator, 3), "careslot_s": round(server_cpu, 3),
+        "postgres_s": round(postgres, 3),
         "machine_busy_s": round(busy, 3), "cores": cores, "wall_s": round(wall, 3),
         "generator_share_of_machine": round(generator / (wall * cores), 4),
         "careslot_share_of_machine": round(server_cpu / (wall * cores), 4),
+        "postgres_share_of_machine": round(postgres / (wall * cores), 4),
         "generator_vs_careslot": round(generator / server_cpu, 4) if server_cpu else None,
-        "other_share_of_machine": round(max(0.0, busy - generator - server_cpu)
+        "other_share_of_machine": round(max(0.0, busy - generator - server_cpu - postgres)
                                         / (wall * cores), 4),
     }
     total = sum(g["requests"] for g in result["groups"].values())
@@ -150,13 +171,14 @@ def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settin
                        data_file=data_file)
         lap("warm_up")
         console.print(f"cache {cache}: /healthz floor {phase:.0f} s")
-        floor = _measured(server, groups_run([wrk.Group("floor", options.connections)], phase))
+        floor = _measured(server, db.name,
+                          groups_run([wrk.Group("floor", options.connections)], phase))
 
         lap("floor")
         console.print(f"cache {cache}: mixed workload {options.duration:.0f} s")
         metrics_before = scrape.snapshot(base, workers=options.workers)
         calls_before = asyncio.run(database.statement_calls(db.url))
-        mixed = _measured(server, groups_run(mix, options.duration))
+        mixed = _measured(server, db.name, groups_run(mix, options.duration))
         calls_after = asyncio.run(database.statement_calls(db.url))
         metrics_after = scrape.snapshot(base, workers=options.workers)
         mixed["metrics"] = scrape.cache_delta(metrics_before, metrics_after)
@@ -171,26 +193,26 @@ def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settin
         target = state.setdefault("paced_target_rps", mixed["rps"] / 2)
         console.print(f"cache {cache}: mixed workload paced at {target:.0f} req/s")
         paced_mix = _paced(mix, target)
-        mixed_paced = _measured(server, groups_run(
+        mixed_paced = _measured(server, db.name, groups_run(
             paced_mix, _paced_seconds(options, paced_mix[0].delay_ms)))
         mixed_paced["target_rps"] = target
 
         lap("mixed_paced")
         console.print(f"cache {cache}: dashboard alone, saturation then half rate")
-        saturated = _measured(server, groups_run(
+        saturated = _measured(server, db.name, groups_run(
             [wrk.Group("dashboard", options.connections)], phase))
         paced = None
         if cache == "on":  # the goal is about cached reads
             sat_rps = saturated["rps"]
             delay = max(1, round(1000 * PACED_CONNECTIONS / max(1.0, sat_rps / 2)))
-            paced = _measured(server, groups_run(
+            paced = _measured(server, db.name, groups_run(
                 [wrk.Group("dashboard", PACED_CONNECTIONS, delay_ms=delay)],
                 _paced_seconds(options, delay)))
             paced["target_rps"] = sat_rps / 2
 
         lap("dashboard_alone")
         console.print(f"cache {cache}: booking burst")
-        burst = _measured(server, groups_run(
+        burst = _measured(server, db.name, groups_run(
             [wrk.Group("writes", min(options.connections, 32))], phase))
 
         lap("booking_burst")
