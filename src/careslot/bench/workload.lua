@@ -138,9 +138,12 @@ end
 
 request = builders[GROUP]
 
+-- Paced runs: an exponential pause with mean DELAY_MS before each request, so the
+-- connections' requests arrive as a Poisson stream instead of in step (a fixed pause keeps
+-- every connection in phase and turns a steady rate into periodic bursts).
 if DELAY_MS > 0 then
   function delay()
-    return DELAY_MS
+    return math.floor(-math.log(1 - math.random()) * DELAY_MS + 0.5)
   end
 end
 
