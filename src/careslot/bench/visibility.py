@@ -34,23 +34,29 @@ class Probe:
     start: dt.datetime
     day: dt.date
 
-    def read(self) -> tuple[bool, int]:
-        """(slot still offered, patient's upcomingCount) through a new connection."""
-        headers = {"Connection": "close"}
-        with httpx.Client(base_url=self.base_url, timeout=5.0, headers=headers) as client:
-            slots = client.get("/api/slots", params={"doctorId": self.doctor_id,
-                                                     "date": self.day.isoformat()})
-            slots.raise_for_status()
-            offered = any(dt.datetime.fromisoformat(s["start"]) == self.start
-                          for s in slots.json()["slots"])
-            stats = client.get("/api/dashboard/stats",
-                               headers={"Authorization": f"Bearer {self.token}"})
-            stats.raise_for_status()
-            return offered, int(stats.json()["data"]["upcomingCount"])
+    def read(self, client: httpx.Client) -> tuple[bool, int]:
+        """(slot still offered, patient's upcomingCount), each on a new connection."""
+        slots = client.get("/api/slots", params={"doctorId": self.doctor_id,
+                                                 "date": self.day.isoformat()})
+        slots.raise_for_status()
+        offered = any(dt.datetime.fromisoformat(s["start"]) == self.start
+                      for s in slots.json()["slots"])
+        stats = client.get("/api/dashboard/stats",
+                           headers={"Authorization": f"Bearer {self.token}"})
+        stats.raise_for_status()
+        return offered, int(stats.json()["data"]["upcomingCount"])
 
 
-def _round(pool: ThreadPoolExecutor, probe: Probe, width: int) -> list[tuple[bool, int]]:
-    return list(pool.map(lambda _: probe.read(), range(width)))
+def _fresh_connections(base_url: str) -> httpx.Client:
+    """A client that keeps no connection: every request opens a new one, and the server
+    closes it after answering (`Connection: close`)."""
+    return httpx.Client(base_url=base_url, timeout=5.0, headers={"Connection": "close"},
+                        limits=httpx.Limits(max_keepalive_connections=0))
+
+
+def _round(pool: ThreadPoolExecutor, probe: Probe, clients: list[httpx.Client],
+           ) -> list[tuple[bool, int]]:
+    return list(pool.map(probe.read, clients))
 
 
 def measure(base_url: str, population: Population, *, workers: int, zone: dt.tzinfo,
@@ -64,6 +70,7 @@ def measure(base_url: str, population: Population, *, workers: int, zone: dt.tzi
     patients = list(reversed(population.patients))  # the least active: few live bookings
     width = workers + 1
     attempt = 0
+    clients = [_fresh_connections(base_url) for _ in range(width)]
     with httpx.Client(base_url=base_url, timeout=5.0) as booker, \
             ThreadPoolExecutor(max_workers=width) as pool:
         while len(visible_ms) < tries and candidates and attempt < tries * 5:
@@ -73,7 +80,7 @@ def measure(base_url: str, population: Population, *, workers: int, zone: dt.tzi
             start = dt.datetime.fromisoformat(start_text)
             probe = Probe(base_url, patient["token"], doctor_id, start,
                           start.astimezone(zone).date())
-            warm = _round(pool, probe, width)  # every worker caches the old answers
+            warm = _round(pool, probe, clients)  # every worker caches the old answers
             if not all(offered for offered, _ in warm):
                 continue
             before = max(count for _, count in warm)
@@ -88,7 +95,7 @@ def measure(base_url: str, population: Population, *, workers: int, zone: dt.tzi
             seen_at = None
             while time.perf_counter() - committed < GIVE_UP_S:
                 rounds += 1
-                answers = _round(pool, probe, width)
+                answers = _round(pool, probe, clients)
                 stale = sum(offered or count != before + 1 for offered, count in answers)
                 stale_reads += stale
                 reads_after += len(answers)
@@ -101,6 +108,8 @@ def measure(base_url: str, population: Population, *, workers: int, zone: dt.tzi
             visible_ms.append(1000 * (seen_at if seen_at is not None else GIVE_UP_S))
             booker.patch(f"/api/appointments/{booked.json()['id']}", headers=auth,
                          json={"status": "cancelled"})
+    for client in clients:
+        client.close()
     return {
         "tries": len(visible_ms), "reads_per_round": width,
         "first_round_all_fresh": first_round_fresh,
