@@ -173,8 +173,8 @@ def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settin
         console.print(f"cache {cache}: /healthz floor {phase:.0f} s")
         floor = _measured(server, db.name,
                           groups_run([wrk.Group("floor", options.connections)], phase))
-
         lap("floor")
+
         console.print(f"cache {cache}: mixed workload {options.duration:.0f} s")
         metrics_before = scrape.snapshot(base, workers=options.workers)
         calls_before = asyncio.run(database.statement_calls(db.url))
@@ -185,8 +185,8 @@ def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settin
         mixed["pg_stat_statements_calls"] = (
             calls_after - calls_before if calls_before is not None and calls_after is not None
             else None)
-
         lap("mixed")
+
         # Equal offered load for both modes: half of what cache off sustained. Below
         # saturation, latency is service time plus little queueing, so before and after
         # compare like with like (at saturation, closed-loop latency is mostly queueing).
@@ -196,8 +196,8 @@ def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settin
         mixed_paced = _measured(server, db.name, groups_run(
             paced_mix, _paced_seconds(options, paced_mix[0].delay_ms)))
         mixed_paced["target_rps"] = target
-
         lap("mixed_paced")
+
         console.print(f"cache {cache}: dashboard alone, saturation then half rate")
         saturated = _measured(server, db.name, groups_run(
             [wrk.Group("dashboard", options.connections)], phase))
@@ -209,13 +209,13 @@ def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settin
                 [wrk.Group("dashboard", PACED_CONNECTIONS, delay_ms=delay)],
                 _paced_seconds(options, delay)))
             paced["target_rps"] = sat_rps / 2
-
         lap("dashboard_alone")
+
         console.print(f"cache {cache}: booking burst")
         burst = _measured(server, db.name, groups_run(
             [wrk.Group("writes", min(options.connections, 32))], phase))
-
         lap("booking_burst")
+
         console.print(f"cache {cache}: write-to-visible")
         visible = visibility.measure(base, pop, workers=options.workers, zone=settings.zone,
                                      tries=4 if options.quick else 12)
