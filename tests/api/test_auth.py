@@ -150,3 +150,11 @@ def test_a_burst_of_guesses_cannot_beat_the_throttle(live: LiveServer) -> None:
     with live.client() as c:
         r = c.post("/api/auth/login", json={"email": PATIENT, "password": "careslot-demo"})
     assert_problem(r, 429, "rate_limited")
+
+
+def test_sign_in_ignores_spaces_around_the_email(live: LiveServer) -> None:
+    with live.client() as c:
+        r = c.post("/api/auth/login",
+                   json={"email": "  patient@demo.careslot ", "password": "careslot-demo"})
+    assert r.status_code == 200
+    assert r.json()["user"]["email"] == "patient@demo.careslot"

@@ -209,3 +209,12 @@ def test_a_doctor_account_without_a_doctor_sees_nobody(live: LiveServer,
     for r in answers:
         assert r.status_code in (403, 404) or r.json().get("items") == [], r.text
         assert not _leaks(r.text)
+
+
+def test_staff_asking_for_their_own_id_get_no_dashboard(live: LiveServer) -> None:
+    token = live.login("staff@demo.careslot")
+    with live.client(token) as c:
+        me = c.get("/api/users/profile").json()["id"]
+        r = c.get("/api/dashboard/stats", params={"clientId": me})
+    assert r.status_code == 404
+    assert r.json()["code"] == "not_found"

@@ -82,6 +82,7 @@ async def register(
 async def login(
     pool: asyncpg.Pool, settings: Settings, *, email: str, password: str
 ) -> tuple[User, str]:
+    email = email.strip()
     since = clock.utcnow() - timedelta(minutes=settings.login_failure_window_minutes)
     async with pool.acquire() as conn:
         attempt = await repo.claim_login_attempt(

@@ -30,7 +30,7 @@ async def stats(ctx: Context, *, actor: User, client_id: int | None) -> dict[str
     local = now.astimezone(ctx.settings.zone)
     month_start, month_end = clock.month_bounds(local.year, local.month, ctx.settings.zone)
     async with ctx.pool.acquire() as conn:
-        if owner != actor.id and not await repo.is_patient(conn, owner):
+        if actor.role != "patient" and not await repo.is_patient(conn, owner):
             raise NotFound("no such patient")
         data = await repo.stats(conn, owner, now, month_start, month_end)
     ctx.audit.read(actor_id=actor.id, subject_id=owner, entity="dashboard")
