@@ -21,9 +21,9 @@ import pytest
 os.environ.setdefault("CARESLOT_ARGON2_TIME_COST", "1")
 os.environ.setdefault("CARESLOT_ARGON2_MEMORY_KIB", "8192")
 
-from careslot.config import Settings  # noqa: E402
-from careslot.db.migrate import apply_migrations  # noqa: E402
-from careslot.seeding.demo import PASSWORD  # noqa: E402
+from careslot.config import Settings
+from careslot.db.migrate import apply_migrations
+from careslot.seeding.demo import PASSWORD
 
 IN_CI = os.environ.get("CI") == "true"
 _counter = itertools.count()

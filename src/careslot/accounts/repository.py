@@ -6,22 +6,26 @@ from datetime import datetime
 
 import asyncpg
 
+from careslot.db import Conn
+
 _USER_COLUMNS = """u.id, u.email, u.name, u.role,
                    (select d.id from doctors d where d.user_id = u.id) as doctor_id"""
 
 
 async def insert_user(
-    conn: asyncpg.Connection, *, email: str, password_hash: str, name: str, role: str
+    conn: Conn, *, email: str, password_hash: str, name: str, role: str
 ) -> asyncpg.Record:
-    return await conn.fetchrow(
+    row: asyncpg.Record | None = await conn.fetchrow(
         f"""with u as (insert into users (email, password_hash, name, role)
                        values ($1, $2, $3, $4) returning *)
             select {_USER_COLUMNS} from u""",
         email, password_hash, name, role,
     )
+    assert row is not None  # insert ... returning always yields the row
+    return row
 
 
-async def user_for_login(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
+async def user_for_login(conn: Conn, email: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"""select {_USER_COLUMNS}, u.password_hash from users u
             where lower(u.email) = lower($1) and u.is_active""",
@@ -29,12 +33,12 @@ async def user_for_login(conn: asyncpg.Connection, email: str) -> asyncpg.Record
     )
 
 
-async def user_by_id(conn: asyncpg.Connection, user_id: int) -> asyncpg.Record | None:
+async def user_by_id(conn: Conn, user_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(f"select {_USER_COLUMNS} from users u where u.id = $1", user_id)
 
 
 async def claim_login_attempt(
-    conn: asyncpg.Connection, *, email: str, since: datetime, limit: int
+    conn: Conn, *, email: str, since: datetime, limit: int
 ) -> int | None:
     """Record this attempt as a failure unless `limit` failures since `since` already
     stand; returns its id, or None when throttled.
@@ -57,12 +61,12 @@ async def claim_login_attempt(
         return attempt
 
 
-async def forget_login_attempt(conn: asyncpg.Connection, attempt_id: int) -> None:
+async def forget_login_attempt(conn: Conn, attempt_id: int) -> None:
     await conn.execute("delete from login_failures where id = $1", attempt_id)
 
 
 async def insert_session(
-    conn: asyncpg.Connection, *, token_hash: bytes, user_id: int, expires_at: datetime
+    conn: Conn, *, token_hash: bytes, user_id: int, expires_at: datetime
 ) -> None:
     await conn.execute(
         "insert into sessions (token_hash, user_id, expires_at) values ($1, $2, $3)",
@@ -70,7 +74,7 @@ async def insert_session(
     )
 
 
-async def session_user(conn: asyncpg.Connection, token_hash: bytes) -> asyncpg.Record | None:
+async def session_user(conn: Conn, token_hash: bytes) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"""select {_USER_COLUMNS}, s.last_seen_at, s.expires_at
             from sessions s join users u on u.id = s.user_id
@@ -80,11 +84,11 @@ async def session_user(conn: asyncpg.Connection, token_hash: bytes) -> asyncpg.R
     )
 
 
-async def touch_session(conn: asyncpg.Connection, token_hash: bytes) -> None:
+async def touch_session(conn: Conn, token_hash: bytes) -> None:
     await conn.execute("update sessions set last_seen_at = now() where token_hash = $1", token_hash)
 
 
-async def revoke_session(conn: asyncpg.Connection, token_hash: bytes) -> None:
+async def revoke_session(conn: Conn, token_hash: bytes) -> None:
     await conn.execute(
         "update sessions set revoked_at = now() where token_hash = $1 and revoked_at is null",
         token_hash,
@@ -92,7 +96,7 @@ async def revoke_session(conn: asyncpg.Connection, token_hash: bytes) -> None:
 
 
 async def search_patients(
-    conn: asyncpg.Connection, query: str, limit: int
+    conn: Conn, query: str, limit: int
 ) -> list[asyncpg.Record]:
     pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return await conn.fetch(

@@ -60,8 +60,8 @@ async def list_appointments(
     to: Instant = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    doctorId: OptId = None,  # noqa: N803
-    clientId: OptId = None,  # noqa: N803
+    doctorId: OptId = None,
+    clientId: OptId = None,
 ) -> Response:
     answer = await reads.appointments(
         ctx, actor=user, status=status, start=_aware(from_, "from"), end=_aware(to, "to"),
@@ -102,7 +102,7 @@ async def change_appointment(
 async def calendar(
     request: Request, ctx: Ctx, user: CurrentUser,
     month: Annotated[str | None, Query(max_length=7)] = None,
-    doctorId: OptId = None,  # noqa: N803
+    doctorId: OptId = None,
 ) -> Response:
     if month is None:
         today = dt.datetime.now(ctx.settings.zone)

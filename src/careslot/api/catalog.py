@@ -30,7 +30,7 @@ async def departments(request: Request, ctx: Ctx) -> Response:
 
 @router.get("/doctors")
 async def doctors(
-    request: Request, ctx: Ctx, departmentId: OptId = None,  # noqa: N803
+    request: Request, ctx: Ctx, departmentId: OptId = None,
 ) -> Response:
     return cached_response(request, await reads.doctors(ctx, department_id=departmentId))
 
@@ -50,8 +50,8 @@ def day_range(date: dt.date | None, first: dt.date | None, last: dt.date | None,
 async def slots(
     request: Request,
     ctx: Ctx,
-    doctorId: OptId = None,  # noqa: N803
-    departmentId: OptId = None,  # noqa: N803
+    doctorId: OptId = None,
+    departmentId: OptId = None,
     date: Day = None,
     from_: Annotated[Day, Query(alias="from")] = None,
     to: Day = None,

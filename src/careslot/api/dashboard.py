@@ -22,7 +22,7 @@ CurrentUser = Annotated[User, Depends(current_user)]
 @router.get("/dashboard/stats")
 async def stats(
     request: Request, ctx: Ctx, user: CurrentUser,
-    clientId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,  # noqa: N803
+    clientId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     answer = await reads.dashboard_stats(ctx, actor=user, client_id=clientId)
     return cached_response(request, answer)

@@ -15,6 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from careslot import clock
+from careslot.db import Conn
 
 log = logging.getLogger("careslot.audit")
 
@@ -23,7 +24,7 @@ Row = tuple[datetime, int | None, int | None, str, str, int | None, str]
 
 
 async def record_change(
-    conn: asyncpg.Connection, *, actor_id: int | None, subject_id: int | None, action: str,
+    conn: Conn, *, actor_id: int | None, subject_id: int | None, action: str,
     entity: str, entity_id: int | None, outcome: str = "ok",
 ) -> None:
     await conn.execute(
@@ -55,7 +56,7 @@ class AuditLog:
         try:
             async with self._pool.acquire() as conn:
                 await conn.copy_records_to_table("audit_log", records=rows, columns=COLUMNS)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, asyncpg.PostgresError):
             log.warning("audit flush failed; keeping %d rows for the next try", len(rows))
             self._buffer[:0] = rows
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from careslot.db import Conn
 from careslot.errors import Conflict, SlotTaken
 
 SELECT = """select a.id, a.client_id as "clientId", u.name as "clientName",
@@ -28,12 +29,12 @@ def _overlap_error(exc: asyncpg.ExclusionViolationError) -> Conflict:
     return SlotTaken("that slot has just been taken; pick another")
 
 
-async def get(conn: asyncpg.Connection, appointment_id: int) -> dict[str, Any] | None:
+async def get(conn: Conn, appointment_id: int) -> dict[str, Any] | None:
     row = await conn.fetchrow(SELECT + " where a.id = $1", appointment_id)
     return dict(row) if row else None
 
 
-async def lock(conn: asyncpg.Connection, appointment_id: int) -> asyncpg.Record | None:
+async def lock(conn: Conn, appointment_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "select id, client_id, doctor_id, starts_at, ends_at, status from appointments "
         "where id = $1 for update",
@@ -41,14 +42,14 @@ async def lock(conn: asyncpg.Connection, appointment_id: int) -> asyncpg.Record 
     )
 
 
-async def lock_patient(conn: asyncpg.Connection, client_id: int) -> str | None:
+async def lock_patient(conn: Conn, client_id: int) -> str | None:
     role: str | None = await conn.fetchval(
         "select role from users where id = $1 and is_active for update", client_id
     )
     return role
 
 
-async def live_future_count(conn: asyncpg.Connection, client_id: int, now: datetime) -> int:
+async def live_future_count(conn: Conn, client_id: int, now: datetime) -> int:
     count: int = await conn.fetchval(
         """select count(*) from appointments where client_id = $1 and starts_at > $2
            and status in ('scheduled', 'confirmed', 'checked_in')""",
@@ -58,7 +59,7 @@ async def live_future_count(conn: asyncpg.Connection, client_id: int, now: datet
 
 
 async def insert(
-    conn: asyncpg.Connection, *, client_id: int, doctor_id: int, department_id: int,
+    conn: Conn, *, client_id: int, doctor_id: int, department_id: int,
     start: datetime, end: datetime, reason: str, created_by: int,
 ) -> int:
     try:
@@ -73,14 +74,14 @@ async def insert(
     return new_id
 
 
-async def set_status(conn: asyncpg.Connection, appointment_id: int, status: str) -> None:
+async def set_status(conn: Conn, appointment_id: int, status: str) -> None:
     await conn.execute(
         "update appointments set status = $2, updated_at = now() where id = $1",
         appointment_id, status,
     )
 
 
-async def move(conn: asyncpg.Connection, appointment_id: int, start: datetime,
+async def move(conn: Conn, appointment_id: int, start: datetime,
                end: datetime) -> None:
     try:
         await conn.execute(
@@ -93,7 +94,7 @@ async def move(conn: asyncpg.Connection, appointment_id: int, start: datetime,
 
 
 async def add_activity(
-    conn: asyncpg.Connection, *, actor_id: int, client_id: int, appointment_id: int,
+    conn: Conn, *, actor_id: int, client_id: int, appointment_id: int,
     kind: str, summary: str,
 ) -> None:
     await conn.execute(
@@ -104,7 +105,7 @@ async def add_activity(
 
 
 async def claim_idempotency_key(
-    conn: asyncpg.Connection, *, user_id: int, key: str, request_hash: bytes
+    conn: Conn, *, user_id: int, key: str, request_hash: bytes
 ) -> asyncpg.Record | None:
     """Claim the key for this transaction, or return the answer stored by the first use.
 
@@ -117,7 +118,7 @@ async def claim_idempotency_key(
     )
     if claimed:
         return None
-    row: asyncpg.Record = await conn.fetchrow(
+    row: asyncpg.Record | None = await conn.fetchrow(
         "select request_hash, status_code, response from idempotency_keys "
         "where user_id = $1 and key = $2",
         user_id, key,
@@ -126,7 +127,7 @@ async def claim_idempotency_key(
 
 
 async def store_idempotent_answer(
-    conn: asyncpg.Connection, *, user_id: int, key: str, status_code: int, response: bytes
+    conn: Conn, *, user_id: int, key: str, status_code: int, response: bytes
 ) -> None:
     await conn.execute(
         "update idempotency_keys set status_code = $3, response = $4 "
@@ -136,7 +137,7 @@ async def store_idempotent_answer(
 
 
 async def page(
-    conn: asyncpg.Connection, *, client_id: int | None, doctor_id: int | None,
+    conn: Conn, *, client_id: int | None, doctor_id: int | None,
     status: str | None, start: datetime | None, end: datetime | None,
     after: tuple[datetime, int] | None, limit: int,
 ) -> list[dict[str, Any]]:

@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from careslot import clock, jsonutil
 from careslot.accounts.models import User
 from careslot.audit.log import record_change
 from careslot.booking import repository as repo
 from careslot.booking.rules import STATUSES, check_move, check_reschedule
 from careslot.context import Context
+from careslot.db import Conn
 from careslot.errors import (
     BookingLimit,
     Forbidden,
@@ -40,8 +39,8 @@ def visible_to(actor: User, appointment: dict[str, Any]) -> bool:
     if actor.is_staff:
         return True
     if actor.role == "doctor":
-        return appointment["doctorId"] == actor.doctor_id
-    return appointment["clientId"] == actor.id
+        return bool(appointment["doctorId"] == actor.doctor_id)
+    return bool(appointment["clientId"] == actor.id)
 
 
 def _own_doctor(actor: User) -> int:
@@ -51,7 +50,7 @@ def _own_doctor(actor: User) -> int:
     return actor.doctor_id
 
 
-async def _booking_client(conn: asyncpg.Connection, actor: User, client_id: int | None) -> int:
+async def _booking_client(conn: Conn, actor: User, client_id: int | None) -> int:
     if actor.role == "patient":
         if client_id is not None and client_id != actor.id:
             raise Forbidden("patients book for themselves only")

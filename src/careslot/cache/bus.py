@@ -29,6 +29,7 @@ import orjson
 from careslot.cache import metrics
 from careslot.cache import repository as repo
 from careslot.cache.keys import EVERYTHING
+from careslot.db import Conn
 
 log = logging.getLogger("careslot.cache.bus")
 MAX_PAYLOAD = 7000  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
@@ -131,9 +132,9 @@ class InvalidationBus:
                 self.connected = True
                 log.warning("cache invalidation channel restored")
 
-    def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+    def _on_notify(self, conn: Any, pid: int, channel: str, payload: object) -> None:
         try:
-            message = orjson.loads(payload)
+            message = orjson.loads(str(payload))
             origin, message_id = message["from"], message["id"]
             tags = tuple(str(t) for t in message["tags"])
             epoch = message.get("epoch")
@@ -155,13 +156,13 @@ class InvalidationBus:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             self._lose("could not acknowledge")
 
-    def _on_ack(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        pending = self._pending.get(payload)
+    def _on_ack(self, conn: Any, pid: int, channel: str, payload: object) -> None:
+        pending = self._pending.get(str(payload))
         if pending is not None:
             pending.acks += 1
             pending.check()
 
-    async def run(self, pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], Awaitable[T]],
+    async def run(self, pool: asyncpg.Pool, work: Callable[[Conn], Awaitable[T]],
                   ) -> T:
         """Run one short statement on the listener connection (a write's invalidation then
         never queues for the pool behind the requests it is holding up), else on the pool."""

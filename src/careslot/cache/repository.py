@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncpg
+from careslot.db import Conn
 
 CHANNEL = "careslot_cache"
 ACK_CHANNEL = "careslot_cache_ack"
@@ -10,12 +10,12 @@ LISTENER_NAME = "careslot-cache-bus"  # application_name of every worker's liste
 EPOCH_KEY = "cache_l2_epoch"
 
 
-async def epoch(conn: asyncpg.Connection) -> int:
+async def epoch(conn: Conn) -> int:
     value = await conn.fetchval("select value from settings where key = $1", EPOCH_KEY)
     return int(value) if value is not None else 0
 
 
-async def next_epoch(conn: asyncpg.Connection) -> int:
+async def next_epoch(conn: Conn) -> int:
     value = await conn.fetchval(
         """insert into settings (key, value) values ($1, '1'::jsonb)
            on conflict (key) do update
@@ -26,7 +26,7 @@ async def next_epoch(conn: asyncpg.Connection) -> int:
     return int(value)
 
 
-async def notify(conn: asyncpg.Connection, payload: str) -> int:
+async def notify(conn: Conn, payload: str) -> int:
     """Send one invalidation to every worker; return how many workers listen (us included)."""
     row = await conn.fetchrow(
         """select pg_notify($1, $2),
@@ -38,11 +38,11 @@ async def notify(conn: asyncpg.Connection, payload: str) -> int:
     return int(row["listeners"])
 
 
-async def ack(conn: asyncpg.Connection, message_id: str) -> None:
+async def ack(conn: Conn, message_id: str) -> None:
     await conn.execute("select pg_notify($1, $2)", ACK_CHANNEL, message_id)
 
 
-async def departments_of(conn: asyncpg.Connection, doctor_ids: list[int]) -> list[int]:
+async def departments_of(conn: Conn, doctor_ids: list[int]) -> list[int]:
     rows = await conn.fetch(
         "select distinct department_id from doctors where id = any($1::bigint[])", doctor_ids
     )

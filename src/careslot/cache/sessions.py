@@ -6,8 +6,9 @@ the database first and then invalidates its key in every layer and every worker 
 204 returns, so a dead token is refused everywhere at once. A worker that cannot hear
 invalidations bypasses the cache (Cache.fetch), so it never trusts a revoked session.
 
-The short TTL (CARESLOT_SESSION_CACHE_SECONDS, default 30) keeps the other limits exact enough: a staff session idle for 30 minutes
-has long left the cache, so its next request takes the database path, which revokes it.
+The short TTL (CARESLOT_SESSION_CACHE_SECONDS, default 30) keeps the other limits exact
+enough: a staff session idle for 30 minutes has long left the cache, so its next request
+takes the database path, which revokes it.
 """
 
 from __future__ import annotations

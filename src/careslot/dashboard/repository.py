@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import asyncpg
+from careslot.db import Conn
 
 # Per-patient figures come from the appointments table itself, not the 30-second
 # materialized view: a patient must see their own booking the moment it is made.
@@ -31,15 +31,16 @@ where a.client_id = $1
 
 
 async def stats(
-    conn: asyncpg.Connection, client_id: int, now: datetime, month_start: datetime,
+    conn: Conn, client_id: int, now: datetime, month_start: datetime,
     month_end: datetime,
 ) -> dict[str, Any]:
     row = await conn.fetchrow(STATS, client_id, now, month_start, month_end)
+    assert row is not None  # an aggregate without GROUP BY always yields one row
     return dict(row)
 
 
 async def activity(
-    conn: asyncpg.Connection, client_id: int | None, limit: int
+    conn: Conn, client_id: int | None, limit: int
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """select id, at, client_id as "clientId", appointment_id as "appointmentId",
@@ -51,6 +52,6 @@ async def activity(
     return [dict(r) for r in rows]
 
 
-async def is_patient(conn: asyncpg.Connection, user_id: int) -> bool:
+async def is_patient(conn: Conn, user_id: int) -> bool:
     role = await conn.fetchval("select role from users where id = $1", user_id)
     return bool(role == "patient")

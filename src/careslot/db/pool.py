@@ -26,7 +26,7 @@ def _record(started: float) -> None:
     timing.note_db(elapsed)
 
 
-class TimedConnection(asyncpg.Connection):  # type: ignore[misc]
+class TimedConnection(asyncpg.Connection):
     """Counts each round trip's time into the request's Server-Timing and /metrics.
 
     asyncpg's add_query_logger reports through loop.call_soon, i.e. after the awaiting code
@@ -102,7 +102,7 @@ def server_settings(settings: Settings, application_name: str = "careslot") -> d
     }
 
 
-class CareslotPool(asyncpg.Pool):  # type: ignore[misc]
+class CareslotPool(asyncpg.Pool):
     """asyncpg's pool with a default acquire timeout, so a saturated pool answers 503 fast."""
 
     def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:

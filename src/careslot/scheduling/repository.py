@@ -7,17 +7,18 @@ from typing import Any
 
 import asyncpg
 
+from careslot.db import Conn
 from careslot.scheduling.slots import WorkingWindow
 
 
-async def departments(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+async def departments(conn: Conn) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "select id, name, color, description from departments where is_active order by name"
     )
     return [dict(r) for r in rows]
 
 
-async def doctors(conn: asyncpg.Connection, department_id: int | None) -> list[dict[str, Any]]:
+async def doctors(conn: Conn, department_id: int | None) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """select id, name, department_id as "departmentId", specialty,
                   slot_minutes as "slotMinutes"
@@ -28,7 +29,7 @@ async def doctors(conn: asyncpg.Connection, department_id: int | None) -> list[d
     return [dict(r) for r in rows]
 
 
-async def doctor(conn: asyncpg.Connection, doctor_id: int) -> asyncpg.Record | None:
+async def doctor(conn: Conn, doctor_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
         """select id, user_id, department_id, name, specialty, slot_minutes
            from doctors where id = $1 and is_active""",
@@ -36,7 +37,7 @@ async def doctor(conn: asyncpg.Connection, doctor_id: int) -> asyncpg.Record | N
     )
 
 
-async def doctor_ids_in_department(conn: asyncpg.Connection, department_id: int) -> list[int]:
+async def doctor_ids_in_department(conn: Conn, department_id: int) -> list[int]:
     rows = await conn.fetch(
         "select id from doctors where is_active and department_id = $1 order by id",
         department_id,
@@ -44,7 +45,7 @@ async def doctor_ids_in_department(conn: asyncpg.Connection, department_id: int)
     return [r["id"] for r in rows]
 
 
-async def schedules(conn: asyncpg.Connection, doctor_ids: list[int]) -> dict[int, dict[str, Any]]:
+async def schedules(conn: Conn, doctor_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Slot length and weekly windows of each doctor."""
     rows = await conn.fetch(
         """select d.id, d.slot_minutes,
@@ -69,7 +70,7 @@ async def schedules(conn: asyncpg.Connection, doctor_ids: list[int]) -> dict[int
 
 
 async def busy_intervals(
-    conn: asyncpg.Connection, doctor_ids: list[int], start: datetime, end: datetime
+    conn: Conn, doctor_ids: list[int], start: datetime, end: datetime
 ) -> dict[int, list[tuple[datetime, datetime]]]:
     """Live appointments, time off and closures overlapping [start, end), per doctor."""
     rows = await conn.fetch(
@@ -97,7 +98,7 @@ async def busy_intervals(
 
 
 async def blocked_intervals(
-    conn: asyncpg.Connection, doctor_id: int, start: datetime, end: datetime
+    conn: Conn, doctor_id: int, start: datetime, end: datetime
 ) -> list[tuple[datetime, datetime]]:
     """Time off and closures only (not appointments): what makes a time no slot at all."""
     rows = await conn.fetch(
@@ -114,7 +115,7 @@ async def blocked_intervals(
 
 
 async def schedule_view(
-    conn: asyncpg.Connection, doctor_id: int, start: datetime, end: datetime
+    conn: Conn, doctor_id: int, start: datetime, end: datetime
 ) -> dict[str, Any]:
     hours = await conn.fetch(
         """select weekday, start_time, end_time from working_hours

@@ -9,6 +9,7 @@ import asyncpg
 
 from careslot import clock
 from careslot.config import Settings
+from careslot.db import Conn
 from careslot.errors import InvalidSlot, NotFound, ValidationFailed
 from careslot.scheduling import repository as repo
 from careslot.scheduling.slots import BusyTimes, Slot, day_slots, days_between, free_slots
@@ -85,7 +86,7 @@ async def slots(
 
 
 async def check_slot(
-    conn: asyncpg.Connection, settings: Settings, *, doctor_id: int, start: datetime,
+    conn: Conn, settings: Settings, *, doctor_id: int, start: datetime,
     now: datetime,
 ) -> tuple[asyncpg.Record, Slot]:
     """The slot that begins at `start`, or InvalidSlot. Whether it is free is the database's

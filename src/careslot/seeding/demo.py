@@ -25,7 +25,7 @@ DOCTORS = [  # name, department index, specialty, slot minutes
     ("Dr. Daniel Mensah", 2, "General practitioner", 20),
     ("Dr. Priya Nair", 3, "Paediatrician", 30),
 ]
-PASSWORD = "careslot-demo"
+PASSWORD = "careslot-demo"  # noqa: S105 (the published demo login)
 LOGINS = [
     ("patient@demo.careslot", "Pat Patient", "patient"),
     ("patient2@demo.careslot", "Robin Reyes", "patient"),
