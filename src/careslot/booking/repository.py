@@ -44,7 +44,10 @@ async def lock(conn: Conn, appointment_id: int) -> asyncpg.Record | None:
 
 async def lock_patient(conn: Conn, client_id: int) -> str | None:
     role: str | None = await conn.fetchval(
-        "select role from users where id = $1 and is_active for update", client_id
+        # NO KEY UPDATE: serialises one patient's bookings (the booking-limit check) without
+        # conflicting with the KEY SHARE locks that foreign keys to users take, which would
+        # deadlock two concurrent bookings of one patient.
+        "select role from users where id = $1 and is_active for no key update", client_id
     )
     return role
 
