@@ -58,12 +58,8 @@ def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     stop_embedded()
 
 
-@pytest.fixture(scope="session")
-def template_url(admin_url: str) -> str:
-    name = f"careslot_tpl_{os.getpid()}"
-    asyncio.run(_admin(admin_url, f"drop database if exists {name} with (force)",
-                       f"create database {name}"))
-    url = with_database(admin_url, name)
+def migrate_and_seed_demo(url: str) -> None:
+    """The schema and the demo hospital, in the database at `url`."""
     apply_migrations(url)
 
     async def seed() -> None:
@@ -76,6 +72,15 @@ def template_url(admin_url: str) -> str:
             await conn.close()
 
     asyncio.run(seed())
+
+
+@pytest.fixture(scope="session")
+def template_url(admin_url: str) -> str:
+    name = f"careslot_tpl_{os.getpid()}"
+    asyncio.run(_admin(admin_url, f"drop database if exists {name} with (force)",
+                       f"create database {name}"))
+    url = with_database(admin_url, name)
+    migrate_and_seed_demo(url)
     return url
 
 

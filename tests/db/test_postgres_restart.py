@@ -3,21 +3,17 @@ down, careslot recovers by itself when it is back, and no committed booking is l
 
 from __future__ import annotations
 
-import asyncio
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from careslot.config import Settings
-from careslot.db.migrate import apply_migrations
-from careslot.seeding.demo import seed_demo
 from tests.api.helpers import demo_doctor_id, free_slots
-from tests.conftest import LiveServer, serve_in_thread
+from tests.conftest import LiveServer, migrate_and_seed_demo, serve_in_thread
 
 
 @pytest.fixture
@@ -41,16 +37,7 @@ def _pg_ctl(server: Any, *args: str) -> None:
 @pytest.fixture
 def live_on_own_postgres(own_postgres: Any) -> Iterator[LiveServer]:
     url = own_postgres.get_uri("postgres")
-    apply_migrations(url)
-
-    async def seed() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            await seed_demo(conn, Settings(database_url=url))
-        finally:
-            await conn.close()
-
-    asyncio.run(seed())
+    migrate_and_seed_demo(url)
     yield from serve_in_thread(Settings(database_url=url, redis_url=None))
 
 
