@@ -61,7 +61,7 @@ class ValidationFailed(CareslotError):
 
 
 class MalformedRequest(CareslotError):
-    status, code, title = 400, "malformed_request", "The request body could not be read"
+    status, code, title = 400, "malformed_request", "The request body is not valid JSON"
 
 
 class PayloadTooLarge(CareslotError):
@@ -73,4 +73,4 @@ class RateLimited(CareslotError):
 
 
 class ServiceUnavailable(CareslotError):
-    status, code, title = 503, "unavailable", "The database is not reachable right now"
+    status, code, title = 503, "unavailable", "Service temporarily unavailable"

@@ -12,8 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from careslot.api.responses import problem
-from careslot.errors import CareslotError
+from careslot.api.responses import problem, problem_for
+from careslot.errors import (
+    CareslotError,
+    MalformedRequest,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 
 log = logging.getLogger("careslot.api")
 
@@ -31,16 +36,15 @@ def _error_list(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _domain(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, CareslotError)
-    return problem(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    return problem_for(exc)
 
 
 async def _validation(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
-        return problem(400, "malformed_request", "The request body is not valid JSON",
-                       "the body could not be parsed as JSON")
-    return problem(422, "validation_error", "The request is not valid",
-                   "some fields are missing or have the wrong type", errors=_error_list(exc))
+        return problem_for(MalformedRequest("the body could not be parsed as JSON"))
+    return problem_for(ValidationFailed("some fields are missing or have the wrong type",
+                                        errors=_error_list(exc)))
 
 
 async def _http(_: Request, exc: Exception) -> Response:
@@ -51,14 +55,14 @@ async def _http(_: Request, exc: Exception) -> Response:
 
 async def _bad_data(_: Request, exc: Exception) -> Response:
     # Values PostgreSQL refuses (a NUL byte, a number out of range) are the caller's error.
-    return problem(422, "validation_error", "The request is not valid",
-                   "a value was not acceptable to the database")
+    return problem_for(ValidationFailed("a value was not acceptable to the database"))
 
 
 async def _unavailable(_: Request, exc: Exception) -> Response:
     log.warning("database unavailable: %r", exc)
-    response = problem(503, "unavailable", "Service temporarily unavailable",
-                       "the database is not reachable right now; try again shortly")
+    response = problem_for(
+        ServiceUnavailable("the database is not reachable right now; try again shortly")
+    )
     response.headers["Retry-After"] = "1"
     return response
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from careslot import jsonutil
+from careslot.api.responses import problem_body
+from careslot.errors import PayloadTooLarge
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -104,11 +105,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _send_413(send: Send) -> None:
-    body = jsonutil.dumps({
-        "type": "/problems/payload_too_large", "title": "Request body too large",
-        "status": 413, "detail": "request bodies are limited to 1 MiB",
-        "code": "payload_too_large",
-    })
+    error = PayloadTooLarge("request bodies are limited to 1 MiB")
+    body = problem_body(error.status, error.code, error.title, error.detail)
     await send({"type": "http.response.start", "status": 413, "headers": [
         (b"content-type", b"application/problem+json"),
         (b"content-length", str(len(body)).encode()),

@@ -8,9 +8,13 @@ from typing import Any
 from starlette.responses import Response
 
 from careslot import jsonutil
+from careslot.errors import CareslotError
 
-PRIVATE = {"Cache-Control": "private, no-cache"}
-SENSITIVE = {"Cache-Control": "private, no-store"}
+# Per-user answers: a shared cache (CDN, proxy) must never keep them; the browser may keep
+# them only to revalidate by ETag. Vary on the credentials so one browser's cache never
+# hands user A's copy to user B.
+PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
+SENSITIVE = {"Cache-Control": "private, no-store", "Vary": "Authorization, Cookie"}
 
 
 def json_bytes(body: bytes, status: int = 200, headers: Mapping[str, str] | None = None,
@@ -22,8 +26,15 @@ def json(value: Any, status: int = 200, headers: Mapping[str, str] | None = None
     return json_bytes(jsonutil.dumps(value), status, headers)
 
 
+def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> bytes:
+    return jsonutil.dumps({"type": f"/problems/{code}", "title": title, "status": status,
+                           "detail": detail, "code": code, **extra})
+
+
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
-    body = {"type": f"/problems/{code}", "title": title, "status": status, "detail": detail,
-            "code": code, **extra}
-    return Response(jsonutil.dumps(body), status_code=status,
+    return Response(problem_body(status, code, title, detail, **extra), status_code=status,
                     media_type="application/problem+json", headers=SENSITIVE)
+
+
+def problem_for(error: CareslotError) -> Response:
+    return problem(error.status, error.code, error.title, error.detail, **error.extra)

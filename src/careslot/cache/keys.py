@@ -51,9 +51,5 @@ def query_hash(params: dict[str, Any]) -> str:
     return hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 
-def strategy_of(cache_key: str) -> str:
-    return cache_key.split(":", 3)[2]
-
-
 def dedupe(tags: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tags))

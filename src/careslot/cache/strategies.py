@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from careslot.api.responses import PRIVATE, SENSITIVE
+
 L1_MAX_TTL = 60  # the guide: never more than a minute in process memory
 
-# Per-user answers: a shared cache (CDN, proxy) must never keep them; the browser may keep
-# them only to revalidate by ETag. Vary on the credentials so one browser's cache never
-# hands user A's copy to user B.
-PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
-SENSITIVE = {"Cache-Control": "private, no-store", "Vary": "Authorization, Cookie"}
 
 
 def _public(seconds: int, stale: int) -> dict[str, str]:
