@@ -43,6 +43,14 @@ class Settings(BaseSettings):
 
     # Cache and background work
     cache: str = "on"
+    cache_l1_max_entries: int = 10_000
+    # Redis on loopback or a LAN answers in well under a millisecond; anything slower than
+    # this is treated as down, so a dead or hung Redis costs at most this once per cooldown.
+    cache_redis_timeout_ms: float = 50
+    cache_redis_cooldown_seconds: float = 1.5
+    # How long a write waits for the other workers to confirm their layer 1 is clean.
+    cache_ack_timeout_ms: float = 250
+    cache_warm: bool = True
     mv_refresh_seconds: float = 30.0
     metrics_token: str | None = None
     slow_ms: float = 100.0  # calls slower than this are logged as structured warnings

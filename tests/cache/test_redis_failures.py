@@ -40,10 +40,9 @@ def upcoming(live: LiveServer, token: str) -> int:
     return count
 
 
-def test_redis_killed_mid_run_and_restarted(own_redis: OwnRedis, database_url: str,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CARESLOT_CACHE_REDIS_COOLDOWN_SECONDS", "0.2")
-    with serving(Settings(database_url=database_url, redis_url=own_redis.url)) as live:
+def test_redis_killed_mid_run_and_restarted(own_redis: OwnRedis, database_url: str) -> None:
+    with serving(Settings(database_url=database_url, redis_url=own_redis.url,
+                          cache_redis_cooldown_seconds=0.2)) as live:
         _, token = register(live)
         doctor = demo_doctor_id(live)
         slots = free_slots(live, doctor)

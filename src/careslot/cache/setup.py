@@ -13,7 +13,6 @@ from careslot.cache import repository as repo
 from careslot.cache.bus import InvalidationBus
 from careslot.cache.core import Cache
 from careslot.cache.invalidation import affected
-from careslot.cache.options import CacheOptions
 from careslot.cache.redis_layer import RedisLayer
 from careslot.cache.warm import warm
 from careslot.config import Settings
@@ -30,20 +29,19 @@ def database_namespace(database_url: str) -> str:
     return hashlib.blake2b(where.encode(), digest_size=5).hexdigest()
 
 
-def build_cache(settings: Settings, *, database_url: str, pool: asyncpg.Pool,
-                options: CacheOptions | None = None) -> Cache:
-    options = options or CacheOptions()
+def build_cache(settings: Settings, *, database_url: str, pool: asyncpg.Pool) -> Cache:
     if not settings.cache_enabled:
         return Cache.disabled()
     redis = None
     if settings.redis_url:
-        redis = RedisLayer(settings.redis_url, timeout=options.redis_timeout_ms / 1000,
-                           cooldown=options.redis_cooldown_seconds,
+        redis = RedisLayer(settings.redis_url, timeout=settings.cache_redis_timeout_ms / 1000,
+                           cooldown=settings.cache_redis_cooldown_seconds,
                            namespace=database_namespace(database_url))
-    cache = Cache(enabled=True, l1_max_entries=options.l1_max_entries, redis=redis, pool=pool)
+    cache = Cache(enabled=True, l1_max_entries=settings.cache_l1_max_entries, redis=redis,
+                  pool=pool)
     cache.bus = InvalidationBus(
         database_url, on_remote=cache.apply_remote, on_lost=cache.on_channel_lost,
-        on_restored=cache.on_channel_restored, ack_timeout=options.ack_timeout_ms / 1000,
+        on_restored=cache.on_channel_restored, ack_timeout=settings.cache_ack_timeout_ms / 1000,
     )
     return cache
 
@@ -68,6 +66,6 @@ def subscribe(cache: Cache, changes: ChangeBus, pool: asyncpg.Pool) -> None:
 
 def start_warming(ctx: Context) -> asyncio.Task[int] | None:
     """Warm in the background: serving starts at once, warmed answers arrive within moments."""
-    if not ctx.cache.enabled or not CacheOptions().warm:
+    if not ctx.cache.enabled or not ctx.settings.cache_warm:
         return None
     return asyncio.create_task(warm(ctx), name="cache-warm")
