@@ -46,9 +46,9 @@ async def doctor_ids_in_department(conn: Conn, department_id: int) -> list[int]:
 
 
 async def schedules(conn: Conn, doctor_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Slot length and weekly windows of each doctor."""
+    """Name, department, slot length and weekly windows of each active doctor."""
     rows = await conn.fetch(
-        """select d.id, d.slot_minutes,
+        """select d.id, d.name, d.department_id, d.slot_minutes,
                   coalesce(array_agg(w.weekday) filter (where w.id is not null), '{}') as weekdays,
                   coalesce(array_agg(w.start_time) filter (where w.id is not null), '{}') as starts,
                   coalesce(array_agg(w.end_time) filter (where w.id is not null), '{}') as ends
@@ -59,6 +59,8 @@ async def schedules(conn: Conn, doctor_ids: list[int]) -> dict[int, dict[str, An
     )
     return {
         r["id"]: {
+            "name": r["name"],
+            "department_id": r["department_id"],
             "slot_minutes": r["slot_minutes"],
             "windows": [
                 WorkingWindow(wd, s, e)

@@ -88,11 +88,11 @@ async def slots(
 async def check_slot(
     conn: Conn, settings: Settings, *, doctor_id: int, start: datetime,
     now: datetime,
-) -> tuple[asyncpg.Record, Slot]:
-    """The slot that begins at `start`, or InvalidSlot. Whether it is free is the database's
-    call (the exclusion constraint), not this function's."""
-    doctor = await repo.doctor(conn, doctor_id)
-    if doctor is None:
+) -> tuple[dict[str, Any], Slot]:
+    """The doctor's schedule and the slot that begins at `start`, or InvalidSlot. Whether
+    the slot is free is the database's call (the exclusion constraint), not this function's."""
+    schedule = (await repo.schedules(conn, [doctor_id])).get(doctor_id)
+    if schedule is None:
         raise NotFound("no such doctor")
     zone = settings.zone
     earliest, latest = booking_window(settings, now)
@@ -102,7 +102,6 @@ async def check_slot(
             f"{settings.horizon_days} days from now"
         )
     day = start.astimezone(zone).date()
-    schedule = (await repo.schedules(conn, [doctor_id]))[doctor_id]
     match = next(
         (s for s in day_slots(day, schedule["windows"], schedule["slot_minutes"], zone)
          if s.start == start),
@@ -113,7 +112,7 @@ async def check_slot(
     blocked = BusyTimes(await repo.blocked_intervals(conn, doctor_id, match.start, match.end))
     if blocked.overlaps(match.start, match.end):
         raise InvalidSlot("the doctor is away at that time")
-    return doctor, match
+    return schedule, match
 
 
 async def doctor_schedule(
