@@ -13,8 +13,8 @@ no cheaper: adding one builds its index by insertion too, then probes it once pe
 one backend. So one connection per core loads disjoint doctors at once. Foreign keys are
 checked in one pass per loader rather than by a trigger per row (see _loader).
 
-Doctors and patients are committed first; the appointments of all loaders commit together
-at the end. If loading fails, the new doctors and patients are deleted again.
+Doctors and patients are committed first; the appointments of all loaders, with the activity
+trail each loader derives from its own rows, commit together at the end. If loading fails, the new doctors and patients are deleted again.
 """
 
 from __future__ import annotations
@@ -139,8 +139,14 @@ async def _seed(url: str, settings: Settings, *, appointments: int, patients: in
                     loaders, plans=plans, doctor_ids=doctor_ids, departments=departments,
                     patient_ids=patient_ids, timeline_of=timeline_of, now=now,
                     progress=progress)
-                for c in loaders:
-                    await _check_references(c, after_id=before)
+                # Each loader checks and derives from its own (still invisible) rows, all
+                # at once; the activity trail commits with the appointments it describes.
+                task = progress.add_task("activity", total=None)
+                await asyncio.gather(*(_check_references(c, after_id=before)
+                                       for c in loaders))
+                activity = sum(await asyncio.gather(*(_activity(c, after_id=before, now=now)
+                                                      for c in loaders)))
+                progress.update(task, total=activity, completed=activity)
                 for tx in transactions:
                     await tx.commit()
             except BaseException:
@@ -150,17 +156,11 @@ async def _seed(url: str, settings: Settings, *, appointments: int, patients: in
                 await _forget(conn, doctor_ids=doctor_ids, patient_ids=patient_ids)
                 raise
             task = progress.add_task("analyze, refresh views", total=None)
-
-            async def settle(loader: asyncpg.Connection) -> None:
-                await loader.execute("analyze appointments")
-                await _refresh_views(loader, settings.timezone)
-
-            # Independent work side by side: the activity trail, and the statistics and
-            # views that only read the appointments.
-            activity, _ = await asyncio.gather(
-                _activity(conn, doctor_ids=doctor_ids, now=now, progress=progress),
-                settle(loaders[0]))
-            await conn.execute("analyze departments, doctors, working_hours, users, activity")
+            # Statistics and the views only read what is committed; side by side.
+            await asyncio.gather(
+                loaders[0].execute("analyze appointments, activity"),
+                _refresh_views(loaders[1 % len(loaders)], settings.timezone))
+            await conn.execute("analyze departments, doctors, working_hours, users")
             progress.update(task, total=1, completed=1)
     finally:
         for c in loaders:
@@ -273,7 +273,7 @@ async def _check_references(conn: asyncpg.Connection, *, after_id: int) -> None:
     """What the skipped foreign-key triggers would have checked, for this loader's rows."""
     broken = await conn.fetchval(
         """select count(*) from appointments a
-           where a.id > $1 and (
+           where a.id > $1 and a.xmin = pg_current_xact_id()::xid and (
                not exists (select 1 from users u where u.id = a.client_id)
                or not exists (select 1 from users u where u.id = a.created_by)
                or not exists (select 1 from doctors d where d.id = a.doctor_id)
@@ -323,11 +323,10 @@ async def _appointments(conns: list[asyncpg.Connection], *, plans: list[syn.Doct
     return loaded
 
 
-async def _activity(conn: asyncpg.Connection, *, doctor_ids: list[int], now: datetime,
-                    progress: Progress) -> int:
+async def _activity(conn: asyncpg.Connection, *, after_id: int, now: datetime) -> int:
     """What the patients would see as recent activity: bookings and status changes of the
-    last RECENT_ACTIVITY_DAYS (older history is in the appointments themselves)."""
-    task = progress.add_task("activity", total=None)
+    last RECENT_ACTIVITY_DAYS (older history is in the appointments themselves), for the
+    appointments this connection loaded."""
     status = await conn.execute(
         """insert into activity (at, actor_id, client_id, appointment_id, kind, summary)
            select e.at, a.client_id, a.client_id, a.id, e.kind, e.summary
@@ -337,14 +336,12 @@ async def _activity(conn: asyncpg.Connection, *, doctor_ids: list[int], now: dat
                (a.created_at, 'booked', 'Booked with ' || d.name),
                (a.updated_at, a.status,
                 'Status changed to ' || replace(a.status, '_', ' '))) e(at, kind, summary)
-           where a.doctor_id = any($1::bigint[])
+           where a.id > $1 and a.xmin = pg_current_xact_id()::xid
              and a.updated_at >= $2::timestamptz - make_interval(days => $3::int)
              and (e.kind = 'booked' or a.updated_at > a.created_at)
              and e.at <= $2::timestamptz""",
-        doctor_ids, now, RECENT_ACTIVITY_DAYS)
-    count = int(status.split()[-1])
-    progress.update(task, total=count, completed=count)
-    return count
+        after_id, now, RECENT_ACTIVITY_DAYS)
+    return int(status.split()[-1])
 
 
 async def _refresh_views(conn: asyncpg.Connection, timezone: str) -> None:
