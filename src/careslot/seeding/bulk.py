@@ -14,7 +14,8 @@ one backend. So one connection per core loads disjoint doctors at once. Foreign 
 checked in one pass per loader rather than by a trigger per row (see _loader).
 
 Doctors and patients are committed first; the appointments of all loaders, with the activity
-trail each loader derives from its own rows, commit together at the end. If loading fails, the new doctors and patients are deleted again.
+trail each loader derives from its own rows, commit together at the end. If loading fails,
+the new doctors and patients are deleted again.
 """
 
 from __future__ import annotations
