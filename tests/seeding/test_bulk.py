@@ -190,6 +190,19 @@ def test_seed_is_rerunnable_and_appends(database_url: str) -> None:
     assert fetch(database_url, "select count(*) from departments where name = 'Cardiology'"
                  )[0]["count"] == 1
     assert first.first_patient_email == "patient1@seed.careslot"
+    # Each run's loaders describe only the appointments they loaded themselves: the second
+    # run adds activity for its own bookings and none again for the first run's.
+    trail = fetch(database_url, """select count(*) n, count(distinct (appointment_id, kind)) d,
+                                          count(*) filter (where a.id is null) orphans
+                                   from activity t left join appointments a
+                                     on a.id = t.appointment_id and a.client_id = t.client_id
+                                  where t.client_id in (select id from users
+                                                        where email like '%@seed.careslot')
+                                  """)[0]
+    assert trail["n"] == first.activity + second.activity
+    assert trail["d"] == trail["n"]
+    assert trail["orphans"] == 0
+    assert second.activity > 0
 
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:

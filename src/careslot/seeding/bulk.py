@@ -159,9 +159,9 @@ async def _seed(url: str, settings: Settings, *, appointments: int, patients: in
             task = progress.add_task("analyze, refresh views", total=None)
             # Statistics and the views only read what is committed; side by side.
             await asyncio.gather(
-                loaders[0].execute("analyze appointments, activity"),
-                _refresh_views(loaders[1 % len(loaders)], settings.timezone))
-            await conn.execute("analyze departments, doctors, working_hours, users")
+                conn.execute("analyze appointments, activity, departments, doctors, "
+                             "working_hours, users"),
+                _refresh_views(loaders[0], settings.timezone))
             progress.update(task, total=1, completed=1)
     finally:
         for c in loaders:
