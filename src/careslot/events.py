@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date
 
 log = logging.getLogger("careslot.events")
 
@@ -18,6 +19,9 @@ class Change:
     client_ids: tuple[int, ...] = ()
     doctor_ids: tuple[int, ...] = ()
     appointment_id: int | None = None
+    # The hospital's local days whose free slots the change may alter; empty means unknown,
+    # so every day's.
+    days: tuple[date, ...] = ()
 
 
 Listener = Callable[[Change], Awaitable[None]]

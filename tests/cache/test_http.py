@@ -63,6 +63,31 @@ def test_slots_fresh_after_booking_and_cancel(live: LiveServer) -> None:
         assert slot["start"] in [s["start"] for s in back]
 
 
+def test_a_booking_keeps_other_days_slot_lists_cached(live: LiveServer) -> None:
+    _, token = register(live)
+    doctor = demo_doctor_id(live)
+    zone = live.settings.zone
+    slots = free_slots(live, doctor)
+    day_of = {s["start"]: dt.datetime.fromisoformat(s["start"]).astimezone(zone).date()
+              for s in slots}
+    slot = slots[0]
+    day = day_of[slot["start"]]
+    other = next(d for d in day_of.values() if d > day + dt.timedelta(days=1))
+    lists = {"day": {"doctorId": doctor, "date": day.isoformat()},
+             "other": {"doctorId": doctor, "date": other.isoformat()},
+             "range": {"doctorId": doctor, "from": day.isoformat(), "to": other.isoformat()}}
+    with live.client(token) as c:
+        for params in lists.values():
+            c.get("/api/slots", params=params)
+            assert cache_outcome(c.get("/api/slots", params=params)).startswith("l1 hit")
+        assert book(c, doctor, slot["start"]).status_code == 201
+        after = {name: c.get("/api/slots", params=params) for name, params in lists.items()}
+    assert cache_outcome(after["other"]) == "l1 hit availableSlots"
+    for name in ("day", "range"):
+        assert cache_outcome(after[name]) == "miss availableSlots"
+        assert slot["start"] not in [s["start"] for s in after[name].json()["slots"]]
+
+
 def test_staff_lists_fresh_after_a_patient_books(live: LiveServer, staff_token: str) -> None:
     patient_id, token = register(live)
     doctor = demo_doctor_id(live)

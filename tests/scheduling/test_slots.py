@@ -12,11 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from careslot.scheduling.slots import (
+    MAX_SLOT,
     BusyTimes,
     Slot,
     WorkingWindow,
     day_slots,
     days_between,
+    days_touched,
     free_slots,
     to_instant,
 )
@@ -257,3 +259,38 @@ def test_kolkata_has_no_changes() -> None:
 def test_days_between_is_inclusive() -> None:
     assert days_between(dt.date(2026, 2, 27), dt.date(2026, 3, 2)) == [
         dt.date(2026, 2, 27), dt.date(2026, 2, 28), dt.date(2026, 3, 1), dt.date(2026, 3, 2)]
+
+
+NAIVE_FIRST = dt.datetime(2020, 1, 1)  # noqa: DTZ001 - hypothesis takes naive bounds
+NAIVE_LAST = dt.datetime(2030, 1, 1)  # noqa: DTZ001
+
+
+@settings(max_examples=300, deadline=None)
+@given(zone_name=st.sampled_from(ZONES),
+       start=st.datetimes(min_value=NAIVE_FIRST, max_value=NAIVE_LAST,
+                          timezones=st.just(UTC)),
+       minutes=st.integers(5, 240), slot_minutes=st.integers(5, 240),
+       offset=st.floats(0.0, 1.0, exclude_min=True, exclude_max=True))
+def test_days_touched_holds_every_slot_that_overlaps(zone_name: str, start: dt.datetime,
+                                                      minutes: int, slot_minutes: int,
+                                                      offset: float) -> None:
+    """Any slot overlapping the appointment starts on one of the days it names."""
+    zone = ZoneInfo(zone_name)
+    end = start + dt.timedelta(minutes=minutes)
+    slot_length = dt.timedelta(minutes=slot_minutes)
+    # A slot overlaps [start, end) exactly when it starts in (start - length, end).
+    slot_start = start - slot_length + (end - start + slot_length) * offset
+    days = days_touched(start, end, zone)
+    assert slot_start.astimezone(zone).date() in days
+    assert list(days) == sorted(set(days))
+    assert len(days) <= 3
+
+
+def test_days_touched_is_the_day_itself_in_office_hours() -> None:
+    zone = ZoneInfo("Europe/London")
+    start = dt.datetime(2026, 3, 3, 10, 0, tzinfo=zone)
+    assert days_touched(start, start + dt.timedelta(minutes=30), zone) == (dt.date(2026, 3, 3),)
+    early = dt.datetime(2026, 3, 3, 1, 0, tzinfo=zone)  # a long slot may start the day before
+    assert days_touched(early, early + dt.timedelta(minutes=30), zone) == (
+        dt.date(2026, 3, 2), dt.date(2026, 3, 3))
+    assert MAX_SLOT == dt.timedelta(minutes=240)

@@ -27,6 +27,7 @@ from careslot.errors import (
 )
 from careslot.events import Change
 from careslot.scheduling.service import check_slot
+from careslot.scheduling.slots import days_touched
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,8 @@ async def book(
                 conn, user_id=actor.id, key=idempotency_key, status_code=201, response=body
             )
     await ctx.changes.publish(
-        Change("booked", (patient_id,), (doctor_id,), appointment_id)
+        Change("booked", (patient_id,), (doctor_id,), appointment_id,
+               days_touched(slot.start, slot.end, ctx.settings.zone))
     )
     return Booked(body, replayed=False)
 
@@ -149,6 +151,7 @@ async def update(
                        starts_at=row["starts_at"], now=now)
             await repo.set_status(conn, appointment_id, status)
             kind, summary = status, f"Status changed to {status.replace('_', ' ')}"
+            days = days_touched(row["starts_at"], row["ends_at"], ctx.settings.zone)
         else:
             assert start is not None
             check_reschedule(actor=actor, current=row["status"], starts_at=row["starts_at"],
@@ -158,6 +161,8 @@ async def update(
             )
             await repo.move(conn, appointment_id, slot.start, slot.end)
             kind, summary = "rescheduled", "Rescheduled"
+            days = (*days_touched(row["starts_at"], row["ends_at"], ctx.settings.zone),
+                    *days_touched(slot.start, slot.end, ctx.settings.zone))
         await repo.add_activity(
             conn, actor_id=actor.id, client_id=row["client_id"],
             appointment_id=appointment_id, kind=kind, summary=summary,
@@ -168,7 +173,8 @@ async def update(
         )
         appointment = await repo.get(conn, appointment_id)
     await ctx.changes.publish(
-        Change(kind, (row["client_id"],), (row["doctor_id"],), appointment_id)
+        Change(kind, (row["client_id"],), (row["doctor_id"],), appointment_id,
+               tuple(dict.fromkeys(days)))
     )
     assert appointment is not None
     return appointment

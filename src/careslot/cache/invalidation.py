@@ -29,16 +29,21 @@ async def affected(change: Change, departments_of: DepartmentsOf,
         return ((keys.ALL_SLOTS, keys.ALL_SCHEDULES),
                 (s.AVAILABLE_SLOTS.name, s.DOCTOR_SCHEDULE.name))
     doctors = [keys.doctor(d) for d in change.doctor_ids]
-    departments: list[str] = []
+    slot_owners = list(doctors)
     if change.doctor_ids:  # slot lists by department include these doctors' slots
         found = await departments_of(list(change.doctor_ids))
-        departments = [keys.department(d) for d in found]
+        slot_owners += [keys.department(d) for d in found]
     if change.kind in SCHEDULE_KINDS:
-        tags = [*doctors, *departments, keys.DOCTORS]  # slot length shows in the doctor list
+        tags = [*doctors, *map(keys.slots_of, slot_owners),
+                keys.DOCTORS]  # slot length shows in the doctor list
         return keys.dedupe(tags), (s.AVAILABLE_SLOTS.name, s.DOCTOR_SCHEDULE.name,
                                    s.DOCTORS.name)
     if change.appointment_id is not None or change.client_ids:
-        tags = [*(keys.client(c) for c in change.client_ids), *doctors, *departments,
+        if change.days:  # only those days' lists, and the ranges that may include them
+            slots = [keys.slots_on(o, d) for o in slot_owners for d in (*change.days, None)]
+        else:
+            slots = [keys.slots_of(o) for o in slot_owners]
+        tags = [*(keys.client(c) for c in change.client_ids), *doctors, *slots,
                 keys.ALL_APPOINTMENTS, keys.ALL_ACTIVITY]
         return keys.dedupe(tags), tuple(x.name for x in APPOINTMENT_STRATEGIES)
     # A kind of change this module does not know: correctness first, drop everything.

@@ -3,14 +3,16 @@
 A key names its strategy, the format version and the identity that decides the answer
 (`cs:v1:userStats:client:42`); a tag names an owner whose writes make the key stale
 (`client:42`, `doctor:7`). Invalidation works on tags, so it is exact: a booking by patient
-42 with doctor 7 drops exactly the keys tagged client:42, doctor:7 or that doctor's
-department, and the staff-wide lists.
+42 with doctor 7 on 3 March drops exactly the keys tagged client:42 or doctor:7, the slot
+lists of that doctor and their department for 3 March and for date ranges, and the
+staff-wide lists; the same lists for other single days stay cached.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from careslot import jsonutil
@@ -38,6 +40,16 @@ def doctor(doctor_id: int) -> str:
 
 def department(department_id: int) -> str:
     return f"department:{department_id}"
+
+
+def slots_of(owner: str) -> str:
+    """Every slot list of a doctor or department (owner): what a schedule change affects."""
+    return f"slots:{owner}"
+
+
+def slots_on(owner: str, day: date | None) -> str:
+    """The owner's slot lists for one day, or (day None) those for a range of days."""
+    return f"slots:{owner}:{day.isoformat() if day else 'range'}"
 
 
 def key(strategy: str, scope: str, *parts: Any) -> str:

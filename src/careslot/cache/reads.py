@@ -81,7 +81,9 @@ async def slots(ctx: Context, *, doctor_id: int | None, department_id: int | Non
     else:
         return Answer(Entry.of(await load()), s.AVAILABLE_SLOTS)  # the service refuses it
     key = keys.key(s.AVAILABLE_SLOTS.name, owner, first.isoformat(), last.isoformat())
-    answer, _ = await _get(ctx, s.AVAILABLE_SLOTS, key, (owner, keys.ALL_SLOTS), load)
+    tags = (keys.slots_of(owner), keys.slots_on(owner, first if first == last else None),
+            keys.ALL_SLOTS)
+    answer, _ = await _get(ctx, s.AVAILABLE_SLOTS, key, tags, load)
     return answer
 
 
