@@ -22,6 +22,8 @@ class Change:
     # The hospital's local days whose free slots the change may alter; empty means unknown,
     # so every day's.
     days: tuple[date, ...] = ()
+    # The doctors' departments, when the writer has them at hand; empty means look them up.
+    department_ids: tuple[int, ...] = ()
 
 
 Listener = Callable[[Change], Awaitable[None]]

@@ -88,6 +88,31 @@ def test_a_booking_keeps_other_days_slot_lists_cached(live: LiveServer) -> None:
         assert slot["start"] not in [s["start"] for s in after[name].json()["slots"]]
 
 
+def test_department_slots_fresh_after_booking_and_reschedule(live: LiveServer) -> None:
+    _, token = register(live)
+    doctor = demo_doctor_id(live)
+    department = scalar(live, "select department_id from doctors where id = $1", doctor)
+    zone = live.settings.zone
+    first, second = free_slots(live, doctor)[:2]
+
+    def listed(c: httpx.Client, start: str) -> bool:
+        day = dt.datetime.fromisoformat(start).astimezone(zone).date().isoformat()
+        r = c.get("/api/slots", params={"departmentId": department, "date": day})
+        return any(s["start"] == start and s["doctorId"] == doctor for s in r.json()["slots"])
+
+    with live.client(token) as c:
+        assert listed(c, first["start"])  # and now cached
+        assert listed(c, second["start"])
+        booked = book(c, doctor, first["start"])
+        assert booked.status_code == 201
+        assert not listed(c, first["start"])
+        moved = c.patch(f"/api/appointments/{booked.json()['id']}",
+                        json={"start": second["start"]})
+        assert moved.status_code == 200, moved.text
+        assert listed(c, first["start"])
+        assert not listed(c, second["start"])
+
+
 def test_staff_lists_fresh_after_a_patient_books(live: LiveServer, staff_token: str) -> None:
     patient_id, token = register(live)
     doctor = demo_doctor_id(live)

@@ -45,3 +45,19 @@ def test_a_schedule_change_drops_every_day() -> None:
     tags = tags_of(Change("schedule", (), (7,)))
     assert {keys.slots_of("doctor:7"), keys.slots_of("department:107"), keys.doctor(7),
             keys.DOCTORS} <= tags
+
+
+def test_departments_the_writer_knows_are_not_looked_up() -> None:
+    asked: list[list[int]] = []
+
+    async def recording(doctor_ids: list[int]) -> list[int]:
+        asked.append(doctor_ids)
+        return await departments_of(doctor_ids)
+
+    known = Change("booked", (42,), (7,), 1, (DAY,), (5,))
+    tags = set(asyncio.run(affected(known, recording))[0])
+    assert keys.slots_on("department:5", DAY) in tags
+    assert not any(t.startswith("slots:department:107") for t in tags)
+    assert asked == []
+    asyncio.run(affected(Change("cancelled", (42,), (7,), 1, (DAY,)), recording))
+    assert asked == [[7]]

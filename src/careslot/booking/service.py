@@ -110,7 +110,8 @@ async def book(
             )
     await ctx.changes.publish(
         Change("booked", (patient_id,), (doctor_id,), appointment_id,
-               days_touched(slot.start, slot.end, ctx.settings.zone))
+               days_touched(slot.start, slot.end, ctx.settings.zone),
+               (doctor["department_id"],))
     )
     return Booked(body, replayed=False)
 
@@ -152,14 +153,16 @@ async def update(
             await repo.set_status(conn, appointment_id, status)
             kind, summary = status, f"Status changed to {status.replace('_', ' ')}"
             days = days_touched(row["starts_at"], row["ends_at"], ctx.settings.zone)
+            departments: tuple[int, ...] = ()  # the cache looks the doctor's up
         else:
             assert start is not None
             check_reschedule(actor=actor, current=row["status"], starts_at=row["starts_at"],
                              now=now)
-            _, slot = await check_slot(
+            doctor, slot = await check_slot(
                 conn, ctx.settings, doctor_id=row["doctor_id"], start=start, now=now
             )
             await repo.move(conn, appointment_id, slot.start, slot.end)
+            departments = (doctor["department_id"],)
             kind, summary = "rescheduled", "Rescheduled"
             days = (*days_touched(row["starts_at"], row["ends_at"], ctx.settings.zone),
                     *days_touched(slot.start, slot.end, ctx.settings.zone))
@@ -174,7 +177,7 @@ async def update(
         appointment = await repo.get(conn, appointment_id)
     await ctx.changes.publish(
         Change(kind, (row["client_id"],), (row["doctor_id"],), appointment_id,
-               tuple(dict.fromkeys(days)))
+               tuple(dict.fromkeys(days)), departments)
     )
     assert appointment is not None
     return appointment

@@ -31,7 +31,7 @@ async def affected(change: Change, departments_of: DepartmentsOf,
     doctors = [keys.doctor(d) for d in change.doctor_ids]
     slot_owners = list(doctors)
     if change.doctor_ids:  # slot lists by department include these doctors' slots
-        found = await departments_of(list(change.doctor_ids))
+        found = change.department_ids or await departments_of(list(change.doctor_ids))
         slot_owners += [keys.department(d) for d in found]
     if change.kind in SCHEDULE_KINDS:
         tags = [*doctors, *map(keys.slots_of, slot_owners),
