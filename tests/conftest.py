@@ -75,13 +75,14 @@ def migrate_and_seed_demo(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def template_url(admin_url: str) -> str:
+def template_url(admin_url: str) -> Iterator[str]:
     name = f"careslot_tpl_{os.getpid()}"
     asyncio.run(_admin(admin_url, f"drop database if exists {name} with (force)",
                        f"create database {name}"))
     url = with_database(admin_url, name)
     migrate_and_seed_demo(url)
-    return url
+    yield url
+    asyncio.run(_admin(admin_url, f"drop database if exists {name} with (force)"))
 
 
 @pytest.fixture
