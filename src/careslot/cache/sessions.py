@@ -20,6 +20,7 @@ import orjson
 from careslot import clock
 from careslot.accounts import service as accounts
 from careslot.accounts.models import User
+from careslot.cache import keys
 from careslot.cache.strategies import Strategy
 from careslot.context import Context
 
@@ -28,10 +29,6 @@ SESSIONS = "sessions"
 
 def _tag(token: str) -> str:
     return "session:" + hashlib.blake2b(token.encode(), digest_size=16).hexdigest()
-
-
-def _key(tag: str) -> str:
-    return f"cs:v1:sessions:{tag}"
 
 
 async def authenticate(ctx: Context, token: str) -> User:
@@ -46,7 +43,7 @@ async def authenticate(ctx: Context, token: str) -> User:
                              "expiresAt": session.expires_at.timestamp()})
 
     tag = _tag(token)
-    fetched = await ctx.cache.fetch(Strategy(SESSIONS, ttl), _key(tag), (tag,), load)
+    fetched = await ctx.cache.fetch(Strategy(SESSIONS, ttl), keys.key(SESSIONS, tag), (tag,), load)
     data = orjson.loads(fetched.entry.body)
     if data["expiresAt"] <= clock.utcnow().timestamp():
         await ctx.cache.invalidate((tag,), (SESSIONS,))
