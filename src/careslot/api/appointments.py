@@ -7,23 +7,19 @@ import hashlib
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from careslot.accounts.models import User
 from careslot.api import responses
-from careslot.api.deps import context, current_user
+from careslot.api.deps import Ctx, CurrentUser
 from careslot.api.schemas import MAX_ID, AppointmentPatch, BookIn
 from careslot.booking import service as booking
 from careslot.booking import stream
 from careslot.cache import reads
 from careslot.cache.http import cached_response
-from careslot.context import Context
 from careslot.errors import Forbidden, ValidationFailed
 
 router = APIRouter(prefix="/api", tags=["appointments"])
-Ctx = Annotated[Context, Depends(context)]
-CurrentUser = Annotated[User, Depends(current_user)]
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Instant = Annotated[dt.datetime | None, Query()]
 MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")

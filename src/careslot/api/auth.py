@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from careslot.accounts import service as accounts
 from careslot.accounts.models import User
 from careslot.api import responses
-from careslot.api.deps import SESSION_COOKIE, context, current_user, session_token
+from careslot.api.deps import SESSION_COOKIE, Ctx, CurrentUser, session_token
 from careslot.api.schemas import LoginIn, RegisterIn
 from careslot.cache import sessions
 from careslot.context import Context
 
 router = APIRouter(prefix="/api", tags=["auth"])
-Ctx = Annotated[Context, Depends(context)]
 
 
 def _signed_in(request: Request, ctx: Context, user: User, token: str, status: int) -> Response:
@@ -45,8 +42,7 @@ async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
 
 
 @router.post("/auth/logout", status_code=204)
-async def logout(request: Request, ctx: Ctx,
-                 user: Annotated[User, Depends(current_user)]) -> Response:
+async def logout(request: Request, ctx: Ctx, user: CurrentUser) -> Response:
     token, _ = session_token(request)
     assert token is not None
     await sessions.logout(ctx, token)
@@ -58,5 +54,5 @@ async def logout(request: Request, ctx: Ctx,
 
 
 @router.get("/users/profile")
-async def profile(user: Annotated[User, Depends(current_user)]) -> Response:
+async def profile(user: CurrentUser) -> Response:
     return responses.json(user.public(), headers=responses.PRIVATE)

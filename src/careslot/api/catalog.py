@@ -5,20 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from careslot import clock
-from careslot.accounts.models import User
-from careslot.api.deps import context, current_user
+from careslot.api.deps import Ctx, CurrentUser
 from careslot.api.schemas import MAX_ID
 from careslot.cache import reads
 from careslot.cache.http import cached_response
-from careslot.context import Context
 from careslot.errors import Forbidden, ValidationFailed
 
 router = APIRouter(prefix="/api", tags=["catalog"])
-Ctx = Annotated[Context, Depends(context)]
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Day = Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31))]
 
@@ -66,7 +63,7 @@ async def slots(
 async def doctor_schedule(
     request: Request,
     ctx: Ctx,
-    user: Annotated[User, Depends(current_user)],
+    user: CurrentUser,
     doctor_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     from_: Annotated[Day, Query(alias="from")] = None,
     to: Day = None,

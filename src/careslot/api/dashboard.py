@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from careslot.accounts.models import User
-from careslot.api.deps import context, current_user
+from careslot.api.deps import Ctx, CurrentUser
 from careslot.api.schemas import MAX_ID
 from careslot.cache import reads
 from careslot.cache.http import cached_response
-from careslot.context import Context
 
 router = APIRouter(prefix="/api", tags=["dashboard"])
-Ctx = Annotated[Context, Depends(context)]
-CurrentUser = Annotated[User, Depends(current_user)]
 
 
 @router.get("/dashboard/stats")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from careslot.accounts.models import User
 from careslot.cache import sessions
@@ -62,6 +63,11 @@ async def current_user(request: Request) -> User:
     user = await sessions.authenticate(ctx, token)
     request.state.user = user
     return user
+
+
+# What routes declare: the service context, and the signed-in caller (401 otherwise).
+Ctx = Annotated[Context, Depends(context)]
+CurrentUser = Annotated[User, Depends(current_user)]
 
 
 async def optional_user(request: Request) -> User | None:

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from careslot.api import responses
-from careslot.api.deps import context
+from careslot.api.deps import Ctx
 from careslot.api.schemas import PageLoadIn
-from careslot.context import Context
 from careslot.errors import Unauthenticated
 from careslot.monitoring import metrics
 
 router = APIRouter(tags=["system"])
-Ctx = Annotated[Context, Depends(context)]
 HEALTHY = b'{"status":"ok"}'
 
 
