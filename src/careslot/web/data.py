@@ -12,7 +12,7 @@ from careslot.accounts.models import User
 from careslot.cache import reads
 from careslot.context import Context
 
-INSTANTS = ("start", "end", "updatedAt", "createdAt", "at", "date")
+INSTANTS = ("start", "end", "updatedAt", "createdAt", "at", "date", "nextAppointmentDate")
 
 
 def _instants(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -48,9 +48,7 @@ async def slots(ctx: Context, *, doctor_id: int, first: dt.date, last: dt.date,
 async def dashboard_stats(ctx: Context, *, actor: User) -> dict[str, Any]:
     data: dict[str, Any] = _decode(await reads.dashboard_stats(ctx, actor=actor,
                                                                client_id=None))["data"]
-    if isinstance(data.get("nextAppointmentDate"), str):
-        data["nextAppointmentDate"] = dt.datetime.fromisoformat(data["nextAppointmentDate"])
-    _instants(data.get("recentAppointments") or [])
+    _instants([data, *(data.get("recentAppointments") or [])])
     return data
 
 
