@@ -25,7 +25,8 @@ class _Series:
     """One label combination: bucket counts and sum, updated without locks.
 
     Observations happen on the event loop thread; prometheus_client's Histogram takes a
-    lock and costs several microseconds per observe, paid on every query and request.
+    lock per observe, paid on every query and request: 1.6 us against 0.3 us here per
+    labelled observe, median (tests/monitoring/test_overheads.py, --benchmark-only).
     """
 
     __slots__ = ("bounds", "counts", "sum")
@@ -42,11 +43,11 @@ class _Series:
 
 class LightHistogram(Collector):
     def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...],
-                 buckets: tuple[float, ...]) -> None:
+                 buckets: tuple[float, ...], registry: CollectorRegistry = REGISTRY) -> None:
         self.name, self.documentation, self.labelnames = name, documentation, labelnames
         self.bounds = tuple(sorted(buckets))
         self._series: dict[tuple[str, ...], _Series] = {}
-        REGISTRY.register(self)
+        registry.register(self)
 
     def labels(self, *values: str) -> _Series:
         series = self._series.get(values)
