@@ -42,11 +42,16 @@ class Series:
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else 0.0
 
     def row(self) -> dict[str, object]:
-        return {"call": self.name, "n": len(self.millis), "p50_ms": round(self.pct(50), 2),
-                "p95_ms": round(self.pct(95), 2), "p99_ms": round(self.pct(99), 2),
-                "mean_ms": round(statistics.fmean(self.millis), 2) if self.millis else 0.0,
-                "req_per_s": round(len(self.millis) / self.seconds, 1) if self.seconds else 0,
-                "statuses": dict(self.statuses)}
+        return {
+            "call": self.name,
+            "n": len(self.millis),
+            "p50_ms": round(self.pct(50), 2),
+            "p95_ms": round(self.pct(95), 2),
+            "p99_ms": round(self.pct(99), 2),
+            "mean_ms": round(statistics.fmean(self.millis), 2) if self.millis else 0.0,
+            "req_per_s": round(len(self.millis) / self.seconds, 1) if self.seconds else 0,
+            "statuses": dict(self.statuses),
+        }
 
 
 async def timed(series: Series, call: Awaitable[httpx.Response]) -> httpx.Response:
@@ -76,52 +81,80 @@ def weekdays_ahead(rng: random.Random, first: int, last: int) -> date:
             return day
 
 
-async def measure(base: str, *, requests: int, bookings: int, concurrency: int,
-                  patients: int, seed: int) -> list[Series]:
+async def measure(
+    base: str, *, requests: int, bookings: int, concurrency: int, patients: int, seed: int
+) -> list[Series]:
     rng = random.Random(seed)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
         doctors = (await client.get("/api/doctors")).json()
-        doctor_ids = [d["id"] for d in (doctors if isinstance(doctors, list)
-                                        else doctors.get("items", doctors.get("doctors", [])))]
+        doctor_ids = [
+            d["id"]
+            for d in (
+                doctors
+                if isinstance(doctors, list)
+                else doctors.get("items", doctors.get("doctors", []))
+            )
+        ]
         if not doctor_ids:
             sys.exit("no doctors: seed the database first (careslot seed)")
         for _ in range(5):  # warm the connection pool and the code paths
-            await client.get("/api/slots", params={"doctorId": rng.choice(doctor_ids),
-                                                   "date": weekdays_ahead(rng, 2, 60)})
+            await client.get(
+                "/api/slots",
+                params={"doctorId": rng.choice(doctor_ids), "date": weekdays_ahead(rng, 2, 60)},
+            )
 
         one_day = Series("GET /api/slots 1 doctor 1 day")
         month = Series("GET /api/slots 1 doctor 31 days")
 
         def slots_day() -> Awaitable[object]:
-            params = {"doctorId": rng.choice(doctor_ids),
-                      "date": weekdays_ahead(rng, 1, 60).isoformat()}
+            params = {
+                "doctorId": rng.choice(doctor_ids),
+                "date": weekdays_ahead(rng, 1, 60).isoformat(),
+            }
             return timed(one_day, client.get("/api/slots", params=params))
 
         def slots_month() -> Awaitable[object]:
             first = datetime.now(UTC).date() + timedelta(days=rng.randint(1, 55))
-            params = {"doctorId": rng.choice(doctor_ids), "from": first.isoformat(),
-                      "to": (first + timedelta(days=30)).isoformat()}
+            params = {
+                "doctorId": rng.choice(doctor_ids),
+                "from": first.isoformat(),
+                "to": (first + timedelta(days=30)).isoformat(),
+            }
             return timed(month, client.get("/api/slots", params=params))
 
         one_day.seconds = await run_all([slots_day] * requests, concurrency)
         month.seconds = await run_all([slots_month] * requests, concurrency)
 
-        book = await booking_series(client, rng, doctor_ids=doctor_ids, bookings=bookings,
-                                    concurrency=concurrency, patients=patients)
+        book = await booking_series(
+            client,
+            rng,
+            doctor_ids=doctor_ids,
+            bookings=bookings,
+            concurrency=concurrency,
+            patients=patients,
+        )
     return [one_day, month, book]
 
 
-async def booking_series(client: httpx.AsyncClient, rng: random.Random, *,
-                         doctor_ids: list[int], bookings: int, concurrency: int,
-                         patients: int) -> Series:
+async def booking_series(
+    client: httpx.AsyncClient,
+    rng: random.Random,
+    *,
+    doctor_ids: list[int],
+    bookings: int,
+    concurrency: int,
+    patients: int,
+) -> Series:
     """Distinct patients each book a distinct free slot (so nothing collides by design)."""
     numbers = rng.sample(range(1, patients + 1), bookings)
     tokens: list[str] = []
 
     async def sign_in(n: int) -> None:
-        r = await client.post("/api/auth/login", json={"email": f"patient{n}@seed.careslot",
-                                                       "password": SEED_PASSWORD})
+        r = await client.post(
+            "/api/auth/login",
+            json={"email": f"patient{n}@seed.careslot", "password": SEED_PASSWORD},
+        )
         if r.status_code == 200:
             tokens.append(r.json()["token"])
 
@@ -131,9 +164,14 @@ async def booking_series(client: httpx.AsyncClient, rng: random.Random, *,
     free: list[tuple[int, str]] = []
     for doctor_id in rng.sample(doctor_ids, min(len(doctor_ids), 40)):
         first = datetime.now(UTC).date() + timedelta(days=rng.randint(3, 50))
-        r = await client.get("/api/slots", params={
-            "doctorId": doctor_id, "from": first.isoformat(),
-            "to": (first + timedelta(days=6)).isoformat()})
+        r = await client.get(
+            "/api/slots",
+            params={
+                "doctorId": doctor_id,
+                "from": first.isoformat(),
+                "to": (first + timedelta(days=6)).isoformat(),
+            },
+        )
         free += [(doctor_id, s["start"]) for s in r.json()["slots"]]
         if len(free) >= 4 * len(tokens):
             break
@@ -141,21 +179,28 @@ async def booking_series(client: httpx.AsyncClient, rng: random.Random, *,
     series = Series("POST /api/appointments")
 
     def booking(token: str, doctor_id: int, start: str) -> Callable[[], Awaitable[object]]:
-        return lambda: timed(series, client.post(
-            "/api/appointments", json={"doctorId": doctor_id, "start": start,
-                                       "reason": "measure_core"},
-            headers={"Authorization": f"Bearer {token}"}))
+        return lambda: timed(
+            series,
+            client.post(
+                "/api/appointments",
+                json={"doctorId": doctor_id, "start": start, "reason": "measure_core"},
+                headers={"Authorization": f"Bearer {token}"},
+            ),
+        )
 
     series.seconds = await run_all(
-        [booking(t, d, s) for t, (d, s) in zip(tokens, picks, strict=False)], concurrency)
+        [booking(t, d, s) for t, (d, s) in zip(tokens, picks, strict=False)], concurrency
+    )
     return series
 
 
 def print_table(rows: list[dict[str, object]]) -> None:
     print(f"{'call':34} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>7}  statuses")
     for r in rows:
-        print(f"{r['call']!s:34} {r['n']:>5} {r['p50_ms']:>8} {r['p95_ms']:>8} "
-              f"{r['p99_ms']:>8} {r['req_per_s']:>7}  {r['statuses']}")
+        print(
+            f"{r['call']!s:34} {r['n']:>5} {r['p50_ms']:>8} {r['p95_ms']:>8} "
+            f"{r['p99_ms']:>8} {r['req_per_s']:>7}  {r['statuses']}"
+        )
 
 
 def main() -> None:
@@ -164,21 +209,35 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="per slots measurement")
     parser.add_argument("--bookings", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--patients", type=int, default=100_000,
-                        help="how many patient<n>@seed.careslot the seeder made")
+    parser.add_argument(
+        "--patients",
+        type=int,
+        default=100_000,
+        help="how many patient<n>@seed.careslot the seeder made",
+    )
     parser.add_argument("--seed", type=int, default=None, help="default: a fresh one")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
-    series = asyncio.run(measure(args.url.rstrip("/"), requests=args.requests,
-                                 bookings=args.bookings, concurrency=args.concurrency,
-                                 patients=args.patients, seed=seed))
+    series = asyncio.run(
+        measure(
+            args.url.rstrip("/"),
+            requests=args.requests,
+            bookings=args.bookings,
+            concurrency=args.concurrency,
+            patients=args.patients,
+            seed=seed,
+        )
+    )
     rows = [s.row() for s in series]
     print_table(rows)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"url": args.url, "seed": seed, "concurrency": args.concurrency,
-                       "results": rows}, f, indent=2)
+            json.dump(
+                {"url": args.url, "seed": seed, "concurrency": args.concurrency, "results": rows},
+                f,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,14 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 CHROMIUM = os.environ.get("CARESLOT_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PAGES = ["/login", "/dashboard", "/book", "/calendar"]
 PATIENT = ("patient@demo.careslot", "careslot-demo")
 TIMINGS_JS = """() => new Promise(resolve => {
@@ -69,10 +75,10 @@ def own_server() -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url}
     careslot = str(Path(sys.executable).with_name("careslot"))  # this environment's CLI
-    log = tempfile.NamedTemporaryFile("w+", prefix="careslot-measure-", suffix=".log",
-                                      delete=False)
+    log = tempfile.NamedTemporaryFile("w+", prefix="careslot-measure-", suffix=".log", delete=False)
     proc = subprocess.Popen(  # noqa: S603
-        [careslot, "serve", "--demo", "--port", str(port)], env=env, stdout=log, stderr=log)
+        [careslot, "serve", "--demo", "--port", str(port)], env=env, stdout=log, stderr=log
+    )
     address = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -106,8 +112,9 @@ def warm(address: str) -> None:
 
 
 def sign_in(context: Any, address: str) -> None:
-    r = context.request.post(address + "/api/auth/login",
-                             data={"email": PATIENT[0], "password": PATIENT[1]})
+    r = context.request.post(
+        address + "/api/auth/login", data={"email": PATIENT[0], "password": PATIENT[1]}
+    )
     assert r.ok, r.text()
 
 
@@ -177,8 +184,13 @@ def floor(browser: Any, runs: int) -> dict[str, Any]:
             page.goto(url)
             rows.append(page.evaluate(FLOOR_JS))
             context.close()
-    return {"page": "(bare 70-byte page)", "kind": "floor", "ttfb": median(rows, "ttfb"),
-            "fcp": median(rows, "fcp"), "fcp_min": best(rows, "fcp")}
+    return {
+        "page": "(bare 70-byte page)",
+        "kind": "floor",
+        "ttfb": median(rows, "ttfb"),
+        "fcp": median(rows, "fcp"),
+        "fcp_min": best(rows, "fcp"),
+    }
 
 
 def measure(address: str, runs: int) -> list[dict[str, Any]]:
@@ -205,8 +217,14 @@ def measure(address: str, runs: int) -> list[dict[str, Any]]:
                 warm_sw.append(load(page, address, path))
                 context.close()
             for kind, rows in (("cold", cold), ("sw-warm", warm_sw)):
-                results.append({"page": path, "kind": kind, "fcp_min": best(rows, "fcp"), **{
-                    k: median(rows, k) for k in ("ttfb", "fcp", "lcp", "tti")}})
+                results.append(
+                    {
+                        "page": path,
+                        "kind": kind,
+                        "fcp_min": best(rows, "fcp"),
+                        **{k: median(rows, k) for k in ("ttfb", "fcp", "lcp", "tti")},
+                    }
+                )
         results.extend(prefetched(browser, address, runs))
         browser.close()
     return results
@@ -239,9 +257,15 @@ def prefetched(browser: Any, address: str, runs: int) -> list[dict[str, Any]]:
             context.close()
     out = []
     for kind, found in rows.items():
-        out.append({"page": "/dashboard -> /book", "kind": kind, "fcp_min": best(found, "fcp"),
-                    "delivery": ",".join(sorted({r["delivery"] or "network" for r in found})),
-                    **{k: median(found, k) for k in ("ttfb", "fcp", "lcp", "tti", "wall")}})
+        out.append(
+            {
+                "page": "/dashboard -> /book",
+                "kind": kind,
+                "fcp_min": best(found, "fcp"),
+                "delivery": ",".join(sorted({r["delivery"] or "network" for r in found})),
+                **{k: median(found, k) for k in ("ttfb", "fcp", "lcp", "tti", "wall")},
+            }
+        )
     return out
 
 
@@ -250,7 +274,7 @@ def main() -> None:
     parser.add_argument("--url", help="a running careslot with the demo hospital")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    with (own_server() if not args.url else _given(args.url)) as address:
+    with own_server() if not args.url else _given(args.url) as address:
         warm(address)
         results = measure(address, args.runs)
     columns = ("ttfb", "fcp", "fcp_min", "lcp", "tti", "wall")

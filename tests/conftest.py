@@ -77,8 +77,9 @@ def migrate_and_seed_demo(url: str) -> None:
 @pytest.fixture(scope="session")
 def template_url(admin_url: str) -> Iterator[str]:
     name = f"careslot_tpl_{os.getpid()}"
-    asyncio.run(_admin(admin_url, f"drop database if exists {name} with (force)",
-                       f"create database {name}"))
+    asyncio.run(
+        _admin(admin_url, f"drop database if exists {name} with (force)", f"create database {name}")
+    )
     url = with_database(admin_url, name)
     migrate_and_seed_demo(url)
     yield url
@@ -131,8 +132,9 @@ def serve_in_thread(settings: Settings) -> Iterator[LiveServer]:
 
     port = free_port()
     app = create_app(settings, database_url=settings.database_url)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            loop="asyncio", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio", lifespan="on"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -33,13 +33,19 @@ def empty_database(admin_url: str) -> Iterator[str]:
 
 
 def _env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": database_url, "CARESLOT_DATA_DIR": str(tmp_path),
-            "NO_COLOR": "1", "COLUMNS": "200"}
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CARESLOT_DATA_DIR": str(tmp_path),
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CARESLOT, *args], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [CARESLOT, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 async def _fetch(url: str, sql: str) -> list[asyncpg.Record]:
@@ -69,13 +75,19 @@ def _wait_healthy(base: str, process: subprocess.Popen[str]) -> None:
 def test_serve_demo_then_ctrl_c(empty_database: str, tmp_path: Path) -> None:
     port = free_port()
     process = subprocess.Popen(
-        [CARESLOT, "serve", "--demo", "--port", str(port)], env=_env(empty_database, tmp_path),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [CARESLOT, "serve", "--demo", "--port", str(port)],
+        env=_env(empty_database, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base, process)
-        r = httpx.post(f"{base}/api/auth/login", json={"email": "patient@demo.careslot",
-                                                       "password": "careslot-demo"})
+        r = httpx.post(
+            f"{base}/api/auth/login",
+            json={"email": "patient@demo.careslot", "password": "careslot-demo"},
+        )
         assert r.status_code == 200, r.text
         assert r.json()["user"]["role"] == "patient"
         token = r.json()["token"]
@@ -107,32 +119,57 @@ def test_migrate_is_idempotent(empty_database: str, tmp_path: Path) -> None:
     again = _run(["migrate"], env)
     assert again.returncode == 0, again.stderr
     assert "0 migration(s) applied" in again.stdout
-    tables = asyncio.run(_fetch(empty_database, "select tablename from pg_tables "
-                                                "where schemaname = 'public'"))
+    tables = asyncio.run(
+        _fetch(empty_database, "select tablename from pg_tables where schemaname = 'public'")
+    )
     assert {"appointments", "users", "sessions", "working_hours"} <= {
-        t["tablename"] for t in tables}
+        t["tablename"] for t in tables
+    }
 
 
 def test_users_create(empty_database: str, tmp_path: Path) -> None:
     env = _env(empty_database, tmp_path)
-    r = _run(["users", "create", "--email", "nurse@test.careslot", "--password",
-              "long-enough-pw", "--role", "staff", "--name", "Nina Nurse"], env)
+    r = _run(
+        [
+            "users",
+            "create",
+            "--email",
+            "nurse@test.careslot",
+            "--password",
+            "long-enough-pw",
+            "--role",
+            "staff",
+            "--name",
+            "Nina Nurse",
+        ],
+        env,
+    )
     assert r.returncode == 0, r.stderr
     assert "created staff" in r.stdout
-    rows = asyncio.run(_fetch(empty_database, "select email, name, role, password_hash "
-                                              "from users"))
+    rows = asyncio.run(_fetch(empty_database, "select email, name, role, password_hash from users"))
     assert [(u["email"], u["name"], u["role"]) for u in rows] == [
-        ("nurse@test.careslot", "Nina Nurse", "staff")]
+        ("nurse@test.careslot", "Nina Nurse", "staff")
+    ]
     assert rows[0]["password_hash"].startswith("$argon2id$")
     assert "long-enough-pw" not in rows[0]["password_hash"]
 
-    duplicate = _run(["users", "create", "--email", "NURSE@test.careslot", "--password",
-                      "long-enough-pw", "--role", "staff"], env)
+    duplicate = _run(
+        [
+            "users",
+            "create",
+            "--email",
+            "NURSE@test.careslot",
+            "--password",
+            "long-enough-pw",
+            "--role",
+            "staff",
+        ],
+        env,
+    )
     assert duplicate.returncode == 1
     assert "exists" in duplicate.stdout
     for bad in (["--role", "wizard"], ["--password", "short"]):
-        args = {"--email": "x@test.careslot", "--password": "long-enough-pw",
-                "--role": "patient"}
+        args = {"--email": "x@test.careslot", "--password": "long-enough-pw", "--role": "patient"}
         args[bad[0]] = bad[1]
         result = _run(["users", "create", *[v for kv in args.items() for v in kv]], env)
         assert result.returncode == 1, (bad, result.stdout, result.stderr)
@@ -142,8 +179,14 @@ def test_users_create(empty_database: str, tmp_path: Path) -> None:
 
 
 def test_help_lists_the_commands(tmp_path: Path) -> None:
-    r = subprocess.run([CARESLOT, "--help"], capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}, check=False)
+    r = subprocess.run(
+        [CARESLOT, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+        check=False,
+    )
     assert r.returncode == 0
     for command in ("serve", "migrate", "seed", "users"):
         assert command in r.stdout

@@ -25,11 +25,17 @@ MAX_EXAMPLES = 20
 def fuzz_live(admin_url: str, template_url: str) -> Iterator[LiveServer]:
     template = urlsplit(template_url).path.lstrip("/")
     name = f"careslot_fuzz_{os.getpid()}"
-    asyncio.run(_admin(admin_url, f"drop database if exists {name} with (force)",
-                       f"create database {name} template {template}"))
+    asyncio.run(
+        _admin(
+            admin_url,
+            f"drop database if exists {name} with (force)",
+            f"create database {name} template {template}",
+        )
+    )
     url = with_database(admin_url, name)
-    yield from serve_in_thread(Settings(database_url=url, redis_url=None,
-                                        login_failure_limit=10_000))
+    yield from serve_in_thread(
+        Settings(database_url=url, redis_url=None, login_failure_limit=10_000)
+    )
     asyncio.run(_admin(admin_url, f"drop database if exists {name} with (force)"))
 
 
@@ -40,8 +46,9 @@ def patient_headers(fuzz_live: LiveServer) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_no_server_errors(fuzz_live: LiveServer, patient_headers: dict[str, str],
-                          mode: GenerationMode) -> None:
+def test_no_server_errors(
+    fuzz_live: LiveServer, patient_headers: dict[str, str], mode: GenerationMode
+) -> None:
     schema = schemathesis.openapi.from_url(f"{fuzz_live.url}/openapi.json")
     # Signing out would end the fuzzing session's token; logout has its own tests.
     schema = schema.exclude(path="/api/auth/logout")
@@ -52,11 +59,16 @@ def test_no_server_errors(fuzz_live: LiveServer, patient_headers: dict[str, str]
         labels.append(operation.label)
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def fuzz(case: Any) -> None:
-            case.call_and_validate(base_url=fuzz_live.url, headers=patient_headers,
-                                   checks=[not_a_server_error])
+            case.call_and_validate(
+                base_url=fuzz_live.url, headers=patient_headers, checks=[not_a_server_error]
+            )
 
         try:
             fuzz()

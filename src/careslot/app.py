@@ -52,8 +52,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             await pool.close()
 
     app = FastAPI(
-        title="careslot", version=__version__, lifespan=lifespan,
-        default_response_class=ORJSONResponse, docs_url="/docs", redoc_url=None,
+        title="careslot",
+        version=__version__,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+        docs_url="/docs",
+        redoc_url=None,
     )
     errors.install(app)
     for module in (auth, catalog, appointments, dashboard, stats, system):

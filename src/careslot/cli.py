@@ -68,8 +68,15 @@ def serve(
             console.print(f"  {role:8} {email:28} password: {PASSWORD}  ({name})")
     console.print(f"careslot on [bold]http://{host}:{port}[/bold] ({workers} worker(s))")
     uvicorn.run(
-        "careslot.app:create_app", factory=True, host=host, port=port, workers=workers,
-        loop="uvloop", http="httptools", log_level=log_level, access_log=False,
+        "careslot.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=log_level,
+        access_log=False,
     )
 
 
@@ -84,8 +91,15 @@ def seed(
     from careslot.seeding.bulk import run_bulk_seed
 
     url = _database()
-    run_bulk_seed(url, get_settings(), appointments=appointments, patients=patients,
-                  doctors=doctors, seed=seed_value, console=console)
+    run_bulk_seed(
+        url,
+        get_settings(),
+        appointments=appointments,
+        patients=patients,
+        doctors=doctors,
+        seed=seed_value,
+        console=console,
+    )
 
 
 @users_app.command("create")
@@ -105,8 +119,9 @@ def users_create(
     async def create() -> None:
         pool = await create_pool(get_settings(), url)
         try:
-            user = await create_user(pool, email=email, password=password,
-                                     name=name or email.split("@")[0], role=role)
+            user = await create_user(
+                pool, email=email, password=password, name=name or email.split("@")[0], role=role
+            )
             console.print(f"[green]created {user.role} #{user.id} {user.email}[/green]")
         finally:
             await pool.close()
@@ -133,10 +148,20 @@ def bench(
     """Measure the guide's Expected Results table: cache off vs on, with wrk."""
     from careslot.bench.command import run_command
 
-    raise typer.Exit(run_command(
-        appointments=appointments, duration=duration, connections=connections, workers=workers,
-        out=out, quick=quick, reuse_db=reuse_db, database=database, scale=scale,
-        console=console))
+    raise typer.Exit(
+        run_command(
+            appointments=appointments,
+            duration=duration,
+            connections=connections,
+            workers=workers,
+            out=out,
+            quick=quick,
+            reuse_db=reuse_db,
+            database=database,
+            scale=scale,
+            console=console,
+        )
+    )
 
 
 @db_app.command("top")

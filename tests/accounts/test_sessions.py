@@ -18,19 +18,27 @@ def settings(database_url: str) -> Settings:
 
 
 def _age(live: LiveServer, token: str, column: str, minutes: int) -> None:
-    query(live, f"update sessions set {column} = now() - make_interval(mins => $2) "
-                "where token_hash = $1", token_hash(token), minutes)
+    query(
+        live,
+        f"update sessions set {column} = now() - make_interval(mins => $2) where token_hash = $1",
+        token_hash(token),
+        minutes,
+    )
 
 
 def test_expired_session_is_dead(live: LiveServer, patient_token: str) -> None:
-    query(live, "update sessions set expires_at = now() - interval '1 second' "
-                "where token_hash = $1", token_hash(patient_token))
+    query(
+        live,
+        "update sessions set expires_at = now() - interval '1 second' where token_hash = $1",
+        token_hash(patient_token),
+    )
     with live.client(patient_token) as c:
         assert_problem(c.get("/api/users/profile"), 401, "unauthenticated")
 
 
-@pytest.mark.parametrize("email", ["staff@demo.careslot", "admin@demo.careslot",
-                                   "doctor@demo.careslot"])
+@pytest.mark.parametrize(
+    "email", ["staff@demo.careslot", "admin@demo.careslot", "doctor@demo.careslot"]
+)
 def test_staff_sessions_time_out_when_idle(live: LiveServer, email: str) -> None:
     token = live.login(email)
     _age(live, token, "last_seen_at", 29)
@@ -40,8 +48,7 @@ def test_staff_sessions_time_out_when_idle(live: LiveServer, email: str) -> None
     with live.client(token) as c:
         assert_problem(c.get("/api/users/profile"), 401, "unauthenticated")
         # Revoked, not just refused once: a fresh last_seen_at does not bring it back.
-    query(live, "update sessions set last_seen_at = now() where token_hash = $1",
-          token_hash(token))
+    query(live, "update sessions set last_seen_at = now() where token_hash = $1", token_hash(token))
     with live.client(token) as c:
         assert_problem(c.get("/api/users/profile"), 401, "unauthenticated")
 
@@ -50,14 +57,21 @@ def test_patient_sessions_survive_idling(live: LiveServer, patient_token: str) -
     _age(live, patient_token, "last_seen_at", 120)
     with live.client(patient_token) as c:
         assert c.get("/api/users/profile").status_code == 200
-    seen = query(live, "select last_seen_at > now() - interval '1 minute' as fresh "
-                       "from sessions where token_hash = $1", token_hash(patient_token))
+    seen = query(
+        live,
+        "select last_seen_at > now() - interval '1 minute' as fresh "
+        "from sessions where token_hash = $1",
+        token_hash(patient_token),
+    )
     assert seen[0]["fresh"], "activity should move last_seen_at forward"
 
 
 def test_sessions_end_after_twelve_hours(live: LiveServer, patient_token: str) -> None:
-    expires = query(live, "select expires_at - created_at as life from sessions "
-                          "where token_hash = $1", token_hash(patient_token))
+    expires = query(
+        live,
+        "select expires_at - created_at as life from sessions where token_hash = $1",
+        token_hash(patient_token),
+    )
     assert expires[0]["life"].total_seconds() == pytest.approx(12 * 3600, abs=5)
 
 
@@ -72,6 +86,7 @@ def test_deactivated_users_lose_their_sessions(live: LiveServer, patient_token: 
     with live.client(patient_token) as c:
         assert_problem(c.get("/api/users/profile"), 401, "unauthenticated")
     with live.client() as c:
-        r = c.post("/api/auth/login", json={"email": "patient@demo.careslot",
-                                            "password": "careslot-demo"})
+        r = c.post(
+            "/api/auth/login", json={"email": "patient@demo.careslot", "password": "careslot-demo"}
+        )
     assert_problem(r, 401, "unauthenticated")

@@ -21,20 +21,22 @@ def register(live: LiveServer, name: str = "Test Patient") -> tuple[int, str]:
     """A new patient: (user id, bearer token)."""
     email = f"p{next(_emails)}-{id(live)}@test.careslot"
     with live.client() as c:
-        r = c.post("/api/auth/register", json={"email": email, "password": PASSWORD,
-                                               "name": name})
+        r = c.post("/api/auth/register", json={"email": email, "password": PASSWORD, "name": name})
     assert r.status_code == 201, r.text
     body = r.json()
     return body["user"]["id"], body["token"]
 
 
-def free_slots(live: LiveServer, doctor_id: int, days_ahead: int = 1,
-               span: int = 14) -> list[dict[str, Any]]:
+def free_slots(
+    live: LiveServer, doctor_id: int, days_ahead: int = 1, span: int = 14
+) -> list[dict[str, Any]]:
     first = dt.datetime.now(live.settings.zone).date() + dt.timedelta(days=days_ahead)
     last = first + dt.timedelta(days=span - 1)
     with live.client() as c:
-        r = c.get("/api/slots", params={"doctorId": doctor_id, "from": first.isoformat(),
-                                        "to": last.isoformat()})
+        r = c.get(
+            "/api/slots",
+            params={"doctorId": doctor_id, "from": first.isoformat(), "to": last.isoformat()},
+        )
     assert r.status_code == 200, r.text
     slots: list[dict[str, Any]] = r.json()["slots"]
     assert slots, "the demo doctor should have free slots in the next two weeks"
@@ -42,8 +44,7 @@ def free_slots(live: LiveServer, doctor_id: int, days_ahead: int = 1,
 
 
 def book(client: httpx.Client, doctor_id: int, start: str, **extra: Any) -> httpx.Response:
-    return client.post("/api/appointments", json={"doctorId": doctor_id, "start": start,
-                                                   **extra})
+    return client.post("/api/appointments", json={"doctorId": doctor_id, "start": start, **extra})
 
 
 def assert_problem(r: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
@@ -82,9 +83,14 @@ def scalar(live: LiveServer, sql: str, *args: Any) -> Any:
 
 
 def appointments_snapshot(live: LiveServer) -> list[tuple[Any, ...]]:
-    return [tuple(r) for r in query(
-        live, "select id, client_id, doctor_id, starts_at, ends_at, status, reason, updated_at "
-              "from appointments order by id")]
+    return [
+        tuple(r)
+        for r in query(
+            live,
+            "select id, client_id, doctor_id, starts_at, ends_at, status, reason, updated_at "
+            "from appointments order by id",
+        )
+    ]
 
 
 def user_id(live: LiveServer, email: str) -> int:

@@ -41,25 +41,39 @@ def test_cookie_session_and_its_origin_check(live: LiveServer) -> None:
         # Reads by cookie work with no Origin at all.
         assert c.get("/api/users/profile").json()["email"] == PATIENT
         # A write from another site is refused before anything happens.
-        for headers in ({"Origin": "https://evil.example"},
-                        {"Sec-Fetch-Site": "cross-site"},
-                        {"Origin": "null"},
-                        {"Sec-Fetch-Site": "same-site"}):
+        for headers in (
+            {"Origin": "https://evil.example"},
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Origin": "null"},
+            {"Sec-Fetch-Site": "same-site"},
+        ):
             assert_problem(c.post("/api/auth/logout", headers=headers), 403, "forbidden")
-            assert_problem(c.post("/api/appointments", headers=headers,
-                                  json={"doctorId": 1, "start": "2030-01-01T09:00:00Z"}),
-                           403, "forbidden")
-            assert_problem(c.patch("/api/appointments/1", headers=headers,
-                                   json={"status": "cancelled"}), 403, "forbidden")
+            assert_problem(
+                c.post(
+                    "/api/appointments",
+                    headers=headers,
+                    json={"doctorId": 1, "start": "2030-01-01T09:00:00Z"},
+                ),
+                403,
+                "forbidden",
+            )
+            assert_problem(
+                c.patch("/api/appointments/1", headers=headers, json={"status": "cancelled"}),
+                403,
+                "forbidden",
+            )
         assert c.get("/api/users/profile").status_code == 200
 
         # The same write from our own origin goes through.
-        r = c.post("/api/auth/logout", headers={"Origin": live.url,
-                                               "Sec-Fetch-Site": "same-origin"})
+        r = c.post(
+            "/api/auth/logout", headers={"Origin": live.url, "Sec-Fetch-Site": "same-origin"}
+        )
         assert r.status_code == 204
         assert "clear-site-data" in r.headers
-        assert 'careslot_session=""' in r.headers["set-cookie"] or \
-            "max-age=0" in r.headers["set-cookie"].lower()
+        assert (
+            'careslot_session=""' in r.headers["set-cookie"]
+            or "max-age=0" in r.headers["set-cookie"].lower()
+        )
 
 
 def test_bearer_token_needs_no_origin(live: LiveServer) -> None:
@@ -80,25 +94,37 @@ def test_ten_failures_lock_the_email_even_for_the_right_password(live: LiveServe
         body = assert_problem(r, 429, "rate_limited")
         assert "careslot-demo" not in str(body)
         # Another account is not affected.
-        r = c.post("/api/auth/login", json={"email": "patient2@demo.careslot",
-                                            "password": "careslot-demo"})
+        r = c.post(
+            "/api/auth/login", json={"email": "patient2@demo.careslot", "password": "careslot-demo"}
+        )
         assert r.status_code == 200
 
 
 def test_unknown_emails_are_throttled_too(live: LiveServer) -> None:
     with live.client() as c:
         for _ in range(10):
-            assert_problem(c.post("/api/auth/login", json={
-                "email": "nobody@test.careslot", "password": "whatever1"}), 401)
-        assert_problem(c.post("/api/auth/login", json={
-            "email": "nobody@test.careslot", "password": "whatever1"}), 429, "rate_limited")
+            assert_problem(
+                c.post(
+                    "/api/auth/login",
+                    json={"email": "nobody@test.careslot", "password": "whatever1"},
+                ),
+                401,
+            )
+        assert_problem(
+            c.post(
+                "/api/auth/login", json={"email": "nobody@test.careslot", "password": "whatever1"}
+            ),
+            429,
+            "rate_limited",
+        )
 
 
 def test_nine_failures_do_not_lock(live: LiveServer) -> None:
     with live.client() as c:
         for _ in range(9):
-            assert_problem(c.post("/api/auth/login", json={"email": PATIENT,
-                                                           "password": "wrong-pass"}), 401)
+            assert_problem(
+                c.post("/api/auth/login", json={"email": PATIENT, "password": "wrong-pass"}), 401
+            )
         r = c.post("/api/auth/login", json={"email": PATIENT, "password": "careslot-demo"})
     assert r.status_code == 200
 
@@ -110,17 +136,27 @@ def test_register_rules(live: LiveServer) -> None:
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
     with live.client() as c:
-        r = c.post("/api/auth/register", json={"email": email.upper(), "password": PASSWORD,
-                                               "name": "Twin"})
+        r = c.post(
+            "/api/auth/register",
+            json={"email": email.upper(), "password": PASSWORD, "name": "Twin"},
+        )
         assert_problem(r, 409, "email_taken")
-        for body in ({"email": "not-an-email", "password": PASSWORD, "name": "X"},
-                     {"email": "a@b.co", "password": "short", "name": "X"},
-                     {"email": "a@b.co", "password": PASSWORD, "name": ""},
-                     {"email": "a@b.co", "password": PASSWORD, "name": "   "},
-                     {"email": "a@b.co", "password": PASSWORD, "name": "X", "role": "admin"}):
+        for body in (
+            {"email": "not-an-email", "password": PASSWORD, "name": "X"},
+            {"email": "a@b.co", "password": "short", "name": "X"},
+            {"email": "a@b.co", "password": PASSWORD, "name": ""},
+            {"email": "a@b.co", "password": PASSWORD, "name": "   "},
+            {"email": "a@b.co", "password": PASSWORD, "name": "X", "role": "admin"},
+        ):
             assert_problem(c.post("/api/auth/register", json=body), 422, "validation_error")
-    assert scalar(live, "select count(*) from users where role <> 'patient' and email "
-                        "not like '%@demo.careslot'") == 0
+    assert (
+        scalar(
+            live,
+            "select count(*) from users where role <> 'patient' and email "
+            "not like '%@demo.careslot'",
+        )
+        == 0
+    )
 
 
 @pytest.mark.parametrize("header", ["Bearer", "Bearer  x y", "Token abc", "bearer"])
@@ -138,10 +174,16 @@ def test_a_burst_of_guesses_cannot_beat_the_throttle(live: LiveServer) -> None:
 
     async def burst() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
-            return list(await asyncio.gather(*(
-                client.post("/api/auth/login", json={"email": PATIENT,
-                                                     "password": f"guess-{i:04d}"})
-                for i in range(40))))
+            return list(
+                await asyncio.gather(
+                    *(
+                        client.post(
+                            "/api/auth/login", json={"email": PATIENT, "password": f"guess-{i:04d}"}
+                        )
+                        for i in range(40)
+                    )
+                )
+            )
 
     responses = asyncio.run(burst())
     statuses = [r.status_code for r in responses]
@@ -154,7 +196,9 @@ def test_a_burst_of_guesses_cannot_beat_the_throttle(live: LiveServer) -> None:
 
 def test_sign_in_ignores_spaces_around_the_email(live: LiveServer) -> None:
     with live.client() as c:
-        r = c.post("/api/auth/login",
-                   json={"email": "  patient@demo.careslot ", "password": "careslot-demo"})
+        r = c.post(
+            "/api/auth/login",
+            json={"email": "  patient@demo.careslot ", "password": "careslot-demo"},
+        )
     assert r.status_code == 200
     assert r.json()["user"]["email"] == "patient@demo.careslot"

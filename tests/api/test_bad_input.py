@@ -34,19 +34,51 @@ def _book(**body: Any) -> dict[str, Any]:
 
 CASES: dict[str, tuple[dict[str, Any], int | None]] = {
     # Bodies that are not JSON, or not the JSON we want.
-    "truncated json": ({"method": "POST", "url": "/api/appointments",
-                        "content": b'{"doctorId": 1,',
-                        "headers": {"content-type": "application/json"}}, 400),
-    "not json": ({"method": "POST", "url": "/api/appointments", "content": b"hello",
-                  "headers": {"content-type": "application/json"}}, 400),
-    "invalid utf-8": ({"method": "POST", "url": "/api/appointments",
-                       "content": b'{"doctorId": "\xff\xfe"}',
-                       "headers": {"content-type": "application/json"}}, 400),
-    "form body": ({"method": "POST", "url": "/api/appointments",
-                   "content": b"doctorId=1&start=x",
-                   "headers": {"content-type": "application/x-www-form-urlencoded"}}, 422),
-    "empty body": ({"method": "POST", "url": "/api/appointments", "content": b"",
-                    "headers": {"content-type": "application/json"}}, 422),
+    "truncated json": (
+        {
+            "method": "POST",
+            "url": "/api/appointments",
+            "content": b'{"doctorId": 1,',
+            "headers": {"content-type": "application/json"},
+        },
+        400,
+    ),
+    "not json": (
+        {
+            "method": "POST",
+            "url": "/api/appointments",
+            "content": b"hello",
+            "headers": {"content-type": "application/json"},
+        },
+        400,
+    ),
+    "invalid utf-8": (
+        {
+            "method": "POST",
+            "url": "/api/appointments",
+            "content": b'{"doctorId": "\xff\xfe"}',
+            "headers": {"content-type": "application/json"},
+        },
+        400,
+    ),
+    "form body": (
+        {
+            "method": "POST",
+            "url": "/api/appointments",
+            "content": b"doctorId=1&start=x",
+            "headers": {"content-type": "application/x-www-form-urlencoded"},
+        },
+        422,
+    ),
+    "empty body": (
+        {
+            "method": "POST",
+            "url": "/api/appointments",
+            "content": b"",
+            "headers": {"content-type": "application/json"},
+        },
+        422,
+    ),
     "json array": ({"method": "POST", "url": "/api/appointments", "json": []}, 422),
     "json null": ({"method": "POST", "url": "/api/appointments", "json": None}, 422),
     "json string": ({"method": "POST", "url": "/api/appointments", "json": INJECTION}, 422),
@@ -74,118 +106,275 @@ CASES: dict[str, tuple[dict[str, Any], int | None]] = {
     "reason number": (_book(doctorId=1, start=OK_START, reason=5), 422),
     "extra field": (_book(doctorId=1, start=OK_START, status="completed"), 422),
     "client for patient": (_book(doctorId=1, start=OK_START, clientId=BIG), 422),
-    "idempotency key too long": ({"method": "POST", "url": "/api/appointments",
-                                  "json": {"doctorId": 1, "start": OK_START},
-                                  "headers": {"Idempotency-Key": "k" * 300}}, 422),
+    "idempotency key too long": (
+        {
+            "method": "POST",
+            "url": "/api/appointments",
+            "json": {"doctorId": 1, "start": OK_START},
+            "headers": {"Idempotency-Key": "k" * 300},
+        },
+        422,
+    ),
     # Ids out of range or not ids.
     "get id huge": ({"method": "GET", "url": f"/api/appointments/{BIG}"}, 422),
     "get id zero": ({"method": "GET", "url": "/api/appointments/0"}, 422),
     "get id text": ({"method": "GET", "url": "/api/appointments/abc"}, 422),
     "get id injection": ({"method": "GET", "url": "/api/appointments/1%20or%201=1"}, 422),
-    "patch id huge": ({"method": "PATCH", "url": f"/api/appointments/{BIG}",
-                       "json": {"status": "cancelled"}}, 422),
-    "patch unknown": ({"method": "PATCH", "url": "/api/appointments/999999",
-                       "json": {"status": "cancelled"}}, 404),
-    "patch injection status": ({"method": "PATCH", "url": "/api/appointments/1",
-                                "json": {"status": INJECTION}}, None),
-    "patch nul status": ({"method": "PATCH", "url": "/api/appointments/1",
-                          "json": {"status": "x\x00"}}, 422),
-    "patch naive start": ({"method": "PATCH", "url": "/api/appointments/1",
-                           "json": {"start": "2030-01-07T09:00:00"}}, None),
-    "patch malformed": ({"method": "PATCH", "url": "/api/appointments/1", "content": b"{",
-                         "headers": {"content-type": "application/json"}}, 400),
+    "patch id huge": (
+        {"method": "PATCH", "url": f"/api/appointments/{BIG}", "json": {"status": "cancelled"}},
+        422,
+    ),
+    "patch unknown": (
+        {"method": "PATCH", "url": "/api/appointments/999999", "json": {"status": "cancelled"}},
+        404,
+    ),
+    "patch injection status": (
+        {"method": "PATCH", "url": "/api/appointments/1", "json": {"status": INJECTION}},
+        None,
+    ),
+    "patch nul status": (
+        {"method": "PATCH", "url": "/api/appointments/1", "json": {"status": "x\x00"}},
+        422,
+    ),
+    "patch naive start": (
+        {"method": "PATCH", "url": "/api/appointments/1", "json": {"start": "2030-01-07T09:00:00"}},
+        None,
+    ),
+    "patch malformed": (
+        {
+            "method": "PATCH",
+            "url": "/api/appointments/1",
+            "content": b"{",
+            "headers": {"content-type": "application/json"},
+        },
+        400,
+    ),
     # Listing filters.
-    "list bad status": ({"method": "GET", "url": "/api/appointments",
-                         "params": {"status": INJECTION}}, 422),
-    "list nul status": ({"method": "GET", "url": "/api/appointments",
-                         "params": {"status": "\x00"}}, 422),
-    "list naive from": ({"method": "GET", "url": "/api/appointments",
-                         "params": {"from": "2026-01-01T00:00:00"}}, 422),
-    "list bad from": ({"method": "GET", "url": "/api/appointments",
-                       "params": {"from": "yesterday"}}, 422),
-    "list far from": ({"method": "GET", "url": "/api/appointments",
-                       "params": {"from": "0001-01-01T00:00:00+05:00"}}, 422),
-    "list far to": ({"method": "GET", "url": "/api/appointments",
-                     "params": {"to": "9999-12-31T23:59:59-12:00"}}, 422),
-    "list limit zero": ({"method": "GET", "url": "/api/appointments",
-                         "params": {"limit": 0}}, 422),
-    "list limit huge": ({"method": "GET", "url": "/api/appointments",
-                         "params": {"limit": BIG}}, 422),
-    "list client huge": ({"method": "GET", "url": "/api/appointments",
-                          "params": {"clientId": BIG}}, 422),
-    "cursor garbage": ({"method": "GET", "url": "/api/appointments",
-                        "params": {"cursor": "%%%not-base64"}}, 422),
-    "cursor injection": ({"method": "GET", "url": "/api/appointments",
-                          "params": {"cursor": INJECTION}}, 422),
-    "cursor nul": ({"method": "GET", "url": "/api/appointments",
-                    "params": {"cursor": "\x00"}}, 422),
-    "cursor no bar": ({"method": "GET", "url": "/api/appointments",
-                       "params": {"cursor": _cursor("2026-01-01T00:00:00+00:00")}}, 422),
-    "cursor naive": ({"method": "GET", "url": "/api/appointments",
-                      "params": {"cursor": _cursor("2026-01-01T00:00:00|5")}}, 422),
-    "cursor huge id": ({"method": "GET", "url": "/api/appointments",
-                        "params": {"cursor": _cursor(f"2026-01-01T00:00:00+00:00|{BIG}")}},
-                       422),
-    "cursor far date": ({"method": "GET", "url": "/api/appointments",
-                         "params": {"cursor": _cursor("0001-01-01T00:00:00+05:00|1")}}, 422),
-    "cursor not utf-8": ({"method": "GET", "url": "/api/appointments",
-                          "params": {"cursor": base64.urlsafe_b64encode(b"\xff|1").decode()}},
-                         422),
+    "list bad status": (
+        {"method": "GET", "url": "/api/appointments", "params": {"status": INJECTION}},
+        422,
+    ),
+    "list nul status": (
+        {"method": "GET", "url": "/api/appointments", "params": {"status": "\x00"}},
+        422,
+    ),
+    "list naive from": (
+        {"method": "GET", "url": "/api/appointments", "params": {"from": "2026-01-01T00:00:00"}},
+        422,
+    ),
+    "list bad from": (
+        {"method": "GET", "url": "/api/appointments", "params": {"from": "yesterday"}},
+        422,
+    ),
+    "list far from": (
+        {
+            "method": "GET",
+            "url": "/api/appointments",
+            "params": {"from": "0001-01-01T00:00:00+05:00"},
+        },
+        422,
+    ),
+    "list far to": (
+        {
+            "method": "GET",
+            "url": "/api/appointments",
+            "params": {"to": "9999-12-31T23:59:59-12:00"},
+        },
+        422,
+    ),
+    "list limit zero": ({"method": "GET", "url": "/api/appointments", "params": {"limit": 0}}, 422),
+    "list limit huge": (
+        {"method": "GET", "url": "/api/appointments", "params": {"limit": BIG}},
+        422,
+    ),
+    "list client huge": (
+        {"method": "GET", "url": "/api/appointments", "params": {"clientId": BIG}},
+        422,
+    ),
+    "cursor garbage": (
+        {"method": "GET", "url": "/api/appointments", "params": {"cursor": "%%%not-base64"}},
+        422,
+    ),
+    "cursor injection": (
+        {"method": "GET", "url": "/api/appointments", "params": {"cursor": INJECTION}},
+        422,
+    ),
+    "cursor nul": (
+        {"method": "GET", "url": "/api/appointments", "params": {"cursor": "\x00"}},
+        422,
+    ),
+    "cursor no bar": (
+        {
+            "method": "GET",
+            "url": "/api/appointments",
+            "params": {"cursor": _cursor("2026-01-01T00:00:00+00:00")},
+        },
+        422,
+    ),
+    "cursor naive": (
+        {
+            "method": "GET",
+            "url": "/api/appointments",
+            "params": {"cursor": _cursor("2026-01-01T00:00:00|5")},
+        },
+        422,
+    ),
+    "cursor huge id": (
+        {
+            "method": "GET",
+            "url": "/api/appointments",
+            "params": {"cursor": _cursor(f"2026-01-01T00:00:00+00:00|{BIG}")},
+        },
+        422,
+    ),
+    "cursor far date": (
+        {
+            "method": "GET",
+            "url": "/api/appointments",
+            "params": {"cursor": _cursor("0001-01-01T00:00:00+05:00|1")},
+        },
+        422,
+    ),
+    "cursor not utf-8": (
+        {
+            "method": "GET",
+            "url": "/api/appointments",
+            "params": {"cursor": base64.urlsafe_b64encode(b"\xff|1").decode()},
+        },
+        422,
+    ),
     # Calendar, slots, dashboard, activity, schedule.
-    "calendar month 13": ({"method": "GET", "url": "/api/calendar",
-                           "params": {"month": "2026-13"}}, 422),
-    "calendar injection": ({"method": "GET", "url": "/api/calendar",
-                            "params": {"month": INJECTION}}, 422),
-    "calendar year 0": ({"method": "GET", "url": "/api/calendar",
-                         "params": {"month": "0000-01"}}, 422),
-    "slots no doctor": ({"method": "GET", "url": "/api/slots",
-                         "params": {"date": "2030-01-07"}}, 422),
+    "calendar month 13": (
+        {"method": "GET", "url": "/api/calendar", "params": {"month": "2026-13"}},
+        422,
+    ),
+    "calendar injection": (
+        {"method": "GET", "url": "/api/calendar", "params": {"month": INJECTION}},
+        422,
+    ),
+    "calendar year 0": (
+        {"method": "GET", "url": "/api/calendar", "params": {"month": "0000-01"}},
+        422,
+    ),
+    "slots no doctor": (
+        {"method": "GET", "url": "/api/slots", "params": {"date": "2030-01-07"}},
+        422,
+    ),
     "slots no date": ({"method": "GET", "url": "/api/slots", "params": {"doctorId": 1}}, 422),
-    "slots bad date": ({"method": "GET", "url": "/api/slots",
-                        "params": {"doctorId": 1, "date": "2030-02-30"}}, 422),
-    "slots year 1": ({"method": "GET", "url": "/api/slots",
-                      "params": {"doctorId": 1, "date": "0001-01-01"}}, 422),
-    "slots year 9999": ({"method": "GET", "url": "/api/slots",
-                         "params": {"doctorId": 1, "date": "9999-12-31"}}, 422),
-    "slots reversed": ({"method": "GET", "url": "/api/slots",
-                        "params": {"doctorId": 1, "from": "2030-01-07", "to": "2030-01-01"}},
-                       422),
-    "slots too long": ({"method": "GET", "url": "/api/slots",
-                        "params": {"doctorId": 1, "from": "2030-01-01", "to": "2030-03-01"}},
-                       422),
-    "slots date and range": ({"method": "GET", "url": "/api/slots",
-                              "params": {"doctorId": 1, "date": "2030-01-01",
-                                         "from": "2030-01-01", "to": "2030-01-02"}}, 422),
-    "slots doctor huge": ({"method": "GET", "url": "/api/slots",
-                           "params": {"doctorId": BIG, "date": "2030-01-07"}}, 422),
-    "slots doctor unknown": ({"method": "GET", "url": "/api/slots",
-                              "params": {"doctorId": 999_999, "date": "2030-01-07"}}, 404),
-    "slots department injection": ({"method": "GET", "url": "/api/slots",
-                                    "params": {"departmentId": INJECTION,
-                                               "date": "2030-01-07"}}, 422),
-    "doctors department text": ({"method": "GET", "url": "/api/doctors",
-                                 "params": {"departmentId": "x"}}, 422),
-    "stats client text": ({"method": "GET", "url": "/api/dashboard/stats",
-                           "params": {"clientId": INJECTION}}, 422),
-    "activity limit negative": ({"method": "GET", "url": "/api/activity",
-                                 "params": {"limit": -1}}, 422),
+    "slots bad date": (
+        {"method": "GET", "url": "/api/slots", "params": {"doctorId": 1, "date": "2030-02-30"}},
+        422,
+    ),
+    "slots year 1": (
+        {"method": "GET", "url": "/api/slots", "params": {"doctorId": 1, "date": "0001-01-01"}},
+        422,
+    ),
+    "slots year 9999": (
+        {"method": "GET", "url": "/api/slots", "params": {"doctorId": 1, "date": "9999-12-31"}},
+        422,
+    ),
+    "slots reversed": (
+        {
+            "method": "GET",
+            "url": "/api/slots",
+            "params": {"doctorId": 1, "from": "2030-01-07", "to": "2030-01-01"},
+        },
+        422,
+    ),
+    "slots too long": (
+        {
+            "method": "GET",
+            "url": "/api/slots",
+            "params": {"doctorId": 1, "from": "2030-01-01", "to": "2030-03-01"},
+        },
+        422,
+    ),
+    "slots date and range": (
+        {
+            "method": "GET",
+            "url": "/api/slots",
+            "params": {
+                "doctorId": 1,
+                "date": "2030-01-01",
+                "from": "2030-01-01",
+                "to": "2030-01-02",
+            },
+        },
+        422,
+    ),
+    "slots doctor huge": (
+        {"method": "GET", "url": "/api/slots", "params": {"doctorId": BIG, "date": "2030-01-07"}},
+        422,
+    ),
+    "slots doctor unknown": (
+        {
+            "method": "GET",
+            "url": "/api/slots",
+            "params": {"doctorId": 999_999, "date": "2030-01-07"},
+        },
+        404,
+    ),
+    "slots department injection": (
+        {
+            "method": "GET",
+            "url": "/api/slots",
+            "params": {"departmentId": INJECTION, "date": "2030-01-07"},
+        },
+        422,
+    ),
+    "doctors department text": (
+        {"method": "GET", "url": "/api/doctors", "params": {"departmentId": "x"}},
+        422,
+    ),
+    "stats client text": (
+        {"method": "GET", "url": "/api/dashboard/stats", "params": {"clientId": INJECTION}},
+        422,
+    ),
+    "activity limit negative": (
+        {"method": "GET", "url": "/api/activity", "params": {"limit": -1}},
+        422,
+    ),
     "schedule huge": ({"method": "GET", "url": f"/api/doctors/{BIG}/schedule"}, 422),
     "unknown route": ({"method": "GET", "url": "/api/nope"}, 404),
     "wrong method": ({"method": "DELETE", "url": "/api/appointments/1"}, 405),
     # Accounts.
-    "login injection": ({"method": "POST", "url": "/api/auth/login",
-                         "json": {"email": INJECTION, "password": INJECTION}}, 401),
-    "login nul": ({"method": "POST", "url": "/api/auth/login",
-                   "json": {"email": "a\x00@b.co", "password": "whatever1"}}, 422),
+    "login injection": (
+        {
+            "method": "POST",
+            "url": "/api/auth/login",
+            "json": {"email": INJECTION, "password": INJECTION},
+        },
+        401,
+    ),
+    "login nul": (
+        {
+            "method": "POST",
+            "url": "/api/auth/login",
+            "json": {"email": "a\x00@b.co", "password": "whatever1"},
+        },
+        422,
+    ),
     "login missing": ({"method": "POST", "url": "/api/auth/login", "json": {}}, 422),
-    "register long name": ({"method": "POST", "url": "/api/auth/register",
-                            "json": {"email": "long@test.careslot", "password": "x" * 10,
-                                     "name": "n" * 201}}, 422),
-    "register huge password": ({"method": "POST", "url": "/api/auth/register",
-                                "json": {"email": "pw@test.careslot", "password": "x" * 300,
-                                         "name": "n"}}, 422),
-    "page-load beacon junk": ({"method": "POST", "url": "/api/metrics/page-load",
-                               "json": {"route": "/", "fcp": -5}}, 422),
+    "register long name": (
+        {
+            "method": "POST",
+            "url": "/api/auth/register",
+            "json": {"email": "long@test.careslot", "password": "x" * 10, "name": "n" * 201},
+        },
+        422,
+    ),
+    "register huge password": (
+        {
+            "method": "POST",
+            "url": "/api/auth/register",
+            "json": {"email": "pw@test.careslot", "password": "x" * 300, "name": "n"},
+        },
+        422,
+    ),
+    "page-load beacon junk": (
+        {"method": "POST", "url": "/api/metrics/page-load", "json": {"route": "/", "fcp": -5}},
+        422,
+    ),
 }
 
 
@@ -215,11 +404,14 @@ def test_huge_bodies_get_413(module_live: LiveServer, patient: str, chunked: boo
 
     def chunks() -> Any:
         for i in range(0, len(blob), 65536):
-            yield blob[i:i + 65536]
+            yield blob[i : i + 65536]
 
     with module_live.client(patient) as c:
-        r = c.post("/api/appointments", content=chunks() if chunked else blob,
-                   headers={"content-type": "application/json"})
+        r = c.post(
+            "/api/appointments",
+            content=chunks() if chunked else blob,
+            headers={"content-type": "application/json"},
+        )
         assert_problem(r, 413, "payload_too_large")
         # The server is fine afterwards.
         assert c.get("/api/users/profile").status_code == 200
@@ -229,8 +421,7 @@ def test_huge_bodies_get_413(module_live: LiveServer, patient: str, chunked: boo
 def test_bodies_just_under_the_limit_are_read(module_live: LiveServer, patient: str) -> None:
     blob = b'{"doctorId": 1, "reason": "' + b"x" * (1024 * 1024 - 100) + b'"}'
     with module_live.client(patient) as c:
-        r = c.post("/api/appointments", content=blob,
-                   headers={"content-type": "application/json"})
+        r = c.post("/api/appointments", content=blob, headers={"content-type": "application/json"})
     assert_problem(r, 422, "validation_error")
 
 
@@ -238,9 +429,13 @@ def test_bodies_just_under_the_limit_are_read(module_live: LiveServer, patient: 
 def test_bad_content_length_is_refused(module_live: LiveServer, length: bytes) -> None:
     host, port = module_live.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(b"POST /api/auth/login HTTP/1.1\r\nHost: " + host.encode()
-                     + b"\r\nContent-Type: application/json\r\nContent-Length: " + length
-                     + b"\r\nConnection: close\r\n\r\n{}")
+        sock.sendall(
+            b"POST /api/auth/login HTTP/1.1\r\nHost: "
+            + host.encode()
+            + b"\r\nContent-Type: application/json\r\nContent-Length: "
+            + length
+            + b"\r\nConnection: close\r\n\r\n{}"
+        )
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk

@@ -26,8 +26,7 @@ LIMIT = 2
 
 @pytest.fixture
 def limited(database_url: str) -> Iterator[LiveServer]:
-    settings = Settings(database_url=database_url, redis_url=None,
-                        max_future_appointments=LIMIT)
+    settings = Settings(database_url=database_url, redis_url=None, max_future_appointments=LIMIT)
     yield from serve_in_thread(settings)
 
 
@@ -39,8 +38,7 @@ def test_default_limit_is_ten(live: LiveServer) -> None:
         for slot in slots[:10]:
             assert book(c, doctor_id, slot["start"]).status_code == 201
         assert_problem(book(c, doctor_id, slots[10]["start"]), 409, "booking_limit")
-    assert scalar(live, "select count(*) from appointments where client_id = $1",
-                  patient_id) == 10
+    assert scalar(live, "select count(*) from appointments where client_id = $1", patient_id) == 10
 
 
 def test_limit_counts_live_future_appointments_only(limited: LiveServer) -> None:
@@ -48,11 +46,16 @@ def test_limit_counts_live_future_appointments_only(limited: LiveServer) -> None
     doctor_id = demo_doctor_id(limited, "Dr. Kenji Watanabe")
     slots = free_slots(limited, doctor_id)
     # A past appointment does not count.
-    query(limited, """insert into appointments (client_id, doctor_id, department_id, starts_at,
+    query(
+        limited,
+        """insert into appointments (client_id, doctor_id, department_id, starts_at,
                                                 ends_at, status)
                       select $1, id, department_id, now() - interval '3 days',
                              now() - interval '3 days' + interval '15 minutes', 'scheduled'
-                      from doctors where id = $2""", patient_id, doctor_id)
+                      from doctors where id = $2""",
+        patient_id,
+        doctor_id,
+    )
     with limited.client(token) as c:
         first = book(c, doctor_id, slots[0]["start"])
         assert first.status_code == 201
@@ -74,8 +77,9 @@ def test_staff_bookings_count_too(limited: LiveServer) -> None:
     with limited.client(staff) as c:
         for slot in slots[:LIMIT]:
             assert book(c, doctor_id, slot["start"], clientId=patient_id).status_code == 201
-        assert_problem(book(c, doctor_id, slots[LIMIT]["start"], clientId=patient_id),
-                       409, "booking_limit")
+        assert_problem(
+            book(c, doctor_id, slots[LIMIT]["start"], clientId=patient_id), 409, "booking_limit"
+        )
 
 
 def test_concurrent_bookings_cannot_beat_the_limit(limited: LiveServer) -> None:
@@ -85,17 +89,24 @@ def test_concurrent_bookings_cannot_beat_the_limit(limited: LiveServer) -> None:
 
     async def go() -> list[httpx.Response]:
         headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=limited.url, headers=headers,
-                                     timeout=60) as client:
-            return list(await asyncio.gather(*(
-                client.post("/api/appointments",
-                            json={"doctorId": doctor_id, "start": s["start"]})
-                for s in slots)))
+        async with httpx.AsyncClient(base_url=limited.url, headers=headers, timeout=60) as client:
+            return list(
+                await asyncio.gather(
+                    *(
+                        client.post(
+                            "/api/appointments", json={"doctorId": doctor_id, "start": s["start"]}
+                        )
+                        for s in slots
+                    )
+                )
+            )
 
     responses = asyncio.run(go())
     assert Counter(r.status_code for r in responses) == {201: LIMIT, 409: len(slots) - LIMIT}
     for r in responses:
         if r.status_code == 409:
             assert_problem(r, 409, "booking_limit")
-    assert scalar(limited, "select count(*) from appointments where client_id = $1",
-                  patient_id) == LIMIT
+    assert (
+        scalar(limited, "select count(*) from appointments where client_id = $1", patient_id)
+        == LIMIT
+    )

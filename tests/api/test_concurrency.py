@@ -27,8 +27,14 @@ async def _register_many(live: LiveServer, count: int) -> list[str]:
 
     async def one(client: httpx.AsyncClient, i: int) -> str:
         async with limits:
-            r = await client.post("/api/auth/register", json={
-                "email": f"racer{i}@test.careslot", "password": PASSWORD, "name": f"Racer {i}"})
+            r = await client.post(
+                "/api/auth/register",
+                json={
+                    "email": f"racer{i}@test.careslot",
+                    "password": PASSWORD,
+                    "name": f"Racer {i}",
+                },
+            )
         assert r.status_code == 201, r.text
         token: str = r.json()["token"]
         return token
@@ -37,8 +43,9 @@ async def _register_many(live: LiveServer, count: int) -> list[str]:
         return list(await asyncio.gather(*(one(client, i) for i in range(count))))
 
 
-async def _race(live: LiveServer, tokens: list[str], doctor_id: int,
-                start: str) -> list[httpx.Response]:
+async def _race(
+    live: LiveServer, tokens: list[str], doctor_id: int, start: str
+) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=RACERS, max_keepalive_connections=RACERS)
     async with httpx.AsyncClient(base_url=live.url, timeout=60, limits=limits) as client:
         gate = asyncio.Event()
@@ -46,8 +53,10 @@ async def _race(live: LiveServer, tokens: list[str], doctor_id: int,
         async def one(token: str) -> httpx.Response:
             await gate.wait()
             return await client.post(
-                "/api/appointments", json={"doctorId": doctor_id, "start": start},
-                headers={"Authorization": f"Bearer {token}"})
+                "/api/appointments",
+                json={"doctorId": doctor_id, "start": start},
+                headers={"Authorization": f"Bearer {token}"},
+            )
 
         tasks = [asyncio.create_task(one(t)) for t in tokens]
         await asyncio.sleep(0.05)
@@ -69,11 +78,14 @@ def test_hundred_patients_race_for_one_slot(live: LiveServer) -> None:
         if r.status_code == 409:
             assert_problem(r, 409, "slot_taken")
     winner = next(r for r in responses if r.status_code == 201).json()
-    live_rows = query(live, "select id, client_id from appointments where doctor_id = $1 "
-                            "and starts_at = $2::text::timestamptz and status <> 'cancelled'",
-                      doctor_id, slot["start"])
-    assert [(r["id"], r["client_id"]) for r in live_rows] == [
-        (winner["id"], winner["clientId"])]
+    live_rows = query(
+        live,
+        "select id, client_id from appointments where doctor_id = $1 "
+        "and starts_at = $2::text::timestamptz and status <> 'cancelled'",
+        doctor_id,
+        slot["start"],
+    )
+    assert [(r["id"], r["client_id"]) for r in live_rows] == [(winner["id"], winner["clientId"])]
     assert scalar(live, "select count(*) from appointments") == before + 1
 
 
@@ -98,9 +110,16 @@ def test_idempotent_retry_replays_the_first_answer(live: LiveServer) -> None:
         # Without the key a repeat is a second booking attempt: the slot is taken.
         assert_problem(book(c, doctor_id, slots[0]["start"], reason="retry me"), 409)
     assert scalar(live, "select count(*) from appointments where reason = 'retry me'") == 1
-    assert scalar(live, "select count(*) from appointments where starts_at = "
-                        "$1::text::timestamptz and doctor_id = $2",
-                  slots[3]["start"], doctor_id) == 0
+    assert (
+        scalar(
+            live,
+            "select count(*) from appointments where starts_at = "
+            "$1::text::timestamptz and doctor_id = $2",
+            slots[3]["start"],
+            doctor_id,
+        )
+        == 0
+    )
 
 
 def test_idempotency_keys_belong_to_one_user(live: LiveServer) -> None:
@@ -109,10 +128,16 @@ def test_idempotency_keys_belong_to_one_user(live: LiveServer) -> None:
     doctor_id = demo_doctor_id(live)
     slots = free_slots(live, doctor_id)
     with live.client(token_a) as a, live.client(token_b) as b:
-        ra = a.post("/api/appointments", json={"doctorId": doctor_id, "start": slots[0]["start"]},
-                    headers={"Idempotency-Key": "shared"})
-        rb = b.post("/api/appointments", json={"doctorId": doctor_id, "start": slots[1]["start"]},
-                    headers={"Idempotency-Key": "shared"})
+        ra = a.post(
+            "/api/appointments",
+            json={"doctorId": doctor_id, "start": slots[0]["start"]},
+            headers={"Idempotency-Key": "shared"},
+        )
+        rb = b.post(
+            "/api/appointments",
+            json={"doctorId": doctor_id, "start": slots[1]["start"]},
+            headers={"Idempotency-Key": "shared"},
+        )
     assert ra.status_code == rb.status_code == 201
     assert "idempotent-replayed" not in rb.headers
     assert ra.json()["id"] != rb.json()["id"]
@@ -127,9 +152,14 @@ def test_concurrent_retries_with_one_key_book_once(live: LiveServer) -> None:
     async def go() -> list[httpx.Response]:
         headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "click-1"}
         async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
-            return list(await asyncio.gather(*(
-                client.post("/api/appointments", json=payload, headers=headers)
-                for _ in range(20))))
+            return list(
+                await asyncio.gather(
+                    *(
+                        client.post("/api/appointments", json=payload, headers=headers)
+                        for _ in range(20)
+                    )
+                )
+            )
 
     responses = asyncio.run(go())
     assert {r.status_code for r in responses} == {201}, [r.text for r in responses]
@@ -147,13 +177,19 @@ def test_one_patient_booking_many_slots_at_once_never_deadlocks(live: LiveServer
     starts = [s["start"] for s in free_slots(live, doctor_id)[:12]]
 
     async def book_all() -> list[int]:
-        async with httpx.AsyncClient(base_url=live.url, timeout=30,
-                                     headers={"Authorization": f"Bearer {token}"}) as c:
-            answers = await asyncio.gather(*(
-                c.post("/api/appointments", json={"doctorId": doctor_id, "start": start},
-                       headers={"Idempotency-Key": f"burst-{i}"})
-                for i, start in enumerate(starts)
-            ))
+        async with httpx.AsyncClient(
+            base_url=live.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+        ) as c:
+            answers = await asyncio.gather(
+                *(
+                    c.post(
+                        "/api/appointments",
+                        json={"doctorId": doctor_id, "start": start},
+                        headers={"Idempotency-Key": f"burst-{i}"},
+                    )
+                    for i, start in enumerate(starts)
+                )
+            )
         return [a.status_code for a in answers]
 
     statuses = asyncio.run(book_all())

@@ -7,8 +7,9 @@ import pytest
 from tests.conftest import LiveServer
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/api/departments", "/api/appointments",
-                                  "/api/nope", "/openapi.json"])
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/api/departments", "/api/appointments", "/api/nope", "/openapi.json"]
+)
 def test_security_headers(live: LiveServer, path: str) -> None:
     with live.client() as c:
         r = c.get(path)

@@ -15,9 +15,22 @@ from tests.api.helpers import (
 )
 from tests.conftest import LiveServer
 
-APPOINTMENT_KEYS = {"id", "clientId", "clientName", "doctorId", "doctorName", "departmentId",
-                    "departmentName", "departmentColor", "start", "end", "status", "reason",
-                    "createdAt", "updatedAt"}
+APPOINTMENT_KEYS = {
+    "id",
+    "clientId",
+    "clientName",
+    "doctorId",
+    "doctorName",
+    "departmentId",
+    "departmentName",
+    "departmentColor",
+    "start",
+    "end",
+    "status",
+    "reason",
+    "createdAt",
+    "updatedAt",
+}
 
 
 def _slot_starts(live: LiveServer, doctor_id: int) -> set[dt.datetime]:
@@ -68,8 +81,7 @@ def test_book_see_reschedule_cancel(live: LiveServer) -> None:
         assert [a["id"] for a in calendar["items"]] == [appointment_id]
 
         activity = c.get("/api/activity").json()["items"]
-        assert [(a["kind"], a["appointmentId"]) for a in activity] == [
-            ("booked", appointment_id)]
+        assert [(a["kind"], a["appointmentId"]) for a in activity] == [("booked", appointment_id)]
 
         # Reschedule: atomic, the old slot is free again and the new one is taken.
         r = c.patch(f"/api/appointments/{appointment_id}", json={"start": second["start"]})
@@ -81,13 +93,15 @@ def test_book_see_reschedule_cancel(live: LiveServer) -> None:
         starts = _slot_starts(live, doctor_id)
         assert instant(first["start"]) in starts
         assert instant(second["start"]) not in starts
-        assert scalar(live, "select count(*) from appointments where client_id = $1",
-                      patient_id) == 1
+        assert (
+            scalar(live, "select count(*) from appointments where client_id = $1", patient_id) == 1
+        )
 
         # Rescheduling onto a time that is no slot is refused and changes nothing.
         odd = (instant(second["start"]) + dt.timedelta(minutes=7)).isoformat()
-        assert_problem(c.patch(f"/api/appointments/{appointment_id}", json={"start": odd}),
-                       422, "invalid_slot")
+        assert_problem(
+            c.patch(f"/api/appointments/{appointment_id}", json={"start": odd}), 422, "invalid_slot"
+        )
 
         r = c.patch(f"/api/appointments/{appointment_id}", json={"status": "cancelled"})
         assert r.status_code == 200, r.text
@@ -102,8 +116,11 @@ def test_book_see_reschedule_cancel(live: LiveServer) -> None:
         assert kinds == ["cancelled", "rescheduled", "booked"]
 
         # A cancelled appointment cannot come back.
-        assert_problem(c.patch(f"/api/appointments/{appointment_id}",
-                               json={"status": "cancelled"}), 409, "invalid_transition")
+        assert_problem(
+            c.patch(f"/api/appointments/{appointment_id}", json={"status": "cancelled"}),
+            409,
+            "invalid_transition",
+        )
 
 
 def test_recent_appointments_are_exactly_the_five_newest(live: LiveServer) -> None:
@@ -146,8 +163,7 @@ def test_listing_pages_with_a_cursor(live: LiveServer) -> None:
         assert only["items"] == []
 
 
-def test_staff_books_for_a_patient_and_runs_the_day(live: LiveServer,
-                                                    staff_token: str) -> None:
+def test_staff_books_for_a_patient_and_runs_the_day(live: LiveServer, staff_token: str) -> None:
     patient_id, patient_token = register(live)
     doctor_id = demo_doctor_id(live)
     slot = free_slots(live, doctor_id)[0]
@@ -181,8 +197,11 @@ def test_rescheduling_onto_a_taken_slot_changes_nothing(live: LiveServer) -> Non
         assert a.get(f"/api/appointments/{mine['id']}").json() == mine
         # Two of one patient's appointments cannot overlap either (another doctor, same time).
         other_doctor = demo_doctor_id(live, "Dr. Lena Fischer")
-        clash = next(s for s in free_slots(live, other_doctor)
-                     if instant(s["start"]) == instant(slots[0]["start"]))
+        clash = next(
+            s
+            for s in free_slots(live, other_doctor)
+            if instant(s["start"]) == instant(slots[0]["start"])
+        )
         assert_problem(book(a, other_doctor, clash["start"]), 409, "patient_busy")
 
 
@@ -202,17 +221,39 @@ def test_concurrent_reschedules_onto_one_slot(live: LiveServer) -> None:
 
     async def go() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
-            return list(await asyncio.gather(*(
-                client.patch(f"/api/appointments/{appointment_id}", json={"start": target},
-                             headers={"Authorization": f"Bearer {token}"})
-                for token, appointment_id in moves)))
+            return list(
+                await asyncio.gather(
+                    *(
+                        client.patch(
+                            f"/api/appointments/{appointment_id}",
+                            json={"start": target},
+                            headers={"Authorization": f"Bearer {token}"},
+                        )
+                        for token, appointment_id in moves
+                    )
+                )
+            )
 
     responses = asyncio.run(go())
     assert sorted(r.status_code for r in responses) == [200] + [409] * 7
-    assert scalar(live, "select count(*) from appointments where doctor_id = $1 and "
-                        "starts_at = $2::text::timestamptz and status <> 'cancelled'",
-                  doctor_id, target) == 1
+    assert (
+        scalar(
+            live,
+            "select count(*) from appointments where doctor_id = $1 and "
+            "starts_at = $2::text::timestamptz and status <> 'cancelled'",
+            doctor_id,
+            target,
+        )
+        == 1
+    )
     # The losers kept their own slots.
-    assert scalar(live, "select count(*) from appointments where doctor_id = $1 "
-                        "and status <> 'cancelled' and id = any($2::bigint[])",
-                  doctor_id, [m[1] for m in moves]) == 8
+    assert (
+        scalar(
+            live,
+            "select count(*) from appointments where doctor_id = $1 "
+            "and status <> 'cancelled' and id = any($2::bigint[])",
+            doctor_id,
+            [m[1] for m in moves],
+        )
+        == 8
+    )

@@ -47,18 +47,25 @@ def test_another_patient_sees_nothing(live: LiveServer, victim: dict[str, Any]) 
             assert_problem(c.get(path), 404, "not_found"),
             assert_problem(c.patch(path, json={"status": "cancelled"}), 404, "not_found"),
             assert_problem(c.patch(path, json={"start": appointment["start"]}), 404),
-            assert_problem(c.get("/api/dashboard/stats", params={"clientId": victim["id"]}),
-                           403, "forbidden"),
-            assert_problem(c.get("/api/appointments", params={"clientId": victim["id"]}),
-                           403, "forbidden"),
-            assert_problem(c.get("/api/calendar", params={"month": month,
-                                                           "doctorId": victim["doctorId"]}),
-                           403, "forbidden"),
+            assert_problem(
+                c.get("/api/dashboard/stats", params={"clientId": victim["id"]}), 403, "forbidden"
+            ),
+            assert_problem(
+                c.get("/api/appointments", params={"clientId": victim["id"]}), 403, "forbidden"
+            ),
+            assert_problem(
+                c.get("/api/calendar", params={"month": month, "doctorId": victim["doctorId"]}),
+                403,
+                "forbidden",
+            ),
             assert_problem(c.get("/api/appointments/stream"), 403, "forbidden"),
             assert_problem(c.get(f"/api/doctors/{victim['doctorId']}/schedule"), 403),
             # A booking in the victim's name is refused.
-            assert_problem(book(c, victim["doctorId"], appointment["start"],
-                                clientId=victim["id"]), 403, "forbidden"),
+            assert_problem(
+                book(c, victim["doctorId"], appointment["start"], clientId=victim["id"]),
+                403,
+                "forbidden",
+            ),
         ]
         own = [
             c.get("/api/appointments").json(),
@@ -73,8 +80,10 @@ def test_another_patient_sees_nothing(live: LiveServer, victim: dict[str, Any]) 
     assert own[3]["data"]["recentAppointments"] == []
     assert not any(_leaks(str(o)) for o in own)
     # Nothing changed.
-    assert scalar(live, "select status from appointments where id = $1",
-                  appointment["id"]) == "scheduled"
+    assert (
+        scalar(live, "select status from appointments where id = $1", appointment["id"])
+        == "scheduled"
+    )
 
 
 def test_unknown_ids_look_like_other_peoples(live: LiveServer, victim: dict[str, Any]) -> None:
@@ -87,8 +96,7 @@ def test_unknown_ids_look_like_other_peoples(live: LiveServer, victim: dict[str,
     assert theirs.json() == nobody.json()
 
 
-def test_staff_see_everything(live: LiveServer, victim: dict[str, Any],
-                              staff_token: str) -> None:
+def test_staff_see_everything(live: LiveServer, victim: dict[str, Any], staff_token: str) -> None:
     appointment = victim["appointment"]
     with live.client(staff_token) as c:
         assert c.get(f"/api/appointments/{appointment['id']}").json()["reason"] == SECRET
@@ -119,13 +127,15 @@ def test_doctors_see_only_their_own(live: LiveServer, victim: dict[str, Any]) ->
     month = dt.datetime.fromisoformat(appointment["start"]).strftime("%Y-%m")
     with live.client(token) as c:
         assert_problem(c.get(f"/api/appointments/{appointment['id']}"), 404)
-        assert_problem(c.patch(f"/api/appointments/{appointment['id']}",
-                               json={"status": "checked_in"}), 404)
+        assert_problem(
+            c.patch(f"/api/appointments/{appointment['id']}", json={"status": "checked_in"}), 404
+        )
         listed = c.get("/api/appointments", params={"limit": 200}).json()["items"]
         assert listed
         assert {a["doctorId"] for a in listed} == {own_doctor}
-        assert_problem(c.get("/api/calendar", params={"month": month,
-                                                       "doctorId": victim["doctorId"]}), 403)
+        assert_problem(
+            c.get("/api/calendar", params={"month": month, "doctorId": victim["doctorId"]}), 403
+        )
         cal = c.get("/api/calendar", params={"month": month}).json()
         assert all(a["doctorId"] == own_doctor for a in cal["items"])
         assert_problem(c.get("/api/dashboard/stats", params={"clientId": victim["id"]}), 403)
@@ -141,25 +151,36 @@ def test_doctors_see_only_their_own(live: LiveServer, victim: dict[str, Any]) ->
 
 def test_private_answers_are_never_public(live: LiveServer, victim: dict[str, Any]) -> None:
     with live.client(victim["token"]) as c:
-        for path in ("/api/appointments", f"/api/appointments/{victim['appointment']['id']}",
-                     "/api/dashboard/stats", "/api/activity", "/api/calendar",
-                     "/api/users/profile"):
+        for path in (
+            "/api/appointments",
+            f"/api/appointments/{victim['appointment']['id']}",
+            "/api/dashboard/stats",
+            "/api/activity",
+            "/api/calendar",
+            "/api/users/profile",
+        ):
             r = c.get(path)
             assert r.status_code == 200, (path, r.text)
             cache_control = r.headers.get("cache-control", "")
-            assert "private" in cache_control or "no-store" in cache_control, (path,
-                                                                               cache_control)
+            assert "private" in cache_control or "no-store" in cache_control, (path, cache_control)
             assert "public" not in cache_control
 
 
 def test_every_private_route_needs_a_session(live: LiveServer) -> None:
     with live.client() as c:
-        for method, path in (("GET", "/api/appointments"), ("GET", "/api/appointments/1"),
-                             ("PATCH", "/api/appointments/1"), ("POST", "/api/appointments"),
-                             ("GET", "/api/dashboard/stats"), ("GET", "/api/activity"),
-                             ("GET", "/api/calendar"), ("GET", "/api/users/profile"),
-                             ("GET", "/api/appointments/stream"),
-                             ("GET", "/api/doctors/1/schedule"), ("POST", "/api/auth/logout")):
+        for method, path in (
+            ("GET", "/api/appointments"),
+            ("GET", "/api/appointments/1"),
+            ("PATCH", "/api/appointments/1"),
+            ("POST", "/api/appointments"),
+            ("GET", "/api/dashboard/stats"),
+            ("GET", "/api/activity"),
+            ("GET", "/api/calendar"),
+            ("GET", "/api/users/profile"),
+            ("GET", "/api/appointments/stream"),
+            ("GET", "/api/doctors/1/schedule"),
+            ("POST", "/api/auth/logout"),
+        ):
             r = c.request(method, path, json={"status": "cancelled"} if method != "GET" else None)
             assert_problem(r, 401, "unauthenticated")
         r = c.get("/api/appointments", headers={"Authorization": "Bearer not-a-token"})
@@ -168,8 +189,7 @@ def test_every_private_route_needs_a_session(live: LiveServer) -> None:
         assert_problem(r, 401, "unauthenticated")
 
 
-def test_reads_of_patient_records_are_audited(live: LiveServer,
-                                              victim: dict[str, Any]) -> None:
+def test_reads_of_patient_records_are_audited(live: LiveServer, victim: dict[str, Any]) -> None:
     """Who read whose record, and the refused attempts, land in audit_log (batched)."""
     import time
 
@@ -182,21 +202,30 @@ def test_reads_of_patient_records_are_audited(live: LiveServer,
     wanted = {(nosy_id, "denied"), (victim["id"], "ok")}
     found: set[tuple[int, str]] = set()
     for _ in range(100):  # the audit writer flushes every half second
-        rows = query(live, "select actor_id, outcome from audit_log where action = 'read' "
-                           "and entity = 'appointment' and entity_id = $1", appointment_id)
+        rows = query(
+            live,
+            "select actor_id, outcome from audit_log where action = 'read' "
+            "and entity = 'appointment' and entity_id = $1",
+            appointment_id,
+        )
         found = {(r["actor_id"], r["outcome"]) for r in rows}
         if wanted <= found:
             break
         time.sleep(0.1)
     assert wanted <= found
-    changes = query(live, "select actor_id, subject_id, action from audit_log "
-                          "where entity = 'appointment' and action <> 'read'")
+    changes = query(
+        live,
+        "select actor_id, subject_id, action from audit_log "
+        "where entity = 'appointment' and action <> 'read'",
+    )
     assert [(r["actor_id"], r["subject_id"], r["action"]) for r in changes] == [
-        (victim["id"], victim["id"], "create")]
+        (victim["id"], victim["id"], "create")
+    ]
 
 
-def test_a_doctor_account_without_a_doctor_sees_nobody(live: LiveServer,
-                                                       victim: dict[str, Any]) -> None:
+def test_a_doctor_account_without_a_doctor_sees_nobody(
+    live: LiveServer, victim: dict[str, Any]
+) -> None:
     """A doctor login not linked to a doctor row (e.g. `careslot users create --role
     doctor`) must not fall through to 'no filter' and list every patient."""
     user_id, token = register(live, name="Unlinked Doctor")
@@ -204,8 +233,11 @@ def test_a_doctor_account_without_a_doctor_sees_nobody(live: LiveServer,
     appointment = victim["appointment"]
     month = dt.datetime.fromisoformat(appointment["start"]).strftime("%Y-%m")
     with live.client(token) as c:
-        answers = [c.get("/api/appointments"), c.get("/api/calendar", params={"month": month}),
-                   c.get(f"/api/appointments/{appointment['id']}")]
+        answers = [
+            c.get("/api/appointments"),
+            c.get("/api/calendar", params={"month": month}),
+            c.get(f"/api/appointments/{appointment['id']}"),
+        ]
     for r in answers:
         assert r.status_code in (403, 404) or r.json().get("items") == [], r.text
         assert not _leaks(r.text)

@@ -8,18 +8,23 @@ from tests.api.helpers import assert_problem, demo_doctor_id, query, scalar
 from tests.conftest import LiveServer
 
 
-def test_stream_sends_every_appointment_in_batches(live: LiveServer, staff_token: str,
-                                                   patient_token: str) -> None:
+def test_stream_sends_every_appointment_in_batches(
+    live: LiveServer, staff_token: str, patient_token: str
+) -> None:
     patient_id = scalar(live, "select id from users where email = 'patient2@demo.careslot'")
     # 250 more appointments, a day apart in the past, straight into the database.
-    query(live, """insert into appointments (client_id, doctor_id, department_id, starts_at,
+    query(
+        live,
+        """insert into appointments (client_id, doctor_id, department_id, starts_at,
                                              ends_at, status)
                    select $1, d.id, d.department_id,
                           now() - make_interval(days => 100 + g),
                           now() - make_interval(days => 100 + g) + interval '15 minutes',
                           'completed'
                    from doctors d, generate_series(1, 250) g where d.id = $2""",
-          patient_id, demo_doctor_id(live, "Dr. Kenji Watanabe"))
+        patient_id,
+        demo_doctor_id(live, "Dr. Kenji Watanabe"),
+    )
     total = scalar(live, "select count(*) from appointments")
     with live.client(staff_token) as c, c.stream("GET", "/api/appointments/stream") as r:
         assert r.status_code == 200

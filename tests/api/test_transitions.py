@@ -13,9 +13,15 @@ from tests.conftest import LiveServer
 
 STATUSES = ("scheduled", "confirmed", "checked_in", "completed", "cancelled", "no_show")
 ALLOWED = {
-    ("scheduled", "confirmed"), ("scheduled", "cancelled"), ("scheduled", "checked_in"),
-    ("scheduled", "no_show"), ("confirmed", "cancelled"), ("confirmed", "checked_in"),
-    ("confirmed", "no_show"), ("checked_in", "completed"), ("checked_in", "no_show"),
+    ("scheduled", "confirmed"),
+    ("scheduled", "cancelled"),
+    ("scheduled", "checked_in"),
+    ("scheduled", "no_show"),
+    ("confirmed", "cancelled"),
+    ("confirmed", "checked_in"),
+    ("confirmed", "no_show"),
+    ("checked_in", "completed"),
+    ("checked_in", "no_show"),
 }
 PAIRS = list(itertools.product(STATUSES, STATUSES))
 _hours = itertools.count()
@@ -48,7 +54,11 @@ def make(module_live: LiveServer, patient: tuple[int, str]) -> Make:
                                          ends_at, status)
                select $1, d.id, d.department_id, $3, $4, $5 from doctors d where d.id = $2
                returning id""",
-            client_id or patient[0], doctor_id, start, start + dt.timedelta(minutes=30), status,
+            client_id or patient[0],
+            doctor_id,
+            start,
+            start + dt.timedelta(minutes=30),
+            status,
         )
         appointment_id: int = rows[0]["id"]
         return appointment_id
@@ -63,8 +73,9 @@ def _status(live: LiveServer, appointment_id: int) -> str:
 
 @pytest.mark.parametrize("when", ["future", "past"])
 @pytest.mark.parametrize(("current", "target"), PAIRS)
-def test_staff_moves(module_live: LiveServer, make: Make, staff: str, current: str,
-                     target: str, when: str) -> None:
+def test_staff_moves(
+    module_live: LiveServer, make: Make, staff: str, current: str, target: str, when: str
+) -> None:
     token = staff
     appointment_id = make(current, past=when == "past")
     allowed = (current, target) in ALLOWED and not (target == "no_show" and when == "future")
@@ -74,8 +85,11 @@ def test_staff_moves(module_live: LiveServer, make: Make, staff: str, current: s
         assert r.status_code == 200, r.text
         assert r.json()["status"] == target
         assert _status(module_live, appointment_id) == target
-        kinds = scalar(module_live, "select array_agg(kind) from activity "
-                                    "where appointment_id = $1", appointment_id)
+        kinds = scalar(
+            module_live,
+            "select array_agg(kind) from activity where appointment_id = $1",
+            appointment_id,
+        )
         assert kinds == [target]
     else:
         assert_problem(r, 409, "invalid_transition")
@@ -85,7 +99,11 @@ def test_staff_moves(module_live: LiveServer, make: Make, staff: str, current: s
 @pytest.mark.parametrize("when", ["future", "past"])
 @pytest.mark.parametrize(("current", "target"), PAIRS)
 def test_patient_may_only_cancel_own_future(
-    module_live: LiveServer, make: Make, patient: tuple[int, str], current: str, target: str,
+    module_live: LiveServer,
+    make: Make,
+    patient: tuple[int, str],
+    current: str,
+    target: str,
     when: str,
 ) -> None:
     appointment_id = make(current, past=when == "past")
@@ -101,8 +119,9 @@ def test_patient_may_only_cancel_own_future(
 
 
 @pytest.mark.parametrize(("current", "target"), sorted(ALLOWED))
-def test_doctor_moves_own_appointments(module_live: LiveServer, make: Make, current: str,
-                                       target: str) -> None:
+def test_doctor_moves_own_appointments(
+    module_live: LiveServer, make: Make, current: str, target: str
+) -> None:
     token = module_live.login("doctor@demo.careslot")
     appointment_id = make(current, past=True)
     with module_live.client(token) as c:
@@ -112,8 +131,9 @@ def test_doctor_moves_own_appointments(module_live: LiveServer, make: Make, curr
 
 
 @pytest.mark.parametrize("current", STATUSES)
-def test_reschedule_only_scheduled_or_confirmed(module_live: LiveServer, make: Make,
-                                                current: str) -> None:
+def test_reschedule_only_scheduled_or_confirmed(
+    module_live: LiveServer, make: Make, current: str
+) -> None:
     from tests.api.helpers import free_slots
 
     token = module_live.login("staff@demo.careslot")
@@ -124,14 +144,18 @@ def test_reschedule_only_scheduled_or_confirmed(module_live: LiveServer, make: M
     if current in ("scheduled", "confirmed"):
         assert r.status_code == 200, r.text
         # Put it back where it was so the slot stays free for the next case.
-        query(module_live, "update appointments set status = 'cancelled' where id = $1",
-              appointment_id)
+        query(
+            module_live,
+            "update appointments set status = 'cancelled' where id = $1",
+            appointment_id,
+        )
     else:
         assert_problem(r, 409, "invalid_transition")
 
 
-def test_patient_cannot_reschedule_the_past(module_live: LiveServer, make: Make,
-                                            patient: tuple[int, str]) -> None:
+def test_patient_cannot_reschedule_the_past(
+    module_live: LiveServer, make: Make, patient: tuple[int, str]
+) -> None:
     from tests.api.helpers import free_slots
 
     appointment_id = make("scheduled", past=True)
@@ -141,10 +165,19 @@ def test_patient_cannot_reschedule_the_past(module_live: LiveServer, make: Make,
     assert_problem(r, 409, "invalid_transition")
 
 
-@pytest.mark.parametrize("body", [{"status": "bogus"}, {"status": "cancelled", "start": None},
-                                  {}, {"status": None}, {"status": "SCHEDULED"}])
-def test_patch_needs_one_known_change(module_live: LiveServer, make: Make,
-                                      body: dict[str, object]) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": "bogus"},
+        {"status": "cancelled", "start": None},
+        {},
+        {"status": None},
+        {"status": "SCHEDULED"},
+    ],
+)
+def test_patch_needs_one_known_change(
+    module_live: LiveServer, make: Make, body: dict[str, object]
+) -> None:
     token = module_live.login("staff@demo.careslot")
     appointment_id = make("scheduled", past=False)
     with module_live.client(token) as c:

@@ -15,8 +15,9 @@ from tests.conftest import LiveServer, serve_in_thread
 
 @pytest.fixture
 def impatient(database_url: str) -> Iterator[LiveServer]:
-    yield from serve_in_thread(Settings(database_url=database_url, redis_url=None,
-                                        statement_timeout_ms=300))
+    yield from serve_in_thread(
+        Settings(database_url=database_url, redis_url=None, statement_timeout_ms=300)
+    )
 
 
 def test_statement_timeout_is_503(impatient: LiveServer) -> None:
@@ -33,8 +34,9 @@ def test_statement_timeout_is_503(impatient: LiveServer) -> None:
                 # Hold a lock every slot query needs until careslot gives up waiting.
                 await conn.execute("lock table working_hours in access exclusive mode")
                 async with httpx.AsyncClient(base_url=impatient.url, timeout=60) as client:
-                    r = await client.get("/api/slots", params={"doctorId": doctor_id,
-                                                               "date": "2030-01-07"})
+                    r = await client.get(
+                        "/api/slots", params={"doctorId": doctor_id, "date": "2030-01-07"}
+                    )
                 return r.status_code, r.text, dict(r.headers)
         finally:
             await conn.close()

@@ -26,8 +26,14 @@ def quick_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {**os.environ, "CARESLOT_DATA_DIR": str(out / "data")}
     careslot = shutil.which("careslot") or str(Path(sys.executable).with_name("careslot"))
     command = [careslot, "bench", "--quick", "--out", str(out)]
-    done = subprocess.run(command, env=env,  # noqa: S603 - our own CLI
-                          capture_output=True, text=True, timeout=280, check=False)
+    done = subprocess.run(  # noqa: S603 - our own command line
+        command,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out
 

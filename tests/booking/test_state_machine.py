@@ -65,27 +65,35 @@ def _run(world: World, coro: Any) -> Any:
     return world.loop.run_until_complete(coro)
 
 
-async def _setup(database_url: str) -> tuple[Context, list[User], User, User,
-                                             dict[int, list[tuple[dt.datetime, dt.datetime]]]]:
+async def _setup(
+    database_url: str,
+) -> tuple[Context, list[User], User, User, dict[int, list[tuple[dt.datetime, dt.datetime]]]]:
     cfg = Settings(database_url=database_url, redis_url=None, max_future_appointments=LIMIT)
     pool = await create_pool(cfg, database_url)
     ctx = Context(settings=cfg, pool=pool, audit=AuditLog(pool))
     async with pool.acquire() as conn:
         await conn.execute(
             "insert into users (email, password_hash, name, role) "
-            "values ('third@test.careslot', 'x', 'Third Patient', 'patient')")
-        users = {r["email"]: r for r in await conn.fetch(
-            "select u.id, u.email, u.name, u.role, d.id as doctor_id from users u "
-            "left join doctors d on d.user_id = u.id")}
-        doctor_ids = [await conn.fetchval("select id from doctors where name = $1", n)
-                      for n in DOCTORS]
+            "values ('third@test.careslot', 'x', 'Third Patient', 'patient')"
+        )
+        users = {
+            r["email"]: r
+            for r in await conn.fetch(
+                "select u.id, u.email, u.name, u.role, d.id as doctor_id from users u "
+                "left join doctors d on d.user_id = u.id"
+            )
+        }
+        doctor_ids = [
+            await conn.fetchval("select id from doctors where name = $1", n) for n in DOCTORS
+        ]
 
     def user(email: str) -> User:
         r = users[email]
         return User(r["id"], r["email"], r["name"], r["role"], r["doctor_id"])
 
-    patients = [user(e) for e in ("patient@demo.careslot", "patient2@demo.careslot",
-                                  "third@test.careslot")]
+    patients = [
+        user(e) for e in ("patient@demo.careslot", "patient2@demo.careslot", "third@test.careslot")
+    ]
     # A few slots per doctor on one working day, overlapping across doctors (30/20/15 min)
     # so that patient clashes happen too.
     day = clock.today(cfg.zone) + dt.timedelta(days=2)
@@ -93,8 +101,9 @@ async def _setup(database_url: str) -> tuple[Context, list[User], User, User,
         day += dt.timedelta(days=1)
     slots: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
     for doctor_id in doctor_ids:
-        found = await scheduling.slots(pool, cfg, doctor_id=doctor_id, department_id=None,
-                                       first=day, last=day)
+        found = await scheduling.slots(
+            pool, cfg, doctor_id=doctor_id, department_id=None, first=day, last=day
+        )
         slots[doctor_id] = [(s["start"], s["end"]) for s in found[:4]]
     return ctx, patients, user("staff@demo.careslot"), user("doctor@demo.careslot"), slots
 
@@ -126,8 +135,14 @@ class BookingMachine(RuleBasedStateMachine):
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _blocking(self, *, patient: int, doctor: int, span: tuple[dt.datetime, dt.datetime],
-                  ignore: int | None = None) -> tuple[bool, bool]:
+    def _blocking(
+        self,
+        *,
+        patient: int,
+        doctor: int,
+        span: tuple[dt.datetime, dt.datetime],
+        ignore: int | None = None,
+    ) -> tuple[bool, bool]:
         doctor_busy = patient_busy = False
         for b in self.bookings.values():
             if b.id == ignore or not b.occupies or not _overlap((b.start, b.end), span):
@@ -137,8 +152,7 @@ class BookingMachine(RuleBasedStateMachine):
         return doctor_busy, patient_busy
 
     def _live_future(self, patient: int) -> int:
-        return sum(1 for b in self.bookings.values()
-                   if b.patient == patient and b.status in LIVE)
+        return sum(1 for b in self.bookings.values() if b.patient == patient and b.status in LIVE)
 
     def _call(self, coro: Any) -> tuple[Any, CareslotError | None]:
         try:
@@ -148,18 +162,28 @@ class BookingMachine(RuleBasedStateMachine):
 
     # -- rules ----------------------------------------------------------------------------
 
-    @rule(patient=st.integers(0, 2), doctor=st.integers(0, 2), slot=st.integers(0, 3),
-          by_staff=st.booleans())
+    @rule(
+        patient=st.integers(0, 2),
+        doctor=st.integers(0, 2),
+        slot=st.integers(0, 3),
+        by_staff=st.booleans(),
+    )
     def book(self, patient: int, doctor: int, slot: int, by_staff: bool) -> None:
         user = self.world.patients[patient]
         doctor_id = list(self.world.slots)[doctor]
         span = self.world.slots[doctor_id][slot]
         actor = self.world.staff if by_staff else user
-        result, error = self._call(service.book(
-            self.world.ctx, actor=actor, doctor_id=doctor_id, start=span[0], reason="sm",
-            client_id=user.id if by_staff else None))
-        doctor_busy, patient_busy = self._blocking(patient=user.id, doctor=doctor_id,
-                                                   span=span)
+        result, error = self._call(
+            service.book(
+                self.world.ctx,
+                actor=actor,
+                doctor_id=doctor_id,
+                start=span[0],
+                reason="sm",
+                client_id=user.id if by_staff else None,
+            )
+        )
+        doctor_busy, patient_busy = self._blocking(patient=user.id, doctor=doctor_id, span=span)
         if self._live_future(user.id) >= LIMIT:
             assert isinstance(error, BookingLimit), error
         elif doctor_busy:
@@ -182,8 +206,9 @@ class BookingMachine(RuleBasedStateMachine):
         actor = next(p for p in self.world.patients if p.id == booking.patient)
         if not by_owner:
             actor = next(p for p in self.world.patients if p.id != booking.patient)
-        _, error = self._call(service.update(self.world.ctx, actor=actor, appointment_id=target,
-                                             status="cancelled"))
+        _, error = self._call(
+            service.update(self.world.ctx, actor=actor, appointment_id=target, status="cancelled")
+        )
         if not by_owner:
             assert error is not None
             assert error.code == "not_found", error
@@ -199,13 +224,17 @@ class BookingMachine(RuleBasedStateMachine):
         target = data.draw(st.sampled_from(sorted(self.bookings)))
         booking = self.bookings[target]
         span = self.world.slots[booking.doctor][slot]
-        actor = self.world.staff if by_staff else next(
-            p for p in self.world.patients if p.id == booking.patient)
-        _, error = self._call(service.update(self.world.ctx, actor=actor, appointment_id=target,
-                                             start=span[0]))
-        doctor_busy, patient_busy = self._blocking(patient=booking.patient,
-                                                   doctor=booking.doctor, span=span,
-                                                   ignore=target)
+        actor = (
+            self.world.staff
+            if by_staff
+            else next(p for p in self.world.patients if p.id == booking.patient)
+        )
+        _, error = self._call(
+            service.update(self.world.ctx, actor=actor, appointment_id=target, start=span[0])
+        )
+        doctor_busy, patient_busy = self._blocking(
+            patient=booking.patient, doctor=booking.doctor, span=span, ignore=target
+        )
         if booking.status not in ("scheduled", "confirmed"):
             assert isinstance(error, InvalidTransition), error
         elif doctor_busy or patient_busy:
@@ -221,8 +250,11 @@ class BookingMachine(RuleBasedStateMachine):
         appointment_id = data.draw(st.sampled_from(sorted(self.bookings)))
         booking = self.bookings[appointment_id]
         actor = self.world.doctor_user if by_doctor else self.world.staff
-        _, error = self._call(service.update(self.world.ctx, actor=actor,
-                                             appointment_id=appointment_id, status=target))
+        _, error = self._call(
+            service.update(
+                self.world.ctx, actor=actor, appointment_id=appointment_id, status=target
+            )
+        )
         if by_doctor and booking.doctor != actor.doctor_id:
             assert error is not None
             assert error.code == "not_found", error
@@ -239,9 +271,11 @@ class BookingMachine(RuleBasedStateMachine):
         rows, clashes = _run(self.world, self._database())
         assert clashes == [], clashes
         assert {r["id"]: r["status"] for r in rows} == {
-            b.id: b.status for b in self.bookings.values()}
+            b.id: b.status for b in self.bookings.values()
+        }
         assert {r["id"]: (r["starts_at"], r["ends_at"]) for r in rows} == {
-            b.id: (b.start, b.end) for b in self.bookings.values()}
+            b.id: (b.start, b.end) for b in self.bookings.values()
+        }
         live = [r for r in rows if r["status"] != "cancelled"]
         assert len(live) == sum(b.occupies for b in self.bookings.values())
 
@@ -252,7 +286,8 @@ class BookingMachine(RuleBasedStateMachine):
                 """select a.id, b.id from appointments a join appointments b
                    on a.id < b.id and (a.doctor_id = b.doctor_id or a.client_id = b.client_id)
                    and a.starts_at < b.ends_at and b.starts_at < a.ends_at
-                   where a.status <> 'cancelled' and b.status <> 'cancelled'""")
+                   where a.status <> 'cancelled' and b.status <> 'cancelled'"""
+            )
         return list(rows), list(clashes)
 
 
@@ -260,6 +295,10 @@ def test_booking_state_machine(world: World) -> None:
     BookingMachine.world = world
     run_state_machine_as_test(
         BookingMachine,
-        settings=settings(max_examples=30, stateful_step_count=25, deadline=None,
-                          suppress_health_check=list(HealthCheck)),
+        settings=settings(
+            max_examples=30,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
     )

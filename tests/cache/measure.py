@@ -25,8 +25,12 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def latency(client: httpx.AsyncClient, path: str, n: int, concurrency: int = 4,
-                  ) -> list[float]:
+async def latency(
+    client: httpx.AsyncClient,
+    path: str,
+    n: int,
+    concurrency: int = 4,
+) -> list[float]:
     samples: list[float] = []
 
     async def worker() -> None:
@@ -48,21 +52,29 @@ async def visibility(url: str, token: str, rounds: int) -> tuple[list[float], in
     fresh = httpx.Limits(max_keepalive_connections=0)
     out: list[float] = []
     most_reads = 0
-    async with httpx.AsyncClient(base_url=url, headers=auth, timeout=30) as writer, \
-            httpx.AsyncClient(base_url=url, headers=auth, timeout=30, limits=fresh) as reader:
+    async with (
+        httpx.AsyncClient(base_url=url, headers=auth, timeout=30) as writer,
+        httpx.AsyncClient(base_url=url, headers=auth, timeout=30, limits=fresh) as reader,
+    ):
         doctors = (await writer.get("/api/doctors")).json()
         day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)
         starts: list[tuple[int, str]] = []
         for doctor in doctors:
-            slots = (await writer.get("/api/slots", params={
-                "doctorId": doctor["id"], "from": day.isoformat(),
-                "to": (day + dt.timedelta(days=20)).isoformat()})).json()["slots"]
+            slots = (
+                await writer.get(
+                    "/api/slots",
+                    params={
+                        "doctorId": doctor["id"],
+                        "from": day.isoformat(),
+                        "to": (day + dt.timedelta(days=20)).isoformat(),
+                    },
+                )
+            ).json()["slots"]
             starts += [(s["doctorId"], s["start"]) for s in slots[::7]]
         seen = (await reader.get("/api/dashboard/stats")).json()["data"]["upcomingCount"]
         for doctor_id, start in starts[:rounds]:
             await reader.get("/api/dashboard/stats")  # warm in some worker
-            r = await writer.post("/api/appointments",
-                                  json={"doctorId": doctor_id, "start": start})
+            r = await writer.post("/api/appointments", json={"doctorId": doctor_id, "start": start})
             if r.status_code != 201:
                 continue
             done = time.perf_counter()
@@ -87,20 +99,23 @@ async def main() -> None:
     args = parser.parse_args()
     url = f"http://127.0.0.1:{args.port}"
     async with httpx.AsyncClient(base_url=url, timeout=30) as c:
-        r = await c.post("/api/auth/login", json={"email": "patient2@demo.careslot",
-                                                  "password": PASSWORD})
+        r = await c.post(
+            "/api/auth/login", json={"email": "patient2@demo.careslot", "password": PASSWORD}
+        )
         token = r.json()["token"]
         c.headers["Authorization"] = f"Bearer {token}"
         await latency(c, "/api/dashboard/stats", 200)  # warm
         health = await latency(c, "/healthz", args.requests)
         board = await latency(c, "/api/dashboard/stats", args.requests)
-    print(f"/healthz          p50 {pct(health, .5):.2f} ms  p99 {pct(health, .99):.2f} ms")
-    print(f"dashboard (warm)  p50 {pct(board, .5):.2f} ms  p99 {pct(board, .99):.2f} ms")
-    print(f"ratio p50 dashboard/healthz {pct(board, .5) / pct(health, .5):.2f}")
+    print(f"/healthz          p50 {pct(health, 0.5):.2f} ms  p99 {pct(health, 0.99):.2f} ms")
+    print(f"dashboard (warm)  p50 {pct(board, 0.5):.2f} ms  p99 {pct(board, 0.99):.2f} ms")
+    print(f"ratio p50 dashboard/healthz {pct(board, 0.5) / pct(health, 0.5):.2f}")
     seen, reads = await visibility(url, token, args.rounds)
-    print(f"201 -> visible on a fresh connection: n={len(seen)} "
-          f"median {statistics.median(seen) * 1000:.2f} ms  max {max(seen) * 1000:.2f} ms "
-          f"(reads needed: at most {reads})")
+    print(
+        f"201 -> visible on a fresh connection: n={len(seen)} "
+        f"median {statistics.median(seen) * 1000:.2f} ms  max {max(seen) * 1000:.2f} ms "
+        f"(reads needed: at most {reads})"
+    )
 
 
 if __name__ == "__main__":

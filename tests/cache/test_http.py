@@ -56,8 +56,7 @@ def test_slots_fresh_after_booking_and_cancel(live: LiveServer) -> None:
         assert booked.status_code == 201
         gone = c.get("/api/slots", params=params).json()["slots"]
         assert slot["start"] not in [s["start"] for s in gone]
-        cancel = c.patch(f"/api/appointments/{booked.json()['id']}",
-                         json={"status": "cancelled"})
+        cancel = c.patch(f"/api/appointments/{booked.json()['id']}", json={"status": "cancelled"})
         assert cancel.status_code == 200
         back = c.get("/api/slots", params=params).json()["slots"]
         assert slot["start"] in [s["start"] for s in back]
@@ -68,14 +67,17 @@ def test_a_booking_keeps_other_days_slot_lists_cached(live: LiveServer) -> None:
     doctor = demo_doctor_id(live)
     zone = live.settings.zone
     slots = free_slots(live, doctor)
-    day_of = {s["start"]: dt.datetime.fromisoformat(s["start"]).astimezone(zone).date()
-              for s in slots}
+    day_of = {
+        s["start"]: dt.datetime.fromisoformat(s["start"]).astimezone(zone).date() for s in slots
+    }
     slot = slots[0]
     day = day_of[slot["start"]]
     other = next(d for d in day_of.values() if d > day + dt.timedelta(days=1))
-    lists = {"day": {"doctorId": doctor, "date": day.isoformat()},
-             "other": {"doctorId": doctor, "date": other.isoformat()},
-             "range": {"doctorId": doctor, "from": day.isoformat(), "to": other.isoformat()}}
+    lists = {
+        "day": {"doctorId": doctor, "date": day.isoformat()},
+        "other": {"doctorId": doctor, "date": other.isoformat()},
+        "range": {"doctorId": doctor, "from": day.isoformat(), "to": other.isoformat()},
+    }
     with live.client(token) as c:
         for params in lists.values():
             c.get("/api/slots", params=params)
@@ -106,8 +108,7 @@ def test_department_slots_fresh_after_booking_and_reschedule(live: LiveServer) -
         booked = book(c, doctor, first["start"])
         assert booked.status_code == 201
         assert not listed(c, first["start"])
-        moved = c.patch(f"/api/appointments/{booked.json()['id']}",
-                        json={"start": second["start"]})
+        moved = c.patch(f"/api/appointments/{booked.json()['id']}", json={"start": second["start"]})
         assert moved.status_code == 200, moved.text
         assert listed(c, first["start"])
         assert not listed(c, second["start"])
@@ -121,13 +122,13 @@ def test_staff_lists_fresh_after_a_patient_books(live: LiveServer, staff_token: 
     with live.client(staff_token) as staff:
         for _ in range(2):
             before_all = staff.get("/api/appointments", params={"limit": 200}).json()
-            before_cal = staff.get("/api/calendar", params={"month": month,
-                                                            "doctorId": doctor}).json()
+            before_cal = staff.get(
+                "/api/calendar", params={"month": month, "doctorId": doctor}
+            ).json()
         with live.client(token) as c:
             assert book(c, doctor, slot["start"]).status_code == 201
         after_all = staff.get("/api/appointments", params={"limit": 200}).json()
-        after_cal = staff.get("/api/calendar", params={"month": month,
-                                                       "doctorId": doctor}).json()
+        after_cal = staff.get("/api/calendar", params={"month": month, "doctorId": doctor}).json()
         by_client = staff.get("/api/appointments", params={"clientId": patient_id}).json()
     assert len(after_all["items"]) == len(before_all["items"]) + 1
     assert len(after_cal["items"]) == len(before_cal["items"]) + 1
@@ -158,7 +159,8 @@ def test_public_answers_carry_edge_headers(live: LiveServer) -> None:
         departments = c.get("/api/departments")
         slots = c.get("/api/slots", params={"doctorId": doctor, "date": today})
     assert departments.headers["cache-control"] == (
-        "public, s-maxage=3600, stale-while-revalidate=7200")
+        "public, s-maxage=3600, stale-while-revalidate=7200"
+    )
     assert departments.headers["cdn-cache-control"] == "max-age=3600"
     assert departments.headers["vary"] == "Accept-Encoding"
     assert slots.headers["cache-control"] == "public, s-maxage=5"
@@ -185,16 +187,23 @@ def test_cached_answers_keep_access_rules(live: LiveServer, staff_token: str) ->
     month = dt.datetime.now(live.settings.zone).date().strftime("%Y-%m")
     with live.client(staff_token) as staff:  # staff prime the caches first
         for _ in range(2):
-            assert staff.get("/api/dashboard/stats",
-                             params={"clientId": patient_id}).status_code == 200
-            assert staff.get("/api/calendar", params={"month": month,
-                                                      "doctorId": other_doctor}).status_code == 200
+            assert (
+                staff.get("/api/dashboard/stats", params={"clientId": patient_id}).status_code
+                == 200
+            )
+            assert (
+                staff.get(
+                    "/api/calendar", params={"month": month, "doctorId": other_doctor}
+                ).status_code
+                == 200
+            )
     with live.client(intruder) as c:
-        assert c.get("/api/dashboard/stats",
-                     params={"clientId": patient_id}).status_code == 403
+        assert c.get("/api/dashboard/stats", params={"clientId": patient_id}).status_code == 403
     with live.client(live.login("doctor@demo.careslot")) as d:
-        assert d.get("/api/calendar", params={"month": month,
-                                              "doctorId": other_doctor}).status_code == 403
+        assert (
+            d.get("/api/calendar", params={"month": month, "doctorId": other_doctor}).status_code
+            == 403
+        )
         own = d.get("/api/calendar", params={"month": month})
         assert own.status_code == 200
         assert own.json()["doctorId"] == doctor
@@ -224,8 +233,10 @@ def test_warming_fills_departments_doctors_and_two_days_of_slots(database_url: s
     def warmed_slots() -> float:
         from careslot.monitoring.metrics import REGISTRY
 
-        return REGISTRY.get_sample_value("careslot_cache_misses_total",
-                                         {"strategy": "availableSlots"}) or 0.0
+        return (
+            REGISTRY.get_sample_value("careslot_cache_misses_total", {"strategy": "availableSlots"})
+            or 0.0
+        )
 
     before = warmed_slots()
     for live in serve_in_thread(Settings(database_url=database_url, redis_url=None)):
@@ -239,8 +250,9 @@ def test_warming_fills_departments_doctors_and_two_days_of_slots(database_url: s
             outcomes = {cache_outcome(c.get("/api/departments"))}
             for doctor in doctors:
                 for day in (today, today + dt.timedelta(days=1)):
-                    r = c.get("/api/slots", params={"doctorId": doctor["id"],
-                                                    "date": day.isoformat()})
+                    r = c.get(
+                        "/api/slots", params={"doctorId": doctor["id"], "date": day.isoformat()}
+                    )
                     outcomes.add(cache_outcome(r))
         assert outcomes == {"l1 hit departments", "l1 hit availableSlots"}
 
@@ -252,8 +264,12 @@ def test_every_read_is_audited_hit_or_miss(live: LiveServer) -> None:
     assert outcomes == ["miss userStats", "l1 hit userStats", "l1 hit userStats"]
     deadline = time.monotonic() + 10
     while True:  # reads are audited in batches every half second
-        audited = scalar(live, "select count(*) from audit_log where subject_id = $1 "
-                               "and action = 'read' and entity = 'dashboard'", patient_id)
+        audited = scalar(
+            live,
+            "select count(*) from audit_log where subject_id = $1 "
+            "and action = 'read' and entity = 'dashboard'",
+            patient_id,
+        )
         if audited >= 3 or time.monotonic() > deadline:
             break
         time.sleep(0.1)

@@ -43,8 +43,12 @@ def test_unknown_days_drop_every_slot_list_of_the_doctor_and_department() -> Non
 
 def test_a_schedule_change_drops_every_day() -> None:
     tags = tags_of(Change("schedule", (), (7,)))
-    assert {keys.slots_of("doctor:7"), keys.slots_of("department:107"), keys.doctor(7),
-            keys.DOCTORS} <= tags
+    assert {
+        keys.slots_of("doctor:7"),
+        keys.slots_of("department:107"),
+        keys.doctor(7),
+        keys.DOCTORS,
+    } <= tags
 
 
 def test_departments_the_writer_knows_are_not_looked_up() -> None:

@@ -80,8 +80,9 @@ async def test_memory_is_bounded_lru(pool: asyncpg.Pool) -> None:
 async def test_single_flight_64_concurrent_misses_load_once(pool: asyncpg.Pool) -> None:
     cache = Cache()
     load = CountingLoader(pool, "select count(*) from appointments, pg_sleep(0.05)")
-    results = await asyncio.gather(*(
-        cache.fetch(LONG, "cs:v1:test:client:1", TAGS, load) for _ in range(64)))
+    results = await asyncio.gather(
+        *(cache.fetch(LONG, "cs:v1:test:client:1", TAGS, load) for _ in range(64))
+    )
     assert load.calls == 1
     assert len({r.entry for r in results}) == 1
     assert sum(r.loaded_here for r in results) == 1
@@ -123,15 +124,15 @@ async def test_load_that_began_before_a_write_is_not_stored(pool: asyncpg.Pool) 
 
 async def test_cache_off_always_loads(pool: asyncpg.Pool) -> None:
     cache, load = Cache.disabled(), CountingLoader(pool)
-    outcomes = [(await cache.fetch(LONG, "cs:v1:t:client:1", TAGS, load)).outcome
-                for _ in range(3)]
+    outcomes = [(await cache.fetch(LONG, "cs:v1:t:client:1", TAGS, load)).outcome for _ in range(3)]
     assert outcomes == ["off"] * 3
     assert load.calls == 3
 
 
 @pytest.mark.redis
-async def test_redis_shared_between_workers(shared: tuple[Cache, Cache],
-                                            pool: asyncpg.Pool) -> None:
+async def test_redis_shared_between_workers(
+    shared: tuple[Cache, Cache], pool: asyncpg.Pool
+) -> None:
     a, b = shared
     load = CountingLoader(pool)
     assert (await a.fetch(LONG, "cs:v1:test:client:1", TAGS, load)).outcome == "miss"
@@ -152,8 +153,7 @@ async def test_redis_ttl_expiry(shared: tuple[Cache, Cache], pool: asyncpg.Pool)
 
 
 @pytest.mark.redis
-async def test_redis_invalidation_by_owner(shared: tuple[Cache, Cache],
-                                           pool: asyncpg.Pool) -> None:
+async def test_redis_invalidation_by_owner(shared: tuple[Cache, Cache], pool: asyncpg.Pool) -> None:
     a, b = shared
     load = CountingLoader(pool)
     await a.fetch(LONG, "cs:v1:q:client:1:x", ("client:1",), load)
@@ -166,8 +166,9 @@ async def test_redis_invalidation_by_owner(shared: tuple[Cache, Cache],
 
 
 @pytest.mark.redis
-async def test_redis_refuses_a_store_older_than_a_write(shared: tuple[Cache, Cache],
-                                                        pool: asyncpg.Pool) -> None:
+async def test_redis_refuses_a_store_older_than_a_write(
+    shared: tuple[Cache, Cache], pool: asyncpg.Pool
+) -> None:
     a, b = shared
     load = CountingLoader(pool)
     load.gate = asyncio.Event()

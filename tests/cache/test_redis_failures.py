@@ -41,8 +41,11 @@ def upcoming(live: LiveServer, token: str) -> int:
 
 
 def test_redis_killed_mid_run_and_restarted(own_redis: OwnRedis, database_url: str) -> None:
-    with serving(Settings(database_url=database_url, redis_url=own_redis.url,
-                          cache_redis_cooldown_seconds=0.2)) as live:
+    with serving(
+        Settings(
+            database_url=database_url, redis_url=own_redis.url, cache_redis_cooldown_seconds=0.2
+        )
+    ) as live:
         _, token = register(live)
         doctor = demo_doctor_id(live)
         slots = free_slots(live, doctor)
@@ -58,8 +61,10 @@ def test_redis_killed_mid_run_and_restarted(own_redis: OwnRedis, database_url: s
             today = dt.datetime.now(live.settings.zone).date()
             for day in range(1, 4):
                 date = (today + dt.timedelta(days=day)).isoformat()
-                assert c.get("/api/slots", params={"doctorId": doctor,
-                                                   "date": date}).status_code == 200
+                assert (
+                    c.get("/api/slots", params={"doctorId": doctor, "date": date}).status_code
+                    == 200
+                )
         assert counter("careslot_cache_redis_errors_total") > errors
 
         own_redis.start()  # empty, on the same port
@@ -75,8 +80,9 @@ def test_redis_killed_mid_run_and_restarted(own_redis: OwnRedis, database_url: s
         assert used_again, "careslot never went back to Redis after it returned"
 
 
-def test_redis_hung_costs_an_open_circuit_not_errors(own_redis: OwnRedis,
-                                                     database_url: str) -> None:
+def test_redis_hung_costs_an_open_circuit_not_errors(
+    own_redis: OwnRedis, database_url: str
+) -> None:
     settings = Settings(database_url=database_url, redis_url=own_redis.url)
     with serving(settings) as live:
         _, token = register(live)

@@ -20,14 +20,14 @@ def two_workers(database_url: str) -> Iterator[str]:
 
 def test_sign_out_kills_a_cached_session_in_every_worker(two_workers: str) -> None:
     with httpx.Client(base_url=two_workers, timeout=30) as c:
-        r = c.post("/api/auth/login",
-                   json={"email": "patient@demo.careslot", "password": PASSWORD})
+        r = c.post("/api/auth/login", json={"email": "patient@demo.careslot", "password": PASSWORD})
         token = r.json()["token"]
     # Warm the session into both workers' layer 1.
     before = asyncio.run(_read_everywhere(two_workers, "/api/users/profile", token, {}))
     assert {r.status_code for r in before} == {200}
-    with httpx.Client(base_url=two_workers, timeout=30,
-                      headers={"Authorization": f"Bearer {token}"}) as c:
+    with httpx.Client(
+        base_url=two_workers, timeout=30, headers={"Authorization": f"Bearer {token}"}
+    ) as c:
         assert c.post("/api/auth/logout").status_code == 204
     after = asyncio.run(_read_everywhere(two_workers, "/api/users/profile", token, {}))
     assert {r.status_code for r in after} == {401}

@@ -30,7 +30,9 @@ async def _listeners(database_url: str) -> int:
     try:
         found: int = await conn.fetchval(
             "select count(*) from pg_stat_activity where datname = current_database() "
-            "and application_name = $1", LISTENER_NAME)
+            "and application_name = $1",
+            LISTENER_NAME,
+        )
         return found
     finally:
         await conn.close()
@@ -42,10 +44,20 @@ def serve_workers(database_url: str, redis_url: str | None) -> Iterator[str]:
     env.pop("REDIS_URL", None)
     if redis_url:
         env["REDIS_URL"] = redis_url
-    command = [str(Path(sys.executable).parent / "careslot"), "serve", "--port", str(port),
-               "--workers", str(WORKERS)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,  # noqa: S603
-                               stderr=subprocess.PIPE)
+    command = [
+        str(Path(sys.executable).parent / "careslot"),
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(WORKERS),
+    ]
+    process = subprocess.Popen(  # noqa: S603 - our own command line
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -65,13 +77,13 @@ def serve_workers(database_url: str, redis_url: str | None) -> Iterator[str]:
             process.stderr.close()
 
 
-async def _read_everywhere(url: str, path: str, token: str | None,
-                           params: dict[str, Any]) -> list[httpx.Response]:
+async def _read_everywhere(
+    url: str, path: str, token: str | None, params: dict[str, Any]
+) -> list[httpx.Response]:
     """Many reads at once on fresh connections, so every worker answers some of them."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     no_reuse = httpx.Limits(max_keepalive_connections=0)  # each read opens a new connection
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30,
-                                 limits=no_reuse) as c:
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30, limits=no_reuse) as c:
         return list(await asyncio.gather(*(c.get(path, params=params) for _ in range(READS))))
 
 
@@ -83,16 +95,20 @@ def workers(request: pytest.FixtureRequest, database_url: str) -> Iterator[str]:
 
 def test_booking_is_fresh_in_every_worker(workers: str) -> None:
     with httpx.Client(base_url=workers, timeout=30) as c:
-        r = c.post("/api/auth/register", json={"email": "w@test.careslot",
-                                                "password": PASSWORD, "name": "Wen"})
+        r = c.post(
+            "/api/auth/register",
+            json={"email": "w@test.careslot", "password": PASSWORD, "name": "Wen"},
+        )
         assert r.status_code == 201, r.text
         token = r.json()["token"]
-        doctor = next(d for d in c.get("/api/doctors").json()
-                      if d["name"] == "Dr. Amara Okafor")["id"]
+        doctor = next(d for d in c.get("/api/doctors").json() if d["name"] == "Dr. Amara Okafor")[
+            "id"
+        ]
         day = dt.datetime.now(dt.UTC).date()  # the server runs in UTC + dt.timedelta(days=1)
         for _ in range(7):  # the first bookable weekday with free slots
-            slots = c.get("/api/slots", params={"doctorId": doctor,
-                                                "date": day.isoformat()}).json()["slots"]
+            slots = c.get(
+                "/api/slots", params={"doctorId": doctor, "date": day.isoformat()}
+            ).json()["slots"]
             if slots:
                 break
             day += dt.timedelta(days=1)
@@ -105,10 +121,10 @@ def test_booking_is_fresh_in_every_worker(workers: str) -> None:
     assert all(slots[0]["start"] in [s["start"] for s in r.json()["slots"]] for r in free)
 
     for slot in slots[:3]:
-        with httpx.Client(base_url=workers, timeout=30,
-                          headers={"Authorization": f"Bearer {token}"}) as c:
-            booked = c.post("/api/appointments", json={"doctorId": doctor,
-                                                       "start": slot["start"]})
+        with httpx.Client(
+            base_url=workers, timeout=30, headers={"Authorization": f"Bearer {token}"}
+        ) as c:
+            booked = c.post("/api/appointments", json={"doctorId": doctor, "start": slot["start"]})
             assert booked.status_code == 201, booked.text
         # Right after the 201, on fresh connections to any worker:
         stats = asyncio.run(_read_everywhere(workers, "/api/dashboard/stats", token, {}))

@@ -30,8 +30,16 @@ select client_id,
        count(*) as total_count
 from appointments group by client_id order by client_id
 """
-COLUMNS = ("client_id", "upcoming_count", "total_month_count", "completed_count",
-           "next_appointment_date", "cancelled_count", "no_show_count", "total_count")
+COLUMNS = (
+    "client_id",
+    "upcoming_count",
+    "total_month_count",
+    "completed_count",
+    "next_appointment_date",
+    "cancelled_count",
+    "no_show_count",
+    "total_count",
+)
 
 
 async def _add_varied_appointments(conn: asyncpg.Connection) -> None:
@@ -68,19 +76,26 @@ async def test_mv_matches_a_direct_query(database_url: str, settings: Settings) 
     conn = await asyncpg.connect(database_url, server_settings={"timezone": settings.timezone})
     try:
         await _add_varied_appointments(conn)
-        refresher = await _refresh_with(database_url, settings.model_copy(
-            update={"mv_refresh_seconds": 0.01}))
+        refresher = await _refresh_with(
+            database_url, settings.model_copy(update={"mv_refresh_seconds": 0.01})
+        )
         await refresher.stop()
         assert refresher.refreshes == 1
-        rows = await conn.fetch(f"select {', '.join(COLUMNS)}, refreshed_at "
-                                "from dashboard_stats_mv where client_id <> 0 order by client_id")
+        rows = await conn.fetch(
+            f"select {', '.join(COLUMNS)}, refreshed_at "
+            "from dashboard_stats_mv where client_id <> 0 order by client_id"
+        )
         refreshed_at = await conn.fetchval(
-            "select refreshed_at from dashboard_stats_mv where client_id = 0")
+            "select refreshed_at from dashboard_stats_mv where client_id = 0"
+        )
         direct = await conn.fetch(DIRECT, refreshed_at, list(LIVE))
         total = await conn.fetchrow("select * from dashboard_stats_mv where client_id = 0")
         with_upcoming = await conn.fetchval(
             "select count(distinct client_id) from appointments "
-            "where starts_at >= $1 and status = any($2)", refreshed_at, list(LIVE))
+            "where starts_at >= $1 and status = any($2)",
+            refreshed_at,
+            list(LIVE),
+        )
     finally:
         await conn.close()
     assert len(direct) >= 3
@@ -91,7 +106,8 @@ async def test_mv_matches_a_direct_query(database_url: str, settings: Settings) 
         assert total[column] == sum(r[column] for r in direct)
     assert total["patients_with_upcoming"] == with_upcoming
     assert total["next_appointment_date"] == min(
-        r["next_appointment_date"] for r in direct if r["next_appointment_date"] is not None)
+        r["next_appointment_date"] for r in direct if r["next_appointment_date"] is not None
+    )
 
 
 async def test_only_one_worker_refreshes(database_url: str, settings: Settings) -> None:
@@ -122,8 +138,7 @@ async def test_only_one_worker_refreshes(database_url: str, settings: Settings) 
 async def test_a_refresh_still_running_makes_the_next_skip(
     database_url: str, settings: Settings
 ) -> None:
-    refresher = MvRefresher(database_url, settings.model_copy(
-        update={"mv_refresh_seconds": 0.01}))
+    refresher = MvRefresher(database_url, settings.model_copy(update={"mv_refresh_seconds": 0.01}))
     blocker = await asyncpg.connect(database_url)
     try:
         # Another session's refresh, still running (its transaction is open): ours gives up
@@ -157,16 +172,25 @@ def test_hospital_stats_for_staff_only(refreshing_live: LiveServer) -> None:
         assert "public" not in before.headers["cache-control"]
         data = before.json()["data"]
         assert data["asOf"] is not None
-        for key in ("patientsWithUpcoming", "upcomingCount", "totalMonthCount",
-                    "completedCount", "totalCount", "nextAppointmentDate"):
+        for key in (
+            "patientsWithUpcoming",
+            "upcomingCount",
+            "totalMonthCount",
+            "completedCount",
+            "totalCount",
+            "nextAppointmentDate",
+        ):
             assert key in data
         # A new booking shows up in the hospital figures after the next refresh.
         doctor = c.get("/api/doctors").json()[0]["id"]
-        slot = (c.get("/api/slots", params={"doctorId": doctor, "from": _day(8), "to": _day(20)})
-               .json()["slots"][0])
+        slot = c.get(
+            "/api/slots", params={"doctorId": doctor, "from": _day(8), "to": _day(20)}
+        ).json()["slots"][0]
         patient_id = c.get("/api/appointments", params={"limit": 1}).json()["items"][0]["clientId"]
-        booked = c.post("/api/appointments", json={"doctorId": doctor, "start": slot["start"],
-                                                   "clientId": patient_id})
+        booked = c.post(
+            "/api/appointments",
+            json={"doctorId": doctor, "start": slot["start"], "clientId": patient_id},
+        )
         assert booked.status_code == 201, booked.text
         deadline = time.monotonic() + 30
         after = data
@@ -182,10 +206,16 @@ def _day(days: int) -> str:
     return (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=days)).isoformat()
 
 
-@pytest.mark.parametrize(("seconds", "schedule"), [
-    (30, "30 seconds"), (0.4, "1 seconds"), (59, "59 seconds"), (60, "*/1 * * * *"),
-    (300, "*/5 * * * *"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "schedule"),
+    [
+        (30, "30 seconds"),
+        (0.4, "1 seconds"),
+        (59, "59 seconds"),
+        (60, "*/1 * * * *"),
+        (300, "*/5 * * * *"),
+    ],
+)
 def test_pg_cron_schedule(seconds: float, schedule: str) -> None:
     assert cron_schedule(seconds) == schedule
 
@@ -194,11 +224,11 @@ async def test_without_pg_cron_the_app_refreshes(database_url: str, settings: Se
     conn = await asyncpg.connect(database_url)
     try:
         installed = await conn.fetchval(
-            "select exists (select 1 from pg_extension where extname = 'pg_cron')")
+            "select exists (select 1 from pg_extension where extname = 'pg_cron')"
+        )
     finally:
         await conn.close()
-    refresher = MvRefresher(database_url, settings.model_copy(
-        update={"mv_refresh_seconds": 0.01}))
+    refresher = MvRefresher(database_url, settings.model_copy(update={"mv_refresh_seconds": 0.01}))
     try:
         await refresher.tick()
     finally:

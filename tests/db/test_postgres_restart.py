@@ -41,8 +41,9 @@ def live_on_own_postgres(own_postgres: Any) -> Iterator[LiveServer]:
     yield from serve_in_thread(Settings(database_url=url, redis_url=None))
 
 
-def test_postgres_restart_is_503_then_recovers(live_on_own_postgres: LiveServer,
-                                               own_postgres: Any) -> None:
+def test_postgres_restart_is_503_then_recovers(
+    live_on_own_postgres: LiveServer, own_postgres: Any
+) -> None:
     live = live_on_own_postgres
     token = live.login("patient@demo.careslot")
     doctor_id = demo_doctor_id(live)
@@ -58,8 +59,14 @@ def test_postgres_restart_is_503_then_recovers(live_on_own_postgres: LiveServer,
         assert down.json()["code"] == "unavailable"
         assert c.get("/readyz").status_code == 503
 
-        _pg_ctl(own_postgres, "start", "-o", f"-h '' -k {own_postgres.pgdata}",
-                "-l", str(own_postgres.log))
+        _pg_ctl(
+            own_postgres,
+            "start",
+            "-o",
+            f"-h '' -k {own_postgres.pgdata}",
+            "-l",
+            str(own_postgres.log),
+        )
         answers: list[int] = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -26,7 +26,11 @@ def test_db_top(database_url: str) -> None:
     env = {**os.environ, "DATABASE_URL": database_url, "COLUMNS": "200"}
     done = subprocess.run(
         [sys.executable, "-c", "from careslot.cli import app; app()", "db", "top"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     if preloaded:
         assert done.returncode == 0, done.stderr

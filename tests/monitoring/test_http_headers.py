@@ -12,8 +12,10 @@ import pytest
 from careslot.monitoring.middleware import none_match
 from tests.conftest import LiveServer
 
-TIMING = re.compile(r'db;dur=\d+\.\d+;desc="(\d+) queries"(, cache;desc="[^"]+")?, '
-                    r"total;dur=(\d+\.\d+)$")
+TIMING = re.compile(
+    r'db;dur=\d+\.\d+;desc="(\d+) queries"(, cache;desc="[^"]+")?, '
+    r"total;dur=(\d+\.\d+)$"
+)
 
 
 def _doctor_and_day(c: httpx.Client) -> tuple[int, str]:
@@ -45,8 +47,9 @@ def test_server_timing_on_api_answers(live: LiveServer, patient_token: str) -> N
         answers.append(c.get("/api/users/profile"))
         doctor, day = _doctor_and_day(c)
         slot = c.get("/api/slots", params={"doctorId": doctor, "date": day}).json()["slots"][0]
-        answers.append(c.post("/api/appointments",
-                              json={"doctorId": doctor, "start": slot["start"]}))
+        answers.append(
+            c.post("/api/appointments", json={"doctorId": doctor, "start": slot["start"]})
+        )
     assert answers[-1].status_code == 201
     for answer in answers:
         header = answer.headers.get("server-timing")
@@ -62,8 +65,9 @@ def test_no_server_timing_outside_api(live: LiveServer) -> None:
         assert "server-timing" not in c.get("/healthz").headers
 
 
-@pytest.mark.parametrize("name", ["departments", "doctors", "slots", "dashboard",
-                                  "appointments", "calendar", "activity"])
+@pytest.mark.parametrize(
+    "name", ["departments", "doctors", "slots", "dashboard", "appointments", "calendar", "activity"]
+)
 def test_etag_and_304(live: LiveServer, patient_token: str, name: str) -> None:
     with live.client(patient_token) as c:
         path = cacheable_paths(c)[name]
@@ -97,9 +101,7 @@ def test_etag_follows_the_data(live: LiveServer, patient_token: str) -> None:
 
 
 @pytest.mark.parametrize("name", PER_USER)
-def test_per_user_answers_are_never_public(
-    live: LiveServer, patient_token: str, name: str
-) -> None:
+def test_per_user_answers_are_never_public(live: LiveServer, patient_token: str, name: str) -> None:
     with live.client(patient_token) as c:
         path = cacheable_paths(c)[name]
         answers = [c.get(path)]
@@ -120,10 +122,18 @@ def test_writes_and_errors_get_no_etag(live: LiveServer, patient_token: str) -> 
     assert "etag" not in anonymous.headers
 
 
-@pytest.mark.parametrize(("header", "matches"), [
-    (b'"a"', True), (b'W/"a"', True), (b' "b" , "a" ', True), (b"*", True),
-    (b'"b"', False), (b'"a-"', False), (b"", False),
-])
+@pytest.mark.parametrize(
+    ("header", "matches"),
+    [
+        (b'"a"', True),
+        (b'W/"a"', True),
+        (b' "b" , "a" ', True),
+        (b"*", True),
+        (b'"b"', False),
+        (b'"a-"', False),
+        (b"", False),
+    ],
+)
 def test_if_none_match_weak_comparison(header: bytes, matches: bool) -> None:
     assert none_match(header, b'"a"') is matches
     assert none_match(header, b'W/"a"') is matches

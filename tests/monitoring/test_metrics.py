@@ -32,26 +32,44 @@ def test_metrics_expose_every_family(live: LiveServer, patient_token: str) -> No
         c.get("/api/departments")
         c.get("/api/dashboard/stats")
         c.get("/api/appointments/987654321")
-        assert c.post("/api/metrics/page-load",
-                      json={"route": "/dashboard", "fcp": 120, "lcp": 180}).status_code == 204
+        assert (
+            c.post(
+                "/api/metrics/page-load", json={"route": "/dashboard", "fcp": 120, "lcp": 180}
+            ).status_code
+            == 204
+        )
         text = c.get("/metrics").text
     found = families(text)
-    routes = {labels["route"] for name, labels, _ in found["careslot_request_duration_seconds"]
-              if name.endswith("_count")}
-    assert {"/api/departments", "/api/dashboard/stats",
-            "/api/appointments/{appointment_id}"} <= routes
+    routes = {
+        labels["route"]
+        for name, labels, _ in found["careslot_request_duration_seconds"]
+        if name.endswith("_count")
+    }
+    assert {
+        "/api/departments",
+        "/api/dashboard/stats",
+        "/api/appointments/{appointment_id}",
+    } <= routes
     assert not any("987654321" in route for route in routes)  # templates, never raw paths
-    db_count = [v for n, _, v in found["careslot_db_query_duration_seconds"]
-                if n.endswith("_count")]
+    db_count = [
+        v for n, _, v in found["careslot_db_query_duration_seconds"] if n.endswith("_count")
+    ]
     assert db_count
     assert db_count[0] > 0
-    for gauge in ("careslot_db_pool_size", "careslot_db_pool_in_use", "careslot_db_pool_waiting",
-                  "careslot_db_pool_max", "careslot_mv_refresh_duration_seconds",
-                  "careslot_mv_age_seconds"):
+    for gauge in (
+        "careslot_db_pool_size",
+        "careslot_db_pool_in_use",
+        "careslot_db_pool_waiting",
+        "careslot_db_pool_max",
+        "careslot_mv_refresh_duration_seconds",
+        "careslot_mv_age_seconds",
+    ):
         assert gauge in found, gauge
     assert found["careslot_db_pool_size"][0][2] >= 1
-    assert any(labels.get("route") == "/dashboard" and labels.get("metric") == "fcp"
-               for _, labels, _ in found["careslot_page_load_seconds"])
+    assert any(
+        labels.get("route") == "/dashboard" and labels.get("metric") == "fcp"
+        for _, labels, _ in found["careslot_page_load_seconds"]
+    )
 
 
 @pytest.mark.parametrize("tuned_live", [{"metrics_token": "op-secret"}], indirect=True)

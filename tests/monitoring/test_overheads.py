@@ -24,15 +24,17 @@ VALUES = (0.0001, 0.0005, 0.0007, 0.003, 0.003, 0.04, 0.9, 3.0, 42.0)
 
 def _samples(registry: CollectorRegistry) -> list[str]:
     text = generate_latest(registry).decode()
-    return sorted(line for line in text.splitlines()
-                  if line.startswith("t_seconds_") and "_created" not in line)
+    return sorted(
+        line
+        for line in text.splitlines()
+        if line.startswith("t_seconds_") and "_created" not in line
+    )
 
 
 def test_light_histogram_exposes_what_prometheus_would(benchmark: BenchmarkFixture) -> None:
     ours, theirs = CollectorRegistry(), CollectorRegistry()
     light = LightHistogram("t_seconds", "test", ("route",), FAST_BUCKETS, registry=ours)
-    reference = Histogram("t_seconds", "test", ["route"], buckets=FAST_BUCKETS,
-                          registry=theirs)
+    reference = Histogram("t_seconds", "test", ["route"], buckets=FAST_BUCKETS, registry=theirs)
     for value in VALUES:
         light.labels("/a").observe(value)
         reference.labels("/a").observe(value)
@@ -41,8 +43,9 @@ def test_light_histogram_exposes_what_prometheus_would(benchmark: BenchmarkFixtu
 
 
 def test_prometheus_histogram_for_comparison(benchmark: BenchmarkFixture) -> None:
-    reference = Histogram("t_seconds", "test", ["route"], buckets=FAST_BUCKETS,
-                          registry=CollectorRegistry())
+    reference = Histogram(
+        "t_seconds", "test", ["route"], buckets=FAST_BUCKETS, registry=CollectorRegistry()
+    )
     benchmark(lambda: reference.labels("/a").observe(0.0012))
     assert reference.labels("/a")._sum.get() > 0
 
@@ -50,9 +53,19 @@ def test_prometheus_histogram_for_comparison(benchmark: BenchmarkFixture) -> Non
 def _request(app: FastAPI) -> Callable[[], tuple[int, bytes]]:
     """One in-process HTTP request through the whole ASGI app: (status, body)."""
     loop = asyncio.new_event_loop()
-    scope = {"type": "http", "method": "GET", "path": "/", "raw_path": b"/",
-             "query_string": b"", "headers": [], "http_version": "1.1", "scheme": "http",
-             "server": ("test", 80), "client": ("test", 1), "root_path": ""}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": [],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("test", 80),
+        "client": ("test", 1),
+        "root_path": "",
+    }
 
     async def once() -> tuple[int, bytes]:
         sent: list[dict[str, Any]] = []

@@ -15,13 +15,15 @@ from careslot.monitoring import metrics, timing
 
 def _gauges() -> dict[str, float]:
     text = generate_latest(metrics.REGISTRY).decode()
-    return {f.name: f.samples[0].value for f in text_string_to_metric_families(text)
-            if f.name.startswith("careslot_db_pool_")}
+    return {
+        f.name: f.samples[0].value
+        for f in text_string_to_metric_families(text)
+        if f.name.startswith("careslot_db_pool_")
+    }
 
 
 async def test_pool_gauges_and_acquire_timeout(settings: Settings) -> None:
-    small = settings.model_copy(update={"pool_min": 1, "pool_max": 1,
-                                        "pool_acquire_timeout": 0.2})
+    small = settings.model_copy(update={"pool_min": 1, "pool_max": 1, "pool_acquire_timeout": 0.2})
     before = _gauges()
     pool = await create_pool(small, small.database_url or "")
     try:

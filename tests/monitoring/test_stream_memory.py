@@ -40,7 +40,8 @@ async def _seed(url: str) -> int:
             alter table appointments drop constraint appointments_no_doctor_overlap,
                                      drop constraint appointments_no_client_overlap;
         """)
-        await conn.execute("""
+        await conn.execute(
+            """
             with doctor as (select id, department_id, row_number() over (order by id) - 1 as n,
                                    count(*) over () as total from doctors),
                  patient as (select id, row_number() over (order by id) - 1 as n,
@@ -54,7 +55,9 @@ async def _seed(url: str) -> int:
             from generate_series(0, $1 - 1) i
             join doctor d on d.n = (i / 500) % d.total
             join patient p on p.n = i % p.total
-        """, ROWS)
+        """,
+            ROWS,
+        )
         count: int = await conn.fetchval("select count(*) from appointments")
     finally:
         await conn.close()
@@ -73,9 +76,10 @@ def served(database_url: str, settings: Settings) -> Iterator[Served]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "CARESLOT_MV_REFRESH_SECONDS": "0"}
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-c", "from careslot.cli import app; app()", "serve",
-         "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, "-c", "from careslot.cli import app; app()", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -41,9 +41,14 @@ def test_time_off_and_closures_remove_slots(live: LiveServer) -> None:
     day = first.date()
     before = _starts(live, doctor_id, day)
     # An hour of time off from the first slot on.
-    query(live, "insert into time_off (doctor_id, period, reason) values "
-                "($1, tstzrange($2, $3, '[)'), 'training')",
-          doctor_id, first, first + dt.timedelta(hours=1))
+    query(
+        live,
+        "insert into time_off (doctor_id, period, reason) values "
+        "($1, tstzrange($2, $3, '[)'), 'training')",
+        doctor_id,
+        first,
+        first + dt.timedelta(hours=1),
+    )
     after = _starts(live, doctor_id, day)
     assert after == [s for s in before if not first <= s < first + dt.timedelta(hours=1)]
     _, token = register(live)
@@ -51,9 +56,13 @@ def test_time_off_and_closures_remove_slots(live: LiveServer) -> None:
         assert_problem(book(c, doctor_id, slots[0]["start"]), 422, "invalid_slot")
     # A hospital closure takes every doctor's day.
     assert _starts(live, other_id, day)
-    query(live, "insert into closures (period, reason) values "
-                "(tstzrange($1::date::timestamptz, $1::date::timestamptz + interval '1 day'), "
-                "'holiday')", day)
+    query(
+        live,
+        "insert into closures (period, reason) values "
+        "(tstzrange($1::date::timestamptz, $1::date::timestamptz + interval '1 day'), "
+        "'holiday')",
+        day,
+    )
     assert _starts(live, doctor_id, day) == []
     assert _starts(live, other_id, day) == []
     with live.client(token) as c:

@@ -36,18 +36,31 @@ CHANGE = next_change(NY)
 def new_york(database_url: str) -> Iterator[LiveServer]:
     # The horizon must reach the change (2027-03-14 as seen from November 2026).
     horizon = (CHANGE - dt.datetime.now(NY).date()).days + 3
-    settings = Settings(database_url=database_url, redis_url=None, timezone="America/New_York",
-                        horizon_days=max(90, horizon))
+    settings = Settings(
+        database_url=database_url,
+        redis_url=None,
+        timezone="America/New_York",
+        horizon_days=max(90, horizon),
+    )
     yield from serve_in_thread(settings)
 
 
 def _night_shift(live: LiveServer) -> int:
     """A doctor with 30-minute slots working 00:00-04:00 on the change's weekday."""
     doctor_id = demo_doctor_id(live)
-    query(live, "delete from working_hours where doctor_id = $1 and weekday = $2",
-          doctor_id, CHANGE.isoweekday())
-    query(live, "insert into working_hours (doctor_id, weekday, start_time, end_time) "
-                "values ($1, $2, '00:00', '04:00')", doctor_id, CHANGE.isoweekday())
+    query(
+        live,
+        "delete from working_hours where doctor_id = $1 and weekday = $2",
+        doctor_id,
+        CHANGE.isoweekday(),
+    )
+    query(
+        live,
+        "insert into working_hours (doctor_id, weekday, start_time, end_time) "
+        "values ($1, $2, '00:00', '04:00')",
+        doctor_id,
+        CHANGE.isoweekday(),
+    )
     return doctor_id
 
 
@@ -76,8 +89,18 @@ def test_slots_on_the_change_day(new_york: LiveServer) -> None:
     if real_hours == 3:
         assert walls == ["00:00", "00:30", "01:00", "01:30", "03:00", "03:30"]
     else:
-        assert walls == ["00:00", "00:30", "01:00", "01:30", "01:00", "01:30", "02:00",
-                         "02:30", "03:00", "03:30"]
+        assert walls == [
+            "00:00",
+            "00:30",
+            "01:00",
+            "01:30",
+            "01:00",
+            "01:30",
+            "02:00",
+            "02:30",
+            "03:00",
+            "03:30",
+        ]
 
 
 def test_booking_across_the_change(new_york: LiveServer) -> None:
@@ -94,16 +117,26 @@ def test_booking_across_the_change(new_york: LiveServer) -> None:
         # A wall time that never showed (or a time between slots) is no slot.
         if len(slots) == 6:
             ghost = dt.datetime.combine(CHANGE, dt.time(2, 30)).replace(
-                tzinfo=dt.timezone(dt.timedelta(hours=-5))) + dt.timedelta(minutes=15)
+                tzinfo=dt.timezone(dt.timedelta(hours=-5))
+            ) + dt.timedelta(minutes=15)
             assert_problem(book(c, doctor_id, ghost.isoformat()), 422, "invalid_slot")
         first = dt.datetime.fromisoformat(slots[0]["start"])
-        assert_problem(book(c, doctor_id, (first + dt.timedelta(minutes=10)).isoformat()),
-                       422, "invalid_slot")
+        assert_problem(
+            book(c, doctor_id, (first + dt.timedelta(minutes=10)).isoformat()), 422, "invalid_slot"
+        )
     left = [s["start"] for s in _slots(new_york, doctor_id)]
     assert left == [s["start"] for s in slots[:3] + slots[6:]]
-    assert scalar(new_york, "select count(*) from appointments where doctor_id = $1 "
-                            "and starts_at::date between $2 and $3", doctor_id,
-                  CHANGE - dt.timedelta(days=1), CHANGE + dt.timedelta(days=1)) == 3
+    assert (
+        scalar(
+            new_york,
+            "select count(*) from appointments where doctor_id = $1 "
+            "and starts_at::date between $2 and $3",
+            doctor_id,
+            CHANGE - dt.timedelta(days=1),
+            CHANGE + dt.timedelta(days=1),
+        )
+        == 3
+    )
 
 
 def test_calendar_months_follow_the_hospital_zone(new_york: LiveServer) -> None:
@@ -113,10 +146,16 @@ def test_calendar_months_follow_the_hospital_zone(new_york: LiveServer) -> None:
     first_next = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
     late = dt.datetime.combine(first_next - dt.timedelta(days=1), dt.time(23, 30), tzinfo=NY)
     assert late.astimezone(UTC).month == first_next.month
-    query(new_york, """insert into appointments (client_id, doctor_id, department_id,
+    query(
+        new_york,
+        """insert into appointments (client_id, doctor_id, department_id,
                                                  starts_at, ends_at)
                        select $1, id, department_id, $2, $3 from doctors where id = $4""",
-          patient_id, late, late + dt.timedelta(minutes=30), demo_doctor_id(new_york))
+        patient_id,
+        late,
+        late + dt.timedelta(minutes=30),
+        demo_doctor_id(new_york),
+    )
     with new_york.client(token) as c:
         this = c.get("/api/calendar", params={"month": today.strftime("%Y-%m")}).json()
         following = c.get("/api/calendar", params={"month": first_next.strftime("%Y-%m")})

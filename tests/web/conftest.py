@@ -16,8 +16,14 @@ from careslot.seeding.demo import PASSWORD
 from tests.conftest import IN_CI, LiveServer
 
 CHROMIUM = os.environ.get("CARESLOT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 
@@ -54,7 +60,8 @@ class Pages:
 
     def new(self, *, width: int = 1100, height: int = 900):  # type: ignore[no-untyped-def]
         context = self.browser.new_context(  # type: ignore[attr-defined]
-            base_url=self.live.url, viewport={"width": width, "height": height},
+            base_url=self.live.url,
+            viewport={"width": width, "height": height},
         )
         self.contexts.append(context)
         page = context.new_page()

@@ -37,8 +37,13 @@ def register(page: Any, name: str) -> str:
     return email
 
 
-def choose_slot(page: Any, department: str = "Cardiology", doctor: str = "Dr. Amara Okafor",
-                nth_day: int = 0, nth_slot: int = 0) -> str:
+def choose_slot(
+    page: Any,
+    department: str = "Cardiology",
+    doctor: str = "Dr. Amara Okafor",
+    nth_day: int = 0,
+    nth_slot: int = 0,
+) -> str:
     """Walk department -> doctor -> day -> time; returns the time chosen (HH:MM)."""
     page.goto("/book")
     page.get_by_role("link", name=department).click()
@@ -56,8 +61,11 @@ def wait_for_worker(page: Any) -> None:
     """Until the service worker controls the page and holds this user's cache."""
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     until(page, "navigator.serviceWorker.controller !== null")
-    until(page, """caches.keys().then(names => names.includes(
-                       'careslot-user-' + document.body.dataset.userId))""")
+    until(
+        page,
+        """caches.keys().then(names => names.includes(
+                       'careslot-user-' + document.body.dataset.userId))""",
+    )
 
 
 CACHED_URLS = """async () => {
@@ -80,14 +88,14 @@ def appointment_today(live: LiveServer, email: str = "patient@demo.careslot") ->
     assert live.settings.database_url is not None
     with psycopg.connect(live.settings.database_url, autocommit=True) as conn:
         row = conn.execute(
-                """insert into appointments (client_id, doctor_id, department_id, starts_at,
+            """insert into appointments (client_id, doctor_id, department_id, starts_at,
                                              ends_at, status, reason)
                    select u.id, d.id, d.department_id, %(start)s,
                           %(start)s + interval '30 minutes', 'scheduled', 'Desk test'
                    from users u, doctors d
                    where u.email = %(email)s and d.name = 'Dr. Amara Okafor'
                    returning id""",
-                {"email": email, "start": start},
+            {"email": email, "start": start},
         ).fetchone()
     assert row is not None
     appointment_id: int = row[0]

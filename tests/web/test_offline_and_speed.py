@@ -17,8 +17,11 @@ def test_offline_reload_of_the_dashboard_shows_saved_data_and_a_banner(pages: Pa
     pages.sign_in(page, "patient@demo.careslot", then="/dashboard")
     wait_for_worker(page)
     page.reload()  # now under the worker's control, so this answer is saved
-    until(page, """caches.open('careslot-user-' + document.body.dataset.userId)
-                     .then(c => c.match('/dashboard')).then(Boolean)""")
+    until(
+        page,
+        """caches.open('careslot-user-' + document.body.dataset.userId)
+                     .then(c => c.match('/dashboard')).then(Boolean)""",
+    )
     assert page.locator("#offline-banner").is_hidden()
     departments = page.evaluate("fetch('/api/departments').then(r => r.json())")
 
@@ -43,10 +46,13 @@ def test_after_sign_out_the_caches_hold_nothing_of_that_user(pages: Pages) -> No
     wait_for_worker(page)
     page.reload()
     user_id = page.evaluate("document.body.dataset.userId")
-    cached = until(page, f"""({CACHED_URLS})().then(all => {{
+    cached = until(
+        page,
+        f"""({CACHED_URLS})().then(all => {{
         const mine = all['careslot-user-{user_id}'] || [];
         return mine.includes('/dashboard') && mine.some(u => u.startsWith('/api/')) && all;
-    }})""")
+    }})""",
+    )
     assert any(name.startswith("careslot-shell-") for name in cached)
 
     page.get_by_role("button", name="Sign out").click()
@@ -54,9 +60,21 @@ def test_after_sign_out_the_caches_hold_nothing_of_that_user(pages: Pages) -> No
     after = page.evaluate(f"({CACHED_URLS})()")
     assert not [name for name in after if name.startswith("careslot-user-")], after
     for name, urls in after.items():
-        personal = [u for u in urls if u.startswith(("/dashboard", "/appointments", "/calendar",
-                                                     "/api/dashboard", "/api/activity",
-                                                     "/api/users", "/api/appointments"))]
+        personal = [
+            u
+            for u in urls
+            if u.startswith(
+                (
+                    "/dashboard",
+                    "/appointments",
+                    "/calendar",
+                    "/api/dashboard",
+                    "/api/activity",
+                    "/api/users",
+                    "/api/appointments",
+                )
+            )
+        ]
         assert personal == [], (name, personal)
     assert page.evaluate("Object.keys(sessionStorage).length") == 0
     page.goto("/dashboard")
@@ -68,7 +86,9 @@ def _beacons(live: LiveServer, route: str) -> float:
     name = re.escape(route)
     match = re.search(
         rf'careslot_page_load_seconds_count\{{(?:metric="fcp",route="{name}"|'
-        rf'route="{name}",metric="fcp")\}} (\S+)', text)
+        rf'route="{name}",metric="fcp")\}} (\S+)',
+        text,
+    )
     return float(match.group(1)) if match else 0.0
 
 
@@ -76,8 +96,11 @@ def test_page_load_beacon_reaches_metrics(pages: Pages, live: LiveServer) -> Non
     before = _beacons(live, "/register")
     page = pages.new()
     page.goto("/register")
-    until(page, "window.careslotTimings && window.careslotTimings.fcp !== null "
-                "&& window.careslotTimings.tti !== null")
+    until(
+        page,
+        "window.careslotTimings && window.careslotTimings.fcp !== null "
+        "&& window.careslotTimings.tti !== null",
+    )
     timings = page.evaluate("window.careslotTimings")
     assert timings["route"] == "/register"
     assert timings["tti"] >= timings["fcp"] > 0
@@ -111,8 +134,7 @@ MAIN_PAGES = [
 ]
 
 
-def test_screenshot_of_each_main_page(pages: Pages, live: LiveServer,
-                                      screenshots: Path) -> None:
+def test_screenshot_of_each_main_page(pages: Pages, live: LiveServer, screenshots: Path) -> None:
     appointment_today(live)  # so the desk's board has a row
     saved = []
     page = pages.new()
@@ -139,8 +161,9 @@ def test_screenshot_of_each_main_page(pages: Pages, live: LiveServer,
         assert (screenshots / f"{name}.png").stat().st_size > 5000, name
 
 
-def test_a_booking_sent_offline_is_neither_saved_nor_replayed(pages: Pages,
-                                                               live: LiveServer) -> None:
+def test_a_booking_sent_offline_is_neither_saved_nor_replayed(
+    pages: Pages, live: LiveServer
+) -> None:
     page = pages.new()
     pages.sign_in(page, "patient2@demo.careslot", then="/dashboard")
     wait_for_worker(page)
@@ -166,12 +189,16 @@ def test_prefetch_manager_fills_the_query_cache_by_route(pages: Pages) -> None:
     assert f"careslot.q.{user_id}.departments" in keys
     assert f"careslot.q.{user_id}.userProfile" in keys
     # onDashboard: upcoming appointments (high), activity (medium), free slots (low).
-    until(page, """['upcomingAppointments', 'recentActivity', 'availableSlots'].every(
+    until(
+        page,
+        """['upcomingAppointments', 'recentActivity', 'availableSlots'].every(
                      k => window.careslotQueries.memory.has(k)
-                          && window.careslotQueries.memory.get(k).data !== undefined)""")
+                          && window.careslotQueries.memory.get(k).data !== undefined)""",
+    )
     # Appointments are no-store: in this page's memory only, never in storage.
     assert f"careslot.q.{user_id}.upcomingAppointments" not in page.evaluate(
-        "Object.keys(sessionStorage)")
+        "Object.keys(sessionStorage)"
+    )
     # Fresh within its stale time: a second read makes no request.
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))

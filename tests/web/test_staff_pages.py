@@ -10,7 +10,8 @@ from tests.web.flows import appointment_today
 
 
 def test_staff_checks_a_patient_in_and_the_patients_dashboard_shows_it(
-    pages: Pages, live: LiveServer,
+    pages: Pages,
+    live: LiveServer,
 ) -> None:
     appointment_id = appointment_today(live)
     patient = pages.new()

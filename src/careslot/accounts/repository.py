@@ -19,7 +19,10 @@ async def insert_user(
         f"""with u as (insert into users (email, password_hash, name, role)
                        values ($1, $2, $3, $4) returning *)
             select {_USER_COLUMNS} from u""",
-        email, password_hash, name, role,
+        email,
+        password_hash,
+        name,
+        role,
     )
     assert row is not None  # insert ... returning always yields the row
     return row
@@ -37,9 +40,7 @@ async def user_by_id(conn: Conn, user_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(f"select {_USER_COLUMNS} from users u where u.id = $1", user_id)
 
 
-async def claim_login_attempt(
-    conn: Conn, *, email: str, since: datetime, limit: int
-) -> int | None:
+async def claim_login_attempt(conn: Conn, *, email: str, since: datetime, limit: int) -> int | None:
     """Record this attempt as a failure unless `limit` failures since `since` already
     stand; returns its id, or None when throttled.
 
@@ -51,7 +52,8 @@ async def claim_login_attempt(
         )
         failures: int = await conn.fetchval(
             "select count(*) from login_failures where lower(email) = lower($1) and at > $2",
-            email, since,
+            email,
+            since,
         )
         if failures >= limit:
             return None
@@ -70,7 +72,9 @@ async def insert_session(
 ) -> None:
     await conn.execute(
         "insert into sessions (token_hash, user_id, expires_at) values ($1, $2, $3)",
-        token_hash, user_id, expires_at,
+        token_hash,
+        user_id,
+        expires_at,
     )
 
 
@@ -95,14 +99,13 @@ async def revoke_session(conn: Conn, token_hash: bytes) -> None:
     )
 
 
-async def search_patients(
-    conn: Conn, query: str, limit: int
-) -> list[asyncpg.Record]:
+async def search_patients(conn: Conn, query: str, limit: int) -> list[asyncpg.Record]:
     pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return await conn.fetch(
         """select u.id, u.email, u.name from users u
            where u.role = 'patient' and u.is_active
              and (u.name ilike $1 or u.email ilike $1)
            order by u.name, u.id limit $2""",
-        pattern, limit,
+        pattern,
+        limit,
     )

@@ -54,7 +54,10 @@ async def create_user(
     async with pool.acquire() as conn:
         try:
             row = await repo.insert_user(
-                conn, email=email.strip(), password_hash=password_hash, name=name.strip(),
+                conn,
+                email=email.strip(),
+                password_hash=password_hash,
+                name=name.strip(),
                 role=role,
             )
         except asyncpg.UniqueViolationError as exc:
@@ -66,7 +69,9 @@ async def _new_session(pool: asyncpg.Pool, settings: Settings, user: User) -> st
     token = secrets.token_urlsafe(32)
     async with pool.acquire() as conn:
         await repo.insert_session(
-            conn, token_hash=token_hash(token), user_id=user.id,
+            conn,
+            token_hash=token_hash(token),
+            user_id=user.id,
             expires_at=clock.utcnow() + timedelta(hours=settings.session_absolute_hours),
         )
     return token

@@ -33,13 +33,21 @@ def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
 
 @router.post("/appointments", status_code=201)
 async def book(
-    body: BookIn, request: Request, ctx: Ctx, user: CurrentUser,
+    body: BookIn,
+    request: Request,
+    ctx: Ctx,
+    user: CurrentUser,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     raw = await request.body()
     booked = await booking.book(
-        ctx, actor=user, doctor_id=body.doctor_id, start=body.start, reason=body.reason,
-        client_id=body.client_id, idempotency_key=idempotency_key,
+        ctx,
+        actor=user,
+        doctor_id=body.doctor_id,
+        start=body.start,
+        reason=body.reason,
+        client_id=body.client_id,
+        idempotency_key=idempotency_key,
         request_hash=hashlib.sha256(raw).digest(),
     )
     headers = {**responses.SENSITIVE}
@@ -50,7 +58,9 @@ async def book(
 
 @router.get("/appointments")
 async def list_appointments(
-    request: Request, ctx: Ctx, user: CurrentUser,
+    request: Request,
+    ctx: Ctx,
+    user: CurrentUser,
     status: Annotated[str | None, Query(max_length=32)] = None,
     from_: Annotated[Instant, Query(alias="from")] = None,
     to: Instant = None,
@@ -60,8 +70,15 @@ async def list_appointments(
     clientId: OptId = None,
 ) -> Response:
     answer = await reads.appointments(
-        ctx, actor=user, status=status, start=_aware(from_, "from"), end=_aware(to, "to"),
-        limit=limit, cursor=cursor, doctor_id=doctorId, client_id=clientId,
+        ctx,
+        actor=user,
+        status=status,
+        start=_aware(from_, "from"),
+        end=_aware(to, "to"),
+        limit=limit,
+        cursor=cursor,
+        doctor_id=doctorId,
+        client_id=clientId,
     )
     return cached_response(request, answer)
 
@@ -71,13 +88,16 @@ async def stream_appointments(ctx: Ctx, user: CurrentUser) -> Response:
     if not user.is_staff:
         raise Forbidden("the stream is for staff")
     ctx.audit.read(actor_id=user.id, subject_id=None, entity="appointment_stream")
-    return StreamingResponse(stream.ndjson(ctx.pool), media_type="application/x-ndjson",
-                             headers=responses.SENSITIVE)
+    return StreamingResponse(
+        stream.ndjson(ctx.pool), media_type="application/x-ndjson", headers=responses.SENSITIVE
+    )
 
 
 @router.get("/appointments/{appointment_id}")
 async def get_appointment(
-    ctx: Ctx, user: CurrentUser, appointment_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    ctx: Ctx,
+    user: CurrentUser,
+    appointment_id: Annotated[int, Path(ge=1, le=MAX_ID)],
 ) -> Response:
     appointment = await booking.get(ctx, actor=user, appointment_id=appointment_id)
     return responses.json(appointment, headers=responses.SENSITIVE)
@@ -85,7 +105,9 @@ async def get_appointment(
 
 @router.patch("/appointments/{appointment_id}")
 async def change_appointment(
-    body: AppointmentPatch, ctx: Ctx, user: CurrentUser,
+    body: AppointmentPatch,
+    ctx: Ctx,
+    user: CurrentUser,
     appointment_id: Annotated[int, Path(ge=1, le=MAX_ID)],
 ) -> Response:
     appointment = await booking.update(
@@ -96,7 +118,9 @@ async def change_appointment(
 
 @router.get("/calendar")
 async def calendar(
-    request: Request, ctx: Ctx, user: CurrentUser,
+    request: Request,
+    ctx: Ctx,
+    user: CurrentUser,
     month: Annotated[str | None, Query(max_length=7)] = None,
     doctorId: OptId = None,
 ) -> Response:

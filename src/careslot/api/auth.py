@@ -16,11 +16,15 @@ router = APIRouter(prefix="/api", tags=["auth"])
 
 
 def _signed_in(request: Request, ctx: Context, user: User, token: str, status: int) -> Response:
-    response = responses.json({"user": user.public(), "token": token}, status,
-                              responses.SENSITIVE)
+    response = responses.json({"user": user.public(), "token": token}, status, responses.SENSITIVE)
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=ctx.settings.session_absolute_hours * 3600,
-        httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/",
+        SESSION_COOKIE,
+        token,
+        max_age=ctx.settings.session_absolute_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
     )
     return response
 
@@ -46,9 +50,13 @@ async def logout(request: Request, ctx: Ctx, user: CurrentUser) -> Response:
     token, _ = session_token(request)
     assert token is not None
     await sessions.logout(ctx, token)
-    response = Response(status_code=204, headers={
-        "Clear-Site-Data": '"cache", "storage"', "Cache-Control": "no-store",
-    })
+    response = Response(
+        status_code=204,
+        headers={
+            "Clear-Site-Data": '"cache", "storage"',
+            "Cache-Control": "no-store",
+        },
+    )
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 

@@ -27,13 +27,18 @@ async def departments(request: Request, ctx: Ctx) -> Response:
 
 @router.get("/doctors")
 async def doctors(
-    request: Request, ctx: Ctx, departmentId: OptId = None,
+    request: Request,
+    ctx: Ctx,
+    departmentId: OptId = None,
 ) -> Response:
     return cached_response(request, await reads.doctors(ctx, department_id=departmentId))
 
 
-def day_range(date: dt.date | None, first: dt.date | None, last: dt.date | None,
-              ) -> tuple[dt.date, dt.date]:
+def day_range(
+    date: dt.date | None,
+    first: dt.date | None,
+    last: dt.date | None,
+) -> tuple[dt.date, dt.date]:
     if date is not None:
         if first or last:
             raise ValidationFailed("give either date or from/to")
@@ -54,8 +59,9 @@ async def slots(
     to: Day = None,
 ) -> Response:
     first, last = day_range(date, from_, to)
-    answer = await reads.slots(ctx, doctor_id=doctorId, department_id=departmentId,
-                               first=first, last=last)
+    answer = await reads.slots(
+        ctx, doctor_id=doctorId, department_id=departmentId, first=first, last=last
+    )
     return cached_response(request, answer)
 
 
@@ -74,6 +80,7 @@ async def doctor_schedule(
     if first is None or last is None:
         first = clock.today(ctx.settings.zone)
         last = first + dt.timedelta(days=6)
-    answer = await reads.doctor_schedule(ctx, actor=user, doctor_id=doctor_id, first=first,
-                                         last=last)
+    answer = await reads.doctor_schedule(
+        ctx, actor=user, doctor_id=doctor_id, first=first, last=last
+    )
     return cached_response(request, answer)

@@ -17,7 +17,9 @@ router = APIRouter(prefix="/api", tags=["dashboard"])
 
 @router.get("/dashboard/stats")
 async def stats(
-    request: Request, ctx: Ctx, user: CurrentUser,
+    request: Request,
+    ctx: Ctx,
+    user: CurrentUser,
     clientId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     answer = await reads.dashboard_stats(ctx, actor=user, client_id=clientId)
@@ -26,7 +28,9 @@ async def stats(
 
 @router.get("/activity")
 async def activity(
-    request: Request, ctx: Ctx, user: CurrentUser,
+    request: Request,
+    ctx: Ctx,
+    user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
     return cached_response(request, await reads.activity(ctx, actor=user, limit=limit))

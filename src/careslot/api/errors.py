@@ -23,15 +23,23 @@ from careslot.errors import (
 log = logging.getLogger("careslot.api")
 
 _HTTP_CODES = {
-    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
-    415: "unsupported_media_type", 429: "rate_limited",
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
 }
 
 
 def _error_list(exc: RequestValidationError) -> list[dict[str, Any]]:
-    return [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
-            for e in exc.errors()]
+    return [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+        for e in exc.errors()
+    ]
 
 
 async def _domain(_: Request, exc: Exception) -> Response:
@@ -43,8 +51,9 @@ async def _validation(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
         return problem_for(MalformedRequest("the body could not be parsed as JSON"))
-    return problem_for(ValidationFailed("some fields are missing or have the wrong type",
-                                        errors=_error_list(exc)))
+    return problem_for(
+        ValidationFailed("some fields are missing or have the wrong type", errors=_error_list(exc))
+    )
 
 
 async def _http(_: Request, exc: Exception) -> Response:
@@ -72,8 +81,14 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(asyncpg.DataError, _bad_data)
-    for exc_type in (OSError, asyncio.TimeoutError, asyncpg.InterfaceError,
-                     asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
-                     asyncpg.ConnectionDoesNotExistError, asyncpg.TooManyConnectionsError,
-                     asyncpg.QueryCanceledError):  # statement timeout: overloaded, retry
+    for exc_type in (
+        OSError,
+        asyncio.TimeoutError,
+        asyncpg.InterfaceError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.AdminShutdownError,
+        asyncpg.ConnectionDoesNotExistError,
+        asyncpg.TooManyConnectionsError,
+        asyncpg.QueryCanceledError,
+    ):  # statement timeout: overloaded, retry
         app.add_exception_handler(exc_type, _unavailable)

@@ -107,9 +107,15 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 async def _send_413(send: Send) -> None:
     error = PayloadTooLarge("request bodies are limited to 1 MiB")
     body = problem_body(error.status, error.code, error.title, error.detail)
-    await send({"type": "http.response.start", "status": 413, "headers": [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", str(len(body)).encode()),
-        *SECURITY_HEADERS,
-    ]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                *SECURITY_HEADERS,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

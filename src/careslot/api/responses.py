@@ -17,8 +17,11 @@ PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"
 SENSITIVE = {"Cache-Control": "private, no-store", "Vary": "Authorization, Cookie"}
 
 
-def json_bytes(body: bytes, status: int = 200, headers: Mapping[str, str] | None = None,
-               ) -> Response:
+def json_bytes(
+    body: bytes,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
@@ -27,13 +30,25 @@ def json(value: Any, status: int = 200, headers: Mapping[str, str] | None = None
 
 
 def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> bytes:
-    return jsonutil.dumps({"type": f"/problems/{code}", "title": title, "status": status,
-                           "detail": detail, "code": code, **extra})
+    return jsonutil.dumps(
+        {
+            "type": f"/problems/{code}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "code": code,
+            **extra,
+        }
+    )
 
 
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
-    return Response(problem_body(status, code, title, detail, **extra), status_code=status,
-                    media_type="application/problem+json", headers=SENSITIVE)
+    return Response(
+        problem_body(status, code, title, detail, **extra),
+        status_code=status,
+        media_type="application/problem+json",
+        headers=SENSITIVE,
+    )
 
 
 def problem_for(error: CareslotError) -> Response:

@@ -14,6 +14,7 @@ router = APIRouter(prefix="/api", tags=["dashboard"])
 
 @router.get("/stats/hospital")
 async def hospital(
-    ctx: Ctx, user: CurrentUser,
+    ctx: Ctx,
+    user: CurrentUser,
 ) -> Response:
     return responses.json(await mv.hospital_stats(ctx, actor=user), headers=responses.PRIVATE)

@@ -33,8 +33,11 @@ async def readyz(ctx: Ctx) -> Response:
     except (OSError, TimeoutError, Exception):  # readiness reports, it never raises
         database = "unavailable"
     ok = database == "ok"
-    body = {"status": "ok" if ok else "degraded", "database": database,
-            "cache": "memory" if not ctx.settings.redis_url else "redis"}
+    body = {
+        "status": "ok" if ok else "degraded",
+        "database": database,
+        "cache": "memory" if not ctx.settings.redis_url else "redis",
+    }
     return responses.json(body, 200 if ok else 503, {"Cache-Control": "no-store"})
 
 
@@ -50,6 +53,5 @@ async def prometheus(request: Request, ctx: Ctx) -> Response:
 
 @router.post("/api/metrics/page-load", status_code=204)
 async def page_load(body: PageLoadIn) -> Response:
-    metrics.observe_page_load(body.route, fcp=body.fcp, lcp=body.lcp, tti=body.tti,
-                              inp=body.inp)
+    metrics.observe_page_load(body.route, fcp=body.fcp, lcp=body.lcp, tti=body.tti, inp=body.inp)
     return Response(status_code=204)

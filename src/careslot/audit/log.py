@@ -24,13 +24,24 @@ Row = tuple[datetime, int | None, int | None, str, str, int | None, str]
 
 
 async def record_change(
-    conn: Conn, *, actor_id: int | None, subject_id: int | None, action: str,
-    entity: str, entity_id: int | None, outcome: str = "ok",
+    conn: Conn,
+    *,
+    actor_id: int | None,
+    subject_id: int | None,
+    action: str,
+    entity: str,
+    entity_id: int | None,
+    outcome: str = "ok",
 ) -> None:
     await conn.execute(
         """insert into audit_log (actor_id, subject_id, action, entity, entity_id, outcome)
            values ($1, $2, $3, $4, $5, $6)""",
-        actor_id, subject_id, action, entity, entity_id, outcome,
+        actor_id,
+        subject_id,
+        action,
+        entity,
+        entity_id,
+        outcome,
     )
 
 
@@ -42,8 +53,13 @@ class AuditLog:
         self._task: asyncio.Task[None] | None = None
 
     def read(
-        self, *, actor_id: int | None, subject_id: int | None, entity: str,
-        entity_id: int | None = None, outcome: str = "ok",
+        self,
+        *,
+        actor_id: int | None,
+        subject_id: int | None,
+        entity: str,
+        entity_id: int | None = None,
+        outcome: str = "ok",
     ) -> None:
         self._buffer.append(
             (clock.utcnow(), actor_id, subject_id, "read", entity, entity_id, outcome)

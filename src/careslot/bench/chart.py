@@ -6,14 +6,27 @@ from pathlib import Path
 from typing import Any
 
 CHART_NAME = "bench.png"
-SERIES = (("p50", "off", "#fca5a5"), ("p95", "off", "#ef4444"), ("p99", "off", "#991b1b"),
-          ("p50", "on", "#93c5fd"), ("p95", "on", "#3b82f6"), ("p99", "on", "#1e3a8a"))
+SERIES = (
+    ("p50", "off", "#fca5a5"),
+    ("p95", "off", "#ef4444"),
+    ("p99", "off", "#991b1b"),
+    ("p50", "on", "#93c5fd"),
+    ("p95", "on", "#3b82f6"),
+    ("p99", "on", "#1e3a8a"),
+)
 
 
-def _latency_bars(axis: Any, before: dict[str, Any], after: dict[str, Any], title: str,
-                  ) -> None:
-    routes = [name for name in after
-              if name in before and after[name]["requests"] and before[name]["requests"]]
+def _latency_bars(
+    axis: Any,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    title: str,
+) -> None:
+    routes = [
+        name
+        for name in after
+        if name in before and after[name]["requests"] and before[name]["requests"]
+    ]
     width = 0.13
     for i, (p, cache, colour) in enumerate(SERIES):
         mode = before if cache == "off" else after
@@ -37,10 +50,15 @@ def draw(out: Path, summary: dict[str, Any]) -> Path:
     before, after = summary["before"], summary["after"]
     fig, axes = plt.subplots(1, 3, figsize=(20, 5.5), gridspec_kw={"width_ratios": [3, 3, 1.3]})
     target = before["paced_mixed"]["target_rps"]
-    _latency_bars(axes[0], before["routes_paced"], after["routes_paced"],
-                  f"Mixed, equal offered load ({target:.0f} req/s): latency per route")
-    _latency_bars(axes[1], before["routes"], after["routes"],
-                  "Mixed at saturation: latency per route")
+    _latency_bars(
+        axes[0],
+        before["routes_paced"],
+        after["routes_paced"],
+        f"Mixed, equal offered load ({target:.0f} req/s): latency per route",
+    )
+    _latency_bars(
+        axes[1], before["routes"], after["routes"], "Mixed at saturation: latency per route"
+    )
     right = axes[2]
     labels = ["/healthz\nfloor", "mixed", "dashboard\nalone"]
     off = [before["floor"]["rps"], before["rps"], before["dashboard_alone"]["rps"]]

@@ -96,14 +96,19 @@ async def _store_seed_time(url: str, appointments: int, seconds: float) -> None:
         await conn.execute(
             "insert into settings (key, value) values ($1, $2::jsonb) "
             "on conflict (key) do update set value = excluded.value",
-            SEED_RECORD_KEY, json.dumps({"appointments": appointments, "seconds": seconds}),
+            SEED_RECORD_KEY,
+            json.dumps({"appointments": appointments, "seconds": seconds}),
         )
     finally:
         await conn.close()
 
 
 def prepare(
-    settings: Settings, *, appointments: int, reuse: bool, console: Console,
+    settings: Settings,
+    *,
+    appointments: int,
+    reuse: bool,
+    console: Console,
     name: str | None = None,
 ) -> BenchDatabase:
     """Reuse (with reuse=True) or build the database for this size."""
@@ -129,8 +134,13 @@ def prepare(
     return BenchDatabase(url, target, count, False, None if demo else seconds, demo=demo)
 
 
-def _seed(url: str, settings: Settings, *, appointments: int, console: Console,
-          ) -> tuple[float, bool]:
+def _seed(
+    url: str,
+    settings: Settings,
+    *,
+    appointments: int,
+    console: Console,
+) -> tuple[float, bool]:
     started = time.perf_counter()
     try:
         from careslot.seeding.bulk import run_bulk_seed
@@ -141,8 +151,15 @@ def _seed(url: str, settings: Settings, *, appointments: int, console: Console,
         asyncio.run(_seed_demo(url))
         return time.perf_counter() - started, True
     console.print(f"seeding {appointments:,} appointments …")
-    run_bulk_seed(url, settings, appointments=appointments, patients=None, doctors=None,
-                  seed=42, console=console)
+    run_bulk_seed(
+        url,
+        settings,
+        appointments=appointments,
+        patients=None,
+        doctors=None,
+        seed=42,
+        console=console,
+    )
     seconds = time.perf_counter() - started
     console.print(f"seeded in {seconds:.1f} s")
     return seconds, False
@@ -154,9 +171,12 @@ async def double_bookings(url: str) -> dict[str, Any]:
         started = time.perf_counter()
         doctor = await conn.fetchval(DOUBLE_BOOKINGS_SQL.format(owner="doctor_id"))
         patient = await conn.fetchval(DOUBLE_BOOKINGS_SQL.format(owner="client_id"))
-        return {"doctor": int(doctor), "patient": int(patient),
-                "total": int(doctor) + int(patient),
-                "check_seconds": round(time.perf_counter() - started, 3)}
+        return {
+            "doctor": int(doctor),
+            "patient": int(patient),
+            "total": int(doctor) + int(patient),
+            "check_seconds": round(time.perf_counter() - started, 3),
+        }
     finally:
         await conn.close()
 
@@ -169,7 +189,8 @@ async def cancel_leftovers(url: str, reason: str) -> int:
         status = await conn.execute(
             "update appointments set status = 'cancelled', updated_at = now() "
             "where reason = $1 and status in ('scheduled', 'confirmed') and starts_at > now()",
-            reason)
+            reason,
+        )
         return int(status.split()[-1])
     finally:
         await conn.close()

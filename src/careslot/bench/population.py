@@ -62,21 +62,29 @@ async def _read_catalog(url: str, *, patients: int, pattern: str) -> dict[str, A
     try:
         rows = await conn.fetch(
             "select id, email from users where role = 'patient' and is_active "
-            "and email like $1 order by id limit $2", pattern, patients)
+            "and email like $1 order by id limit $2",
+            pattern,
+            patients,
+        )
         doctors = await conn.fetch(
-            "select id, department_id from doctors where is_active order by id")
-        departments = await conn.fetch(
-            "select id from departments where is_active order by id")
+            "select id, department_id from doctors where is_active order by id"
+        )
+        departments = await conn.fetch("select id from departments where is_active order by id")
         staff_hash = hash_password(STAFF_PASSWORD)
         for i, email in enumerate(STAFF_EMAILS, start=1):
             await conn.execute(
                 "insert into users (email, password_hash, name, role) "
                 "select $1, $2, $3, 'staff' where not exists "
                 "(select 1 from users where lower(email) = lower($1))",
-                email, staff_hash, f"Bench Desk {i}")
-        return {"patients": [dict(r) for r in rows],
-                "doctors": [{"id": r["id"], "department": r["department_id"]} for r in doctors],
-                "departments": [r["id"] for r in departments]}
+                email,
+                staff_hash,
+                f"Bench Desk {i}",
+            )
+        return {
+            "patients": [dict(r) for r in rows],
+            "doctors": [{"id": r["id"], "department": r["department_id"]} for r in doctors],
+            "departments": [r["id"] for r in departments],
+        }
     finally:
         await conn.close()
 
@@ -84,23 +92,33 @@ async def _read_catalog(url: str, *, patients: int, pattern: str) -> dict[str, A
 async def _login_all(base_url: str, logins: list[tuple[str, str]]) -> list[str | None]:
     gate = asyncio.Semaphore(8)
     async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+
         async def login(email: str, password: str) -> str | None:
             async with gate:
-                answer = await client.post("/api/auth/login",
-                                           json={"email": email, "password": password})
+                answer = await client.post(
+                    "/api/auth/login", json={"email": email, "password": password}
+                )
             return str(answer.json()["token"]) if answer.status_code == 200 else None
 
         return list(await asyncio.gather(*(login(e, p) for e, p in logins)))
 
 
-async def _free_slots(base_url: str, doctors: list[dict[str, Any]], first: dt.date,
-                      last: dt.date) -> list[tuple[int, str]]:
+async def _free_slots(
+    base_url: str, doctors: list[dict[str, Any]], first: dt.date, last: dt.date
+) -> list[tuple[int, str]]:
     gate = asyncio.Semaphore(8)
     async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+
         async def fetch(doctor_id: int) -> list[tuple[int, str]]:
             async with gate:
-                answer = await client.get("/api/slots", params={
-                    "doctorId": doctor_id, "from": first.isoformat(), "to": last.isoformat()})
+                answer = await client.get(
+                    "/api/slots",
+                    params={
+                        "doctorId": doctor_id,
+                        "from": first.isoformat(),
+                        "to": last.isoformat(),
+                    },
+                )
             answer.raise_for_status()
             return [(doctor_id, s["start"]) for s in answer.json()["slots"]]
 
@@ -108,21 +126,31 @@ async def _free_slots(base_url: str, doctors: list[dict[str, Any]], first: dt.da
     return [slot for slots in found for slot in slots]
 
 
-def gather(*, base_url: str, database_url: str, patients: int, doctors_for_slots: int,
-           zone: dt.tzinfo) -> Population:
+def gather(
+    *, base_url: str, database_url: str, patients: int, doctors_for_slots: int, zone: dt.tzinfo
+) -> Population:
     """Log in the bench's patients and staff over HTTP; collect free slots to book."""
     pattern, password, source = _patient_password()
     catalog = asyncio.run(_read_catalog(database_url, patients=patients, pattern=pattern))
     rows = catalog["patients"]
-    tokens = asyncio.run(_login_all(
-        base_url, [(r["email"], password) for r in rows]
-        + [(email, STAFF_PASSWORD) for email in STAFF_EMAILS]))
-    patient_tokens, staff_tokens = tokens[: len(rows)], tokens[len(rows):]
-    logged = [{"id": r["id"], "email": r["email"], "token": t}
-              for r, t in zip(rows, patient_tokens, strict=True) if t]
+    tokens = asyncio.run(
+        _login_all(
+            base_url,
+            [(r["email"], password) for r in rows]
+            + [(email, STAFF_PASSWORD) for email in STAFF_EMAILS],
+        )
+    )
+    patient_tokens, staff_tokens = tokens[: len(rows)], tokens[len(rows) :]
+    logged = [
+        {"id": r["id"], "email": r["email"], "token": t}
+        for r, t in zip(rows, patient_tokens, strict=True)
+        if t
+    ]
     if not logged or not all(staff_tokens):
-        raise RuntimeError(f"bench logins failed ({len(logged)} patients, staff "
-                           f"{sum(bool(t) for t in staff_tokens)}/{len(STAFF_EMAILS)})")
+        raise RuntimeError(
+            f"bench logins failed ({len(logged)} patients, staff "
+            f"{sum(bool(t) for t in staff_tokens)}/{len(STAFF_EMAILS)})"
+        )
     today = dt.datetime.now(zone).date()
     # Slots from the day after tomorrow: clear of the minimum notice for the whole run.
     first, last = today + dt.timedelta(days=2), today + dt.timedelta(days=15)
@@ -130,10 +158,16 @@ def gather(*, base_url: str, database_url: str, patients: int, doctors_for_slots
     slots = asyncio.run(_free_slots(base_url, ranked[:doctors_for_slots], first, last))
     notes = [f"{len(logged)} patients logged in ({source}); Zipf s={ZIPF_EXPONENT}"]
     return Population(
-        patients=logged, staff=[t for t in staff_tokens if t], doctors=ranked,
+        patients=logged,
+        staff=[t for t in staff_tokens if t],
+        doctors=ranked,
         departments=catalog["departments"],
         days=[(today + dt.timedelta(days=i)).isoformat() for i in range(7)],
-        slots=slots, today=today, source=source, notes=notes)
+        slots=slots,
+        today=today,
+        source=source,
+        notes=notes,
+    )
 
 
 def _rank(items: list[dict[str, Any]], *, seed: int) -> list[dict[str, Any]]:
@@ -144,7 +178,7 @@ def _rank(items: list[dict[str, Any]], *, seed: int) -> list[dict[str, Any]]:
 
 def zipf_draws(n: int, *, seed: int, draws: int = ZIPF_DRAWS) -> list[int]:
     """1-based indexes into a list of n, rank k drawn with weight 1/k^s."""
-    weights = [1.0 / (k ** ZIPF_EXPONENT) for k in range(1, n + 1)]
+    weights = [1.0 / (k**ZIPF_EXPONENT) for k in range(1, n + 1)]
     return random.Random(seed).choices(range(1, n + 1), weights=weights, k=draws)
 
 
@@ -162,8 +196,9 @@ def to_lua(value: Any) -> str:
     raise TypeError(f"no Lua form for {type(value).__name__}")
 
 
-def write_lua_data(path: Path, population: Population, *, run_id: str,
-                   book_slots: list[tuple[int, str]]) -> Path:
+def write_lua_data(
+    path: Path, population: Population, *, run_id: str, book_slots: list[tuple[int, str]]
+) -> Path:
     """The Lua data file that workload.lua loads with dofile()."""
     data = {
         "run_id": run_id,

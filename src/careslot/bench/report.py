@@ -44,25 +44,39 @@ def machine() -> dict[str, Any]:
         pass
     try:
         command = [wrk.wrk_path() or "wrk", "--version"]
-        version = subprocess.run(command, capture_output=True,  # noqa: S603 - wrk itself
-                                 text=True, timeout=5, check=False)
+        version = subprocess.run(  # noqa: S603 - our own command line
+            command,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
         wrk_version = (version.stdout or version.stderr).splitlines()[0].strip()
     except (OSError, IndexError, subprocess.SubprocessError):
         wrk_version = "unknown"
     return {
-        "cores_logical": psutil.cpu_count(), "cores_physical": psutil.cpu_count(logical=False),
-        "cpu_model": model, "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}",
+        "cores_logical": psutil.cpu_count(),
+        "cores_physical": psutil.cpu_count(logical=False),
+        "cpu_model": model,
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "wrk": wrk_version,
     }
 
 
 def write(out: Path, result: dict[str, Any], summary: dict[str, Any], command: str) -> None:
-    result = {**result, "command": command, "machine": machine(), "summary": summary,
-              "latency_method": LATENCY_NOTE}
-    (out / "report.json").write_text(json.dumps(_finite(result), indent=2,
-                                                default=_jsonable, allow_nan=False))
+    result = {
+        **result,
+        "command": command,
+        "machine": machine(),
+        "summary": summary,
+        "latency_method": LATENCY_NOTE,
+    }
+    (out / "report.json").write_text(
+        json.dumps(_finite(result), indent=2, default=_jsonable, allow_nan=False)
+    )
     (out / "report.md").write_text(markdown(result, summary))
 
 
@@ -143,8 +157,7 @@ def markdown(result: dict[str, Any], s: dict[str, Any]) -> str:
         "",
         "Dashboard load is the dashboard's one data call, `GET /api/dashboard/stats`, as a "
         "client sees it (not a browser page load). Cache hit rate counts read answers by "
-        "the outcome in their `Server-Timing`; by strategy (cache on): "
-        + _by_strategy(a) + ".",
+        "the outcome in their `Server-Timing`; by strategy (cache on): " + _by_strategy(a) + ".",
         "",
         "## Goals (issue 4)",
         "",
@@ -200,11 +213,18 @@ def markdown(result: dict[str, Any], s: dict[str, Any]) -> str:
         f"else (share of {m['cores_logical']} cores) | {_cpu(b)} | {_cpu(a)} | |",
         "",
     ]
-    lines += _route_table("Per route, mixed workload at saturation", b["routes"], a["routes"],
-                          r["p50_before_over_after_by_route"])
+    lines += _route_table(
+        "Per route, mixed workload at saturation",
+        b["routes"],
+        a["routes"],
+        r["p50_before_over_after_by_route"],
+    )
     lines += _route_table(
         f"Per route, mixed workload paced to {pb['target_rps']:.0f} req/s in both modes",
-        b["routes_paced"], a["routes_paced"], r["p50_before_over_after_by_route_paced"])
+        b["routes_paced"],
+        a["routes_paced"],
+        r["p50_before_over_after_by_route_paced"],
+    )
     lines += [
         "",
         "## How it was measured",
@@ -212,7 +232,7 @@ def markdown(result: dict[str, Any], s: dict[str, Any]) -> str:
         result["latency_method"],
         "",
         "Hit rate and queries per request come from the `Server-Timing` header of every "
-        "answer (`cache;desc=\"l1 hit …\"`, `db;desc=\"N queries\"`), counted in wrk's Lua "
+        'answer (`cache;desc="l1 hit …"`, `db;desc="N queries"`), counted in wrk\'s Lua '
         "response() hook, so they cover every worker; /metrics (scraped before and after, "
         "each worker's registry summed) and pg_stat_statements (calls in this database "
         "over the run, background work included) are shown as cross-checks where present. "
@@ -238,10 +258,13 @@ def markdown(result: dict[str, Any], s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _route_table(title: str, before: dict[str, Any], after: dict[str, Any],
-                 speedup: dict[str, float]) -> list[str]:
+def _route_table(
+    title: str, before: dict[str, Any], after: dict[str, Any], speedup: dict[str, float]
+) -> list[str]:
     lines = [
-        "", f"## {title}", "",
+        "",
+        f"## {title}",
+        "",
         "| Route group | conns | off: req/s | off: p50 / p95 / p99 | on: req/s | "
         "on: p50 / p95 / p99 | p50 off ÷ on |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -251,7 +274,8 @@ def _route_table(title: str, before: dict[str, Any], after: dict[str, Any],
         if off is not None:
             lines.append(
                 f"| {on['route']} | {on['connections']} | {off['rps']:.1f} | {_p(off)} | "
-                f"{on['rps']:.1f} | {_p(on)} | {times(speedup.get(name))} |")
+                f"{on['rps']:.1f} | {_p(on)} | {times(speedup.get(name))} |"
+            )
     return lines
 
 
@@ -271,15 +295,17 @@ def _hit_cell(mode: dict[str, Any]) -> str:
     cache = mode["cache"]
     if cache["hit_rate"] is None:
         return "0% (no cache)" if cache["cache_off_answers"] else "n/a"
-    return (f"{pc(cache['hit_rate'])} (L1 {pc(cache['l1_rate'])}, L2 {pc(cache['l2_rate'])})")
+    return f"{pc(cache['hit_rate'])} (L1 {pc(cache['l1_rate'])}, L2 {pc(cache['l2_rate'])})"
 
 
 def _by_strategy(mode: dict[str, Any]) -> str:
     strategies = mode["cache"]["by_strategy"]
     if not strategies:
         return "n/a"
-    return ", ".join(f"{name} {pc(v['hit_rate'])} of {int(v.get('hit', 0) + v.get('miss', 0))}"
-                     for name, v in sorted(strategies.items()))
+    return ", ".join(
+        f"{name} {pc(v['hit_rate'])} of {int(v.get('hit', 0) + v.get('miss', 0))}"
+        for name, v in sorted(strategies.items())
+    )
 
 
 def _queries_cell(q: dict[str, Any]) -> str:
@@ -318,11 +344,15 @@ def _vis(mode: dict[str, Any]) -> str:
 
 def _stale(mode: dict[str, Any]) -> str:
     v = mode["write_to_visible"]
-    return (f"{v['stale_reads_after_201']} / {v['reads_after_201']}; "
-            f"{v['first_round_all_fresh']} of {v['tries']}")
+    return (
+        f"{v['stale_reads_after_201']} / {v['reads_after_201']}; "
+        f"{v['first_round_all_fresh']} of {v['tries']}"
+    )
 
 
 def _cpu(mode: dict[str, Any]) -> str:
     c = mode["cpu"]
-    return (f"{pc(c['generator_share_of_machine'])} / {pc(c['careslot_share_of_machine'])} / "
-            f"{pc(c.get('postgres_share_of_machine'))} / {pc(c['other_share_of_machine'])}")
+    return (
+        f"{pc(c['generator_share_of_machine'])} / {pc(c['careslot_share_of_machine'])} / "
+        f"{pc(c.get('postgres_share_of_machine'))} / {pc(c['other_share_of_machine'])}"
+    )

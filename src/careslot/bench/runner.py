@@ -26,8 +26,17 @@ from careslot.config import Settings
 
 # Connection share per route group in the mixed workload (closed loop: each group's
 # request rate follows from its connections and its latency; the report shows the result).
-MIX = {"dashboard": 30, "slots": 20, "departments": 5, "doctors": 7, "appointments": 15,
-       "writes": 13, "schedule": 6, "staff_list": 3, "stream": 1}
+MIX = {
+    "dashboard": 30,
+    "slots": 20,
+    "departments": 5,
+    "doctors": 7,
+    "appointments": 15,
+    "writes": 13,
+    "schedule": 6,
+    "staff_list": 3,
+    "stream": 1,
+}
 # One full stream of a million rows would take the whole run; above this size the staff
 # list pages ("staff_list") stand in for it.
 STREAM_MAX_APPOINTMENTS = 100_000
@@ -52,8 +61,13 @@ def _phase_seconds(options: Options) -> float:
 
 def _cpu_busy() -> float:
     times = psutil.cpu_times()
-    return float(times.user + times.system + getattr(times, "nice", 0.0)
-                 + getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0))
+    return float(
+        times.user
+        + times.system
+        + getattr(times, "nice", 0.0)
+        + getattr(times, "irq", 0.0)
+        + getattr(times, "softirq", 0.0)
+    )
 
 
 def _postgres_cpu(database: str) -> dict[int, float]:
@@ -85,15 +99,19 @@ def _measured(server: CareslotServer, database: str, run: Any) -> dict[str, Any]
     cores = psutil.cpu_count() or 1
     generator = result["generator_cpu_s"]
     result["cpu"] = {
-        "generator_s": round(generator, 3), "careslot_s": round(server_cpu, 3),
+        "generator_s": round(generator, 3),
+        "careslot_s": round(server_cpu, 3),
         "postgres_s": round(postgres, 3),
-        "machine_busy_s": round(busy, 3), "cores": cores, "wall_s": round(wall, 3),
+        "machine_busy_s": round(busy, 3),
+        "cores": cores,
+        "wall_s": round(wall, 3),
         "generator_share_of_machine": round(generator / (wall * cores), 4),
         "careslot_share_of_machine": round(server_cpu / (wall * cores), 4),
         "postgres_share_of_machine": round(postgres / (wall * cores), 4),
         "generator_vs_careslot": round(generator / server_cpu, 4) if server_cpu else None,
-        "other_share_of_machine": round(max(0.0, busy - generator - server_cpu - postgres)
-                                        / (wall * cores), 4),
+        "other_share_of_machine": round(
+            max(0.0, busy - generator - server_cpu - postgres) / (wall * cores), 4
+        ),
     }
     total = sum(g["requests"] for g in result["groups"].values())
     duration = max(g["duration_s"] for g in result["groups"].values()) or 1.0
@@ -106,8 +124,9 @@ def _mix(options: Options, appointments: int) -> list[wrk.Group]:
     weights = dict(MIX)
     if appointments > STREAM_MAX_APPOINTMENTS:
         weights.pop("stream")
-    groups = wrk.split_connections(options.connections - 1, {
-        k: v for k, v in weights.items() if k != "stream"})
+    groups = wrk.split_connections(
+        options.connections - 1, {k: v for k, v in weights.items() if k != "stream"}
+    )
     if "stream" in weights:
         groups.append(wrk.Group("stream", 1, delay_ms=500))
     return groups
@@ -124,12 +143,20 @@ def _paced(mix: list[wrk.Group], target_rps: float) -> list[wrk.Group]:
     fast next to the pause; the report shows the rate reached)."""
     total = sum(g.connections for g in mix if g.name != "stream")
     delay = max(1, round(1000 * total / max(1.0, target_rps)))
-    return [g if g.name == "stream" else wrk.Group(g.name, g.connections, delay_ms=delay)
-            for g in mix]
+    return [
+        g if g.name == "stream" else wrk.Group(g.name, g.connections, delay_ms=delay) for g in mix
+    ]
 
 
-def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settings: Settings,
-             state: dict[str, Any], console: Console) -> dict[str, Any]:
+def run_mode(
+    *,
+    cache: str,
+    options: Options,
+    db: database.BenchDatabase,
+    settings: Settings,
+    state: dict[str, Any],
+    console: Console,
+) -> dict[str, Any]:
     phase = _phase_seconds(options)
     clock = time.perf_counter()
     timings: dict[str, float] = {}
@@ -143,19 +170,30 @@ def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settin
     log_path = options.out / f"serve-{cache}.log"
     redis_url = bench_redis_url(settings.redis_url)
     clear_bench_cache(redis_url)
-    with CareslotServer(database_url=db.url, cache=cache, workers=options.workers,
-                        log_path=log_path,
-                        extra_env={"REDIS_URL": redis_url} if redis_url else None) as server:
+    with CareslotServer(
+        database_url=db.url,
+        cache=cache,
+        workers=options.workers,
+        log_path=log_path,
+        extra_env={"REDIS_URL": redis_url} if redis_url else None,
+    ) as server:
         base = server.base_url
         if "population" not in state:
             console.print("logging in patients and staff, collecting free slots …")
             pop = population.gather(
-                base_url=base, database_url=db.url, patients=40 if options.quick else 120,
-                doctors_for_slots=12 if options.quick else 40, zone=settings.zone)
+                base_url=base,
+                database_url=db.url,
+                patients=40 if options.quick else 120,
+                doctors_for_slots=12 if options.quick else 40,
+                zone=settings.zone,
+            )
             state["population"] = pop
             state["data_file"] = population.write_lua_data(
-                options.out / "workload-data.lua", pop, run_id=uuid.uuid4().hex[:12],
-                book_slots=pop.slots[:4000])
+                options.out / "workload-data.lua",
+                pop,
+                run_id=uuid.uuid4().hex[:12],
+                book_slots=pop.slots[:4000],
+            )
         lap("start_and_logins")
         server.wait_idle()
         lap("wait_idle")
@@ -163,16 +201,19 @@ def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settin
         mix = _mix(options, db.appointments)
 
         def groups_run(groups: list[wrk.Group], seconds: float) -> Any:
-            return lambda: wrk.run_groups(base_url=base, groups=groups, duration=seconds,
-                                          data_file=data_file)
+            return lambda: wrk.run_groups(
+                base_url=base, groups=groups, duration=seconds, data_file=data_file
+            )
 
         console.print(f"[bold]cache {cache}[/bold]: warm-up")
-        wrk.run_groups(base_url=base, groups=mix, duration=1 if options.quick else 3,
-                       data_file=data_file)
+        wrk.run_groups(
+            base_url=base, groups=mix, duration=1 if options.quick else 3, data_file=data_file
+        )
         lap("warm_up")
         console.print(f"cache {cache}: /healthz floor {phase:.0f} s")
-        floor = _measured(server, db.name,
-                          groups_run([wrk.Group("floor", options.connections)], phase))
+        floor = _measured(
+            server, db.name, groups_run([wrk.Group("floor", options.connections)], phase)
+        )
         lap("floor")
 
         console.print(f"cache {cache}: mixed workload {options.duration:.0f} s")
@@ -183,8 +224,10 @@ def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settin
         metrics_after = scrape.snapshot(base, workers=options.workers)
         mixed["metrics"] = scrape.cache_delta(metrics_before, metrics_after)
         mixed["pg_stat_statements_calls"] = (
-            calls_after - calls_before if calls_before is not None and calls_after is not None
-            else None)
+            calls_after - calls_before
+            if calls_before is not None and calls_after is not None
+            else None
+        )
         lap("mixed")
 
         # Equal offered load for both modes: half of what cache off sustained. Below
@@ -193,70 +236,106 @@ def run_mode(*, cache: str, options: Options, db: database.BenchDatabase, settin
         target = state.setdefault("paced_target_rps", mixed["rps"] / 2)
         console.print(f"cache {cache}: mixed workload paced at {target:.0f} req/s")
         paced_mix = _paced(mix, target)
-        mixed_paced = _measured(server, db.name, groups_run(
-            paced_mix, _paced_seconds(options, paced_mix[0].delay_ms)))
+        mixed_paced = _measured(
+            server, db.name, groups_run(paced_mix, _paced_seconds(options, paced_mix[0].delay_ms))
+        )
         mixed_paced["target_rps"] = target
         lap("mixed_paced")
 
         console.print(f"cache {cache}: dashboard alone, saturation then half rate")
-        saturated = _measured(server, db.name, groups_run(
-            [wrk.Group("dashboard", options.connections)], phase))
+        saturated = _measured(
+            server, db.name, groups_run([wrk.Group("dashboard", options.connections)], phase)
+        )
         paced = None
         if cache == "on":  # the goal is about cached reads
             sat_rps = saturated["rps"]
             delay = max(1, round(1000 * PACED_CONNECTIONS / max(1.0, sat_rps / 2)))
-            paced = _measured(server, db.name, groups_run(
-                [wrk.Group("dashboard", PACED_CONNECTIONS, delay_ms=delay)],
-                _paced_seconds(options, delay)))
+            paced = _measured(
+                server,
+                db.name,
+                groups_run(
+                    [wrk.Group("dashboard", PACED_CONNECTIONS, delay_ms=delay)],
+                    _paced_seconds(options, delay),
+                ),
+            )
             paced["target_rps"] = sat_rps / 2
         lap("dashboard_alone")
 
         console.print(f"cache {cache}: booking burst")
-        burst = _measured(server, db.name, groups_run(
-            [wrk.Group("writes", min(options.connections, 32))], phase))
+        burst = _measured(
+            server, db.name, groups_run([wrk.Group("writes", min(options.connections, 32))], phase)
+        )
         lap("booking_burst")
 
         console.print(f"cache {cache}: write-to-visible")
-        visible = visibility.measure(base, pop, workers=options.workers, zone=settings.zone,
-                                     tries=4 if options.quick else 12)
+        visible = visibility.measure(
+            base, pop, workers=options.workers, zone=settings.zone, tries=4 if options.quick else 12
+        )
         lap("write_to_visible")
     lap("stop")
-    return {"cache": cache, "floor": floor, "mixed": mixed, "mixed_paced": mixed_paced,
-            "dashboard_saturated": saturated,
-            "dashboard_paced": paced, "booking_burst": burst, "write_to_visible": visible,
-            "server_log": log_path.name, "phase_seconds": timings}
+    return {
+        "cache": cache,
+        "floor": floor,
+        "mixed": mixed,
+        "mixed_paced": mixed_paced,
+        "dashboard_saturated": saturated,
+        "dashboard_paced": paced,
+        "booking_burst": burst,
+        "write_to_visible": visible,
+        "server_log": log_path.name,
+        "phase_seconds": timings,
+    }
 
 
 def run(options: Options, settings: Settings, console: Console) -> dict[str, Any]:
     options.out.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
-    db = database.prepare(settings, appointments=options.appointments,
-                          reuse=options.reuse_db, console=console, name=options.database)
+    db = database.prepare(
+        settings,
+        appointments=options.appointments,
+        reuse=options.reuse_db,
+        console=console,
+        name=options.database,
+    )
     if db.reused:
         asyncio.run(database.cancel_leftovers(db.url, population.BOOKING_REASON))
     state: dict[str, Any] = {}
     modes = {}
     for key, cache in (("before", "off"), ("after", "on")):
-        modes[key] = run_mode(cache=cache, options=options, db=db, settings=settings,
-                              state=state, console=console)
+        modes[key] = run_mode(
+            cache=cache, options=options, db=db, settings=settings, state=state, console=console
+        )
     console.print("checking for double bookings …")
     doubles = asyncio.run(database.double_bookings(db.url))
     pop: population.Population = state["population"]
     return {
         "started_at": started.isoformat(timespec="seconds"),
         "total_seconds": round(time.perf_counter() - clock, 1),
-        "options": {"appointments": options.appointments, "duration_s": options.duration,
-                    "connections": options.connections, "workers": options.workers,
-                    "quick": options.quick, "reuse_db": options.reuse_db},
-        "database": {"name": db.name, "appointments": db.appointments, "reused": db.reused,
-                     "seed_seconds": db.seed_seconds, "source": pop.source,
-                     "postgres": asyncio.run(database.server_version(db.url)),
-                     "redis": bench_redis_url(settings.redis_url) is not None},
-        "workload": {"mix_connections": {g.name: g.connections
-                                         for g in _mix(options, db.appointments)},
-                     "patients_logged_in": len(pop.patients), "staff": len(pop.staff),
-                     "free_slots": len(pop.slots), "notes": pop.notes},
+        "options": {
+            "appointments": options.appointments,
+            "duration_s": options.duration,
+            "connections": options.connections,
+            "workers": options.workers,
+            "quick": options.quick,
+            "reuse_db": options.reuse_db,
+        },
+        "database": {
+            "name": db.name,
+            "appointments": db.appointments,
+            "reused": db.reused,
+            "seed_seconds": db.seed_seconds,
+            "source": pop.source,
+            "postgres": asyncio.run(database.server_version(db.url)),
+            "redis": bench_redis_url(settings.redis_url) is not None,
+        },
+        "workload": {
+            "mix_connections": {g.name: g.connections for g in _mix(options, db.appointments)},
+            "patients_logged_in": len(pop.patients),
+            "staff": len(pop.staff),
+            "free_slots": len(pop.slots),
+            "notes": pop.notes,
+        },
         "modes": modes,
         "double_bookings": doubles,
     }

@@ -15,10 +15,13 @@ from typing import Any
 
 import httpx
 
-SAMPLE = re.compile(r'^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+([-+\d.eE]+|NaN|[-+]Inf)$')
+SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+([-+\d.eE]+|NaN|[-+]Inf)$")
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-FAMILIES = ("careslot_cache_hits_total", "careslot_cache_misses_total",
-            "careslot_db_query_duration_seconds_count")
+FAMILIES = (
+    "careslot_cache_hits_total",
+    "careslot_cache_misses_total",
+    "careslot_db_query_duration_seconds_count",
+)
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -43,8 +46,7 @@ def snapshot(base_url: str, *, workers: int) -> dict[str, Any]:
 
     def scrape() -> httpx.Response | None:
         try:  # a new connection each: simultaneous ones spread over the workers
-            return httpx.get(f"{base_url}/metrics", timeout=5.0,
-                             headers={"Connection": "close"})
+            return httpx.get(f"{base_url}/metrics", timeout=5.0, headers={"Connection": "close"})
         except httpx.HTTPError:
             return None
 
@@ -95,7 +97,9 @@ def cache_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]
     return {
         "available": has_cache,
         "complete": bool(before.get("complete") and after.get("complete")),
-        "hits": dict(hits), "misses": misses, "reads": reads,
+        "hits": dict(hits),
+        "misses": misses,
+        "reads": reads,
         "hit_rate": (sum(hits.values()) / reads) if reads else None,
         "hit_rate_by_layer": {layer: n / reads for layer, n in hits.items()} if reads else {},
         "db_round_trips": queries,

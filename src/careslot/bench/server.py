@@ -45,7 +45,7 @@ def clear_bench_cache(url: str | None) -> None:
     try:
         keys = list(client.scan_iter("cs:*", count=1000))
         for start in range(0, len(keys), 500):
-            client.delete(*keys[start:start + 500])
+            client.delete(*keys[start : start + 500])
     finally:
         client.close()
 
@@ -60,23 +60,43 @@ def _careslot_command() -> list[str]:
 class CareslotServer:
     """`careslot serve --workers W --port P` with CARESLOT_CACHE set; stopped on exit."""
 
-    def __init__(self, *, database_url: str, cache: str, workers: int, log_path: Path,
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        cache: str,
+        workers: int,
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.cache = cache
         self.workers = workers
         self.log_path = log_path
-        self.env = {**os.environ, "DATABASE_URL": database_url, "CARESLOT_CACHE": cache,
-                    **(extra_env or {})}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "CARESLOT_CACHE": cache,
+            **(extra_env or {}),
+        }
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> CareslotServer:
-        command = [*_careslot_command(), "serve", "--workers", str(self.workers),
-                   "--port", str(self.port)]
+        command = [
+            *_careslot_command(),
+            "serve",
+            "--workers",
+            str(self.workers),
+            "--port",
+            str(self.port),
+        ]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(  # noqa: S603 - careslot itself, our own arguments
-            command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            command,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its workers share our fate through the group
         )
         log.close()
@@ -136,8 +156,12 @@ class CareslotServer:
                 continue
         return total
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         process = self.process
         if process is None or process.poll() is not None:
             return

@@ -36,13 +36,16 @@ class Probe:
 
     def read(self, client: httpx.Client) -> tuple[bool, int]:
         """(slot still offered, patient's upcomingCount), each on a new connection."""
-        slots = client.get("/api/slots", params={"doctorId": self.doctor_id,
-                                                 "date": self.day.isoformat()})
+        slots = client.get(
+            "/api/slots", params={"doctorId": self.doctor_id, "date": self.day.isoformat()}
+        )
         slots.raise_for_status()
-        offered = any(dt.datetime.fromisoformat(s["start"]) == self.start
-                      for s in slots.json()["slots"])
-        stats = client.get("/api/dashboard/stats",
-                           headers={"Authorization": f"Bearer {self.token}"})
+        offered = any(
+            dt.datetime.fromisoformat(s["start"]) == self.start for s in slots.json()["slots"]
+        )
+        stats = client.get(
+            "/api/dashboard/stats", headers={"Authorization": f"Bearer {self.token}"}
+        )
         stats.raise_for_status()
         return offered, int(stats.json()["data"]["upcomingCount"])
 
@@ -50,17 +53,25 @@ class Probe:
 def _fresh_connections(base_url: str) -> httpx.Client:
     """A client that keeps no connection: every request opens a new one, and the server
     closes it after answering (`Connection: close`)."""
-    return httpx.Client(base_url=base_url, timeout=5.0, headers={"Connection": "close"},
-                        limits=httpx.Limits(max_keepalive_connections=0))
+    return httpx.Client(
+        base_url=base_url,
+        timeout=5.0,
+        headers={"Connection": "close"},
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
 
 
-def _round(pool: ThreadPoolExecutor, probe: Probe, clients: list[httpx.Client],
-           ) -> list[tuple[bool, int]]:
+def _round(
+    pool: ThreadPoolExecutor,
+    probe: Probe,
+    clients: list[httpx.Client],
+) -> list[tuple[bool, int]]:
     return list(pool.map(probe.read, clients))
 
 
-def measure(base_url: str, population: Population, *, workers: int, zone: dt.tzinfo,
-            tries: int = 20) -> dict[str, Any]:
+def measure(
+    base_url: str, population: Population, *, workers: int, zone: dt.tzinfo, tries: int = 20
+) -> dict[str, Any]:
     """Milliseconds from the booking's 201 to the end of the first round of fresh reads
     that all show it, and how many reads after the 201 were stale."""
     visible_ms: list[float] = []
@@ -71,23 +82,28 @@ def measure(base_url: str, population: Population, *, workers: int, zone: dt.tzi
     width = workers + 1
     attempt = 0
     clients = [_fresh_connections(base_url) for _ in range(width)]
-    with httpx.Client(base_url=base_url, timeout=5.0) as booker, \
-            ThreadPoolExecutor(max_workers=width) as pool:
+    with (
+        httpx.Client(base_url=base_url, timeout=5.0) as booker,
+        ThreadPoolExecutor(max_workers=width) as pool,
+    ):
         while len(visible_ms) < tries and candidates and attempt < tries * 5:
             attempt += 1
             doctor_id, start_text = candidates.pop()
             patient = patients[attempt % len(patients)]
             start = dt.datetime.fromisoformat(start_text)
-            probe = Probe(base_url, patient["token"], doctor_id, start,
-                          start.astimezone(zone).date())
+            probe = Probe(
+                base_url, patient["token"], doctor_id, start, start.astimezone(zone).date()
+            )
             warm = _round(pool, probe, clients)  # every worker caches the old answers
             if not all(offered for offered, _ in warm):
                 continue
             before = max(count for _, count in warm)
             auth = {"Authorization": f"Bearer {patient['token']}"}
-            booked = booker.post("/api/appointments", headers={
-                **auth, "Idempotency-Key": f"visible-{uuid.uuid4()}"},
-                json={"doctorId": doctor_id, "start": start_text, "reason": BOOKING_REASON})
+            booked = booker.post(
+                "/api/appointments",
+                headers={**auth, "Idempotency-Key": f"visible-{uuid.uuid4()}"},
+                json={"doctorId": doctor_id, "start": start_text, "reason": BOOKING_REASON},
+            )
             if booked.status_code != 201:
                 continue  # taken meanwhile, or this patient is at the booking limit
             committed = time.perf_counter()
@@ -106,18 +122,24 @@ def measure(base_url: str, population: Population, *, workers: int, zone: dt.tzi
             if seen_at is None:
                 failures.append({"upcoming_before": before, "last_round": answers})
             visible_ms.append(1000 * (seen_at if seen_at is not None else GIVE_UP_S))
-            booker.patch(f"/api/appointments/{booked.json()['id']}", headers=auth,
-                         json={"status": "cancelled"})
+            booker.patch(
+                f"/api/appointments/{booked.json()['id']}",
+                headers=auth,
+                json={"status": "cancelled"},
+            )
     for client in clients:
         client.close()
     return {
-        "tries": len(visible_ms), "reads_per_round": width,
+        "tries": len(visible_ms),
+        "reads_per_round": width,
         "first_round_all_fresh": first_round_fresh,
-        "stale_reads_after_201": stale_reads, "reads_after_201": reads_after,
-        "not_visible_within_2s": len(failures), "failures": failures[:5],
+        "stale_reads_after_201": stale_reads,
+        "reads_after_201": reads_after,
+        "not_visible_within_2s": len(failures),
+        "failures": failures[:5],
         "p50_ms": round(statistics.median(visible_ms), 2) if visible_ms else None,
         "max_ms": round(max(visible_ms), 2) if visible_ms else None,
         "method": f"201 received → end of the first round of {width} simultaneous reads on "
-                  "fresh connections (slot list, then dashboard, on each) that all show the "
-                  "booking; a round costs two requests' latency, so the figure includes it",
+        "fresh connections (slot list, then dashboard, on each) that all show the "
+        "booking; a round costs two requests' latency, so the figure includes it",
     }

@@ -48,8 +48,9 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_groups(*, base_url: str, groups: list[Group], duration: float, data_file: Path,
-               timeout_s: int = 10) -> dict[str, Any]:
+def run_groups(
+    *, base_url: str, groups: list[Group], duration: float, data_file: Path, timeout_s: int = 10
+) -> dict[str, Any]:
     """Run every group's wrk for `duration` seconds at once; parse their done() reports.
 
     The generator's CPU time is exact: all wrk processes are reaped inside this call, so the
@@ -62,13 +63,25 @@ def run_groups(*, base_url: str, groups: list[Group], duration: float, data_file
     started = time.perf_counter()
     procs = []
     for group in groups:
-        env = {**os.environ, "CARESLOT_BENCH_GROUP": group.name,
-               "CARESLOT_BENCH_DATA": str(data_file),
-               "CARESLOT_BENCH_DELAY_MS": str(group.delay_ms)}
-        command = [exe, "-t1", f"-c{group.connections}", f"-d{max(1, round(duration))}s",
-                   f"--timeout={timeout_s}s", "-s", str(script_path()), base_url]
+        env = {
+            **os.environ,
+            "CARESLOT_BENCH_GROUP": group.name,
+            "CARESLOT_BENCH_DATA": str(data_file),
+            "CARESLOT_BENCH_DELAY_MS": str(group.delay_ms),
+        }
+        command = [
+            exe,
+            "-t1",
+            f"-c{group.connections}",
+            f"-d{max(1, round(duration))}s",
+            f"--timeout={timeout_s}s",
+            "-s",
+            str(script_path()),
+            base_url,
+        ]
         proc = subprocess.Popen(  # noqa: S603 - wrk from PATH with our own arguments
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         procs.append((group, proc))
     results: dict[str, Any] = {}
     for group, proc in procs:
@@ -81,7 +94,7 @@ def run_groups(*, base_url: str, groups: list[Group], duration: float, data_file
 def _parse(group: Group, out: str, err: str, code: int) -> dict[str, Any]:
     for line in out.splitlines():
         if line.startswith(MARKER):
-            report: dict[str, Any] = json.loads(line[len(MARKER):])
+            report: dict[str, Any] = json.loads(line[len(MARKER) :])
             report["connections"] = group.connections
             report["delay_ms"] = group.delay_ms
             duration = report["duration_s"] or 1.0

@@ -47,7 +47,8 @@ async def lock_patient(conn: Conn, client_id: int) -> str | None:
         # NO KEY UPDATE: serialises one patient's bookings (the booking-limit check) without
         # conflicting with the KEY SHARE locks that foreign keys to users take, which would
         # deadlock two concurrent bookings of one patient.
-        "select role from users where id = $1 and is_active for no key update", client_id
+        "select role from users where id = $1 and is_active for no key update",
+        client_id,
     )
     return role
 
@@ -56,21 +57,35 @@ async def live_future_count(conn: Conn, client_id: int, now: datetime) -> int:
     count: int = await conn.fetchval(
         """select count(*) from appointments where client_id = $1 and starts_at > $2
            and status in ('scheduled', 'confirmed', 'checked_in')""",
-        client_id, now,
+        client_id,
+        now,
     )
     return count
 
 
 async def insert(
-    conn: Conn, *, client_id: int, doctor_id: int, department_id: int,
-    start: datetime, end: datetime, reason: str, created_by: int,
+    conn: Conn,
+    *,
+    client_id: int,
+    doctor_id: int,
+    department_id: int,
+    start: datetime,
+    end: datetime,
+    reason: str,
+    created_by: int,
 ) -> int:
     try:
         new_id: int = await conn.fetchval(
             """insert into appointments
                  (client_id, doctor_id, department_id, starts_at, ends_at, reason, created_by)
                values ($1, $2, $3, $4, $5, $6, $7) returning id""",
-            client_id, doctor_id, department_id, start, end, reason, created_by,
+            client_id,
+            doctor_id,
+            department_id,
+            start,
+            end,
+            reason,
+            created_by,
         )
     except asyncpg.ExclusionViolationError as exc:
         raise _overlap_error(exc) from exc
@@ -80,30 +95,41 @@ async def insert(
 async def set_status(conn: Conn, appointment_id: int, status: str) -> None:
     await conn.execute(
         "update appointments set status = $2, updated_at = now() where id = $1",
-        appointment_id, status,
+        appointment_id,
+        status,
     )
 
 
-async def move(conn: Conn, appointment_id: int, start: datetime,
-               end: datetime) -> None:
+async def move(conn: Conn, appointment_id: int, start: datetime, end: datetime) -> None:
     try:
         await conn.execute(
             "update appointments set starts_at = $2, ends_at = $3, updated_at = now() "
             "where id = $1",
-            appointment_id, start, end,
+            appointment_id,
+            start,
+            end,
         )
     except asyncpg.ExclusionViolationError as exc:
         raise _overlap_error(exc) from exc
 
 
 async def add_activity(
-    conn: Conn, *, actor_id: int, client_id: int, appointment_id: int,
-    kind: str, summary: str,
+    conn: Conn,
+    *,
+    actor_id: int,
+    client_id: int,
+    appointment_id: int,
+    kind: str,
+    summary: str,
 ) -> None:
     await conn.execute(
         """insert into activity (actor_id, client_id, appointment_id, kind, summary)
            values ($1, $2, $3, $4, $5)""",
-        actor_id, client_id, appointment_id, kind, summary,
+        actor_id,
+        client_id,
+        appointment_id,
+        kind,
+        summary,
     )
 
 
@@ -117,14 +143,17 @@ async def claim_idempotency_key(
     claimed = await conn.fetchval(
         """insert into idempotency_keys (user_id, key, request_hash, status_code, response)
            values ($1, $2, $3, 0, '') on conflict do nothing returning 1""",
-        user_id, key, request_hash,
+        user_id,
+        key,
+        request_hash,
     )
     if claimed:
         return None
     row: asyncpg.Record | None = await conn.fetchrow(
         "select request_hash, status_code, response from idempotency_keys "
         "where user_id = $1 and key = $2",
-        user_id, key,
+        user_id,
+        key,
     )
     return row
 
@@ -135,17 +164,27 @@ async def store_idempotent_answer(
     await conn.execute(
         "update idempotency_keys set status_code = $3, response = $4 "
         "where user_id = $1 and key = $2",
-        user_id, key, status_code, response,
+        user_id,
+        key,
+        status_code,
+        response,
     )
 
 
 async def page(
-    conn: Conn, *, client_id: int | None, doctor_id: int | None,
-    status: str | None, start: datetime | None, end: datetime | None,
-    after: tuple[datetime, int] | None, limit: int,
+    conn: Conn,
+    *,
+    client_id: int | None,
+    doctor_id: int | None,
+    status: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        SELECT + """
+        SELECT
+        + """
         where ($1::bigint is null or a.client_id = $1)
           and ($2::bigint is null or a.doctor_id = $2)
           and ($3::text is null or a.status = $3)
@@ -154,7 +193,13 @@ async def page(
           and ($6::timestamptz is null or (a.starts_at, a.id) > ($6, $7::bigint))
         order by a.starts_at, a.id
         limit $8""",
-        client_id, doctor_id, status, start, end,
-        after[0] if after else None, after[1] if after else None, limit,
+        client_id,
+        doctor_id,
+        status,
+        start,
+        end,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
     )
     return [dict(r) for r in rows]

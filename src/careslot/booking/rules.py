@@ -20,8 +20,9 @@ MOVES: dict[str, frozenset[str]] = {
 }
 
 
-def check_move(*, actor: User, current: str, target: str, starts_at: datetime,
-               now: datetime) -> None:
+def check_move(
+    *, actor: User, current: str, target: str, starts_at: datetime, now: datetime
+) -> None:
     """Raise unless `actor` may move an appointment it can see from current to target."""
     if actor.role == "patient" and target != "cancelled":
         # SPEC section 2: any move a caller may not make is 409 invalid_transition.

@@ -66,8 +66,14 @@ async def _booking_client(conn: Conn, actor: User, client_id: int | None) -> int
 
 
 async def book(
-    ctx: Context, *, actor: User, doctor_id: int, start: datetime, reason: str,
-    client_id: int | None = None, idempotency_key: str | None = None,
+    ctx: Context,
+    *,
+    actor: User,
+    doctor_id: int,
+    start: datetime,
+    reason: str,
+    client_id: int | None = None,
+    idempotency_key: str | None = None,
     request_hash: bytes = b"",
 ) -> Booked:
     now = clock.utcnow()
@@ -90,17 +96,30 @@ async def book(
         if await repo.live_future_count(conn, patient_id, now) >= limit:
             raise BookingLimit(f"at most {limit} upcoming appointments at a time")
         appointment_id = await repo.insert(
-            conn, client_id=patient_id, doctor_id=doctor_id,
-            department_id=doctor["department_id"], start=slot.start, end=slot.end,
-            reason=reason, created_by=actor.id,
+            conn,
+            client_id=patient_id,
+            doctor_id=doctor_id,
+            department_id=doctor["department_id"],
+            start=slot.start,
+            end=slot.end,
+            reason=reason,
+            created_by=actor.id,
         )
         await repo.add_activity(
-            conn, actor_id=actor.id, client_id=patient_id, appointment_id=appointment_id,
-            kind="booked", summary=f"Booked with {doctor['name']}",
+            conn,
+            actor_id=actor.id,
+            client_id=patient_id,
+            appointment_id=appointment_id,
+            kind="booked",
+            summary=f"Booked with {doctor['name']}",
         )
         await record_change(
-            conn, actor_id=actor.id, subject_id=patient_id, action="create",
-            entity="appointment", entity_id=appointment_id,
+            conn,
+            actor_id=actor.id,
+            subject_id=patient_id,
+            action="create",
+            entity="appointment",
+            entity_id=appointment_id,
         )
         appointment = await repo.get(conn, appointment_id)
         body = jsonutil.dumps(appointment)
@@ -109,9 +128,14 @@ async def book(
                 conn, user_id=actor.id, key=idempotency_key, status_code=201, response=body
             )
     await ctx.changes.publish(
-        Change("booked", (patient_id,), (doctor_id,), appointment_id,
-               days_touched(slot.start, slot.end, ctx.settings.zone),
-               (doctor["department_id"],))
+        Change(
+            "booked",
+            (patient_id,),
+            (doctor_id,),
+            appointment_id,
+            days_touched(slot.start, slot.end, ctx.settings.zone),
+            (doctor["department_id"],),
+        )
     )
     return Booked(body, replayed=False)
 
@@ -121,17 +145,28 @@ async def get(ctx: Context, *, actor: User, appointment_id: int) -> dict[str, An
         appointment = await repo.get(conn, appointment_id)
     if appointment is None or not visible_to(actor, appointment):
         ctx.audit.read(
-            actor_id=actor.id, subject_id=appointment["clientId"] if appointment else None,
-            entity="appointment", entity_id=appointment_id, outcome="denied",
+            actor_id=actor.id,
+            subject_id=appointment["clientId"] if appointment else None,
+            entity="appointment",
+            entity_id=appointment_id,
+            outcome="denied",
         )
         raise NotFound("no such appointment")
-    ctx.audit.read(actor_id=actor.id, subject_id=appointment["clientId"],
-                   entity="appointment", entity_id=appointment_id)
+    ctx.audit.read(
+        actor_id=actor.id,
+        subject_id=appointment["clientId"],
+        entity="appointment",
+        entity_id=appointment_id,
+    )
     return appointment
 
 
 async def update(
-    ctx: Context, *, actor: User, appointment_id: int, status: str | None = None,
+    ctx: Context,
+    *,
+    actor: User,
+    appointment_id: int,
+    status: str | None = None,
     start: datetime | None = None,
 ) -> dict[str, Any]:
     if (status is None) == (start is None):
@@ -148,36 +183,58 @@ async def update(
             raise NotFound("no such appointment")
         assert row is not None
         if status is not None:
-            check_move(actor=actor, current=row["status"], target=status,
-                       starts_at=row["starts_at"], now=now)
+            check_move(
+                actor=actor,
+                current=row["status"],
+                target=status,
+                starts_at=row["starts_at"],
+                now=now,
+            )
             await repo.set_status(conn, appointment_id, status)
             kind, summary = status, f"Status changed to {status.replace('_', ' ')}"
             days = days_touched(row["starts_at"], row["ends_at"], ctx.settings.zone)
             departments: tuple[int, ...] = ()  # the cache looks the doctor's up
         else:
             assert start is not None
-            check_reschedule(actor=actor, current=row["status"], starts_at=row["starts_at"],
-                             now=now)
+            check_reschedule(
+                actor=actor, current=row["status"], starts_at=row["starts_at"], now=now
+            )
             doctor, slot = await check_slot(
                 conn, ctx.settings, doctor_id=row["doctor_id"], start=start, now=now
             )
             await repo.move(conn, appointment_id, slot.start, slot.end)
             departments = (doctor["department_id"],)
             kind, summary = "rescheduled", "Rescheduled"
-            days = (*days_touched(row["starts_at"], row["ends_at"], ctx.settings.zone),
-                    *days_touched(slot.start, slot.end, ctx.settings.zone))
+            days = (
+                *days_touched(row["starts_at"], row["ends_at"], ctx.settings.zone),
+                *days_touched(slot.start, slot.end, ctx.settings.zone),
+            )
         await repo.add_activity(
-            conn, actor_id=actor.id, client_id=row["client_id"],
-            appointment_id=appointment_id, kind=kind, summary=summary,
+            conn,
+            actor_id=actor.id,
+            client_id=row["client_id"],
+            appointment_id=appointment_id,
+            kind=kind,
+            summary=summary,
         )
         await record_change(
-            conn, actor_id=actor.id, subject_id=row["client_id"], action=f"update:{kind}",
-            entity="appointment", entity_id=appointment_id,
+            conn,
+            actor_id=actor.id,
+            subject_id=row["client_id"],
+            action=f"update:{kind}",
+            entity="appointment",
+            entity_id=appointment_id,
         )
         appointment = await repo.get(conn, appointment_id)
     await ctx.changes.publish(
-        Change(kind, (row["client_id"],), (row["doctor_id"],), appointment_id,
-               tuple(dict.fromkeys(days)), departments)
+        Change(
+            kind,
+            (row["client_id"],),
+            (row["doctor_id"],),
+            appointment_id,
+            tuple(dict.fromkeys(days)),
+            departments,
+        )
     )
     assert appointment is not None
     return appointment
@@ -200,8 +257,15 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 async def page(
-    ctx: Context, *, actor: User, status: str | None, start: datetime | None,
-    end: datetime | None, limit: int, cursor: str | None, doctor_id: int | None = None,
+    ctx: Context,
+    *,
+    actor: User,
+    status: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    cursor: str | None,
+    doctor_id: int | None = None,
     client_id: int | None = None,
 ) -> dict[str, Any]:
     if status is not None and status not in STATUSES:
@@ -215,8 +279,14 @@ async def page(
     after = decode_cursor(cursor) if cursor else None
     async with ctx.pool.acquire() as conn:
         items = await repo.page(
-            conn, client_id=client_id, doctor_id=doctor_id, status=status, start=start,
-            end=end, after=after, limit=limit + 1,
+            conn,
+            client_id=client_id,
+            doctor_id=doctor_id,
+            status=status,
+            start=start,
+            end=end,
+            after=after,
+            limit=limit + 1,
         )
     more = len(items) > limit
     items = items[:limit]
@@ -242,8 +312,14 @@ async def calendar(
         raise ValidationFailed("doctorId is required for staff")
     async with ctx.pool.acquire() as conn:
         items = await repo.page(
-            conn, client_id=client_id, doctor_id=doctor_id, status=None, start=start,
-            end=end, after=None, limit=5000,
+            conn,
+            client_id=client_id,
+            doctor_id=doctor_id,
+            status=None,
+            start=start,
+            end=end,
+            after=None,
+            limit=5000,
         )
     ctx.audit.read(actor_id=actor.id, subject_id=client_id, entity="calendar")
     return {"month": f"{year:04d}-{month:02d}", "doctorId": doctor_id, "items": items}

@@ -51,8 +51,13 @@ class _Pending:
 
 class InvalidationBus:
     def __init__(
-        self, dsn: str, *, on_remote: OnRemote, on_lost: Callable[[], None],
-        on_restored: Callable[[], Awaitable[None]], ack_timeout: float = 0.25,
+        self,
+        dsn: str,
+        *,
+        on_remote: OnRemote,
+        on_lost: Callable[[], None],
+        on_restored: Callable[[], Awaitable[None]],
+        ack_timeout: float = 0.25,
         health_every: float = 1.0,
     ) -> None:
         self.dsn = dsn
@@ -102,8 +107,9 @@ class InvalidationBus:
             return
         self.connected = False
         metrics.CHANNEL_LOSSES.inc()
-        log.warning("cache invalidation channel lost (%s); layer 1 dropped until it returns",
-                    reason)
+        log.warning(
+            "cache invalidation channel lost (%s); layer 1 dropped until it returns", reason
+        )
         self.on_lost()
 
     def _on_terminated(self, conn: Any) -> None:
@@ -162,8 +168,11 @@ class InvalidationBus:
             pending.acks += 1
             pending.check()
 
-    async def run(self, pool: asyncpg.Pool, work: Callable[[Conn], Awaitable[T]],
-                  ) -> T:
+    async def run(
+        self,
+        pool: asyncpg.Pool,
+        work: Callable[[Conn], Awaitable[T]],
+    ) -> T:
         """Run one short statement on the listener connection (a write's invalidation then
         never queues for the pool behind the requests it is holding up), else on the pool."""
         if self.connected and self._conn is not None:
@@ -175,15 +184,16 @@ class InvalidationBus:
         async with pool.acquire() as conn:
             return await work(conn)
 
-    async def broadcast(self, pool: asyncpg.Pool, tags: tuple[str, ...],
-                        epoch: int | None) -> None:
+    async def broadcast(self, pool: asyncpg.Pool, tags: tuple[str, ...], epoch: int | None) -> None:
         """Tell every other worker, and wait until they have applied it."""
         message_id = f"{self.worker_id}:{next(self._seq)}"
-        payload = orjson.dumps({"id": message_id, "from": self.worker_id, "tags": tags,
-                                "epoch": epoch}).decode()
+        payload = orjson.dumps(
+            {"id": message_id, "from": self.worker_id, "tags": tags, "epoch": epoch}
+        ).decode()
         if len(payload) > MAX_PAYLOAD:
-            payload = orjson.dumps({"id": message_id, "from": self.worker_id,
-                                    "tags": [EVERYTHING], "epoch": epoch}).decode()
+            payload = orjson.dumps(
+                {"id": message_id, "from": self.worker_id, "tags": [EVERYTHING], "epoch": epoch}
+            ).decode()
         pending = self._pending[message_id] = _Pending()
         try:
             listeners = await self.run(pool, lambda conn: repo.notify(conn, payload))
@@ -192,7 +202,11 @@ class InvalidationBus:
             try:
                 await asyncio.wait_for(pending.done.wait(), self.ack_timeout)
             except TimeoutError:
-                log.warning("cache invalidation: %d of %d workers acknowledged in %.0f ms",
-                            pending.acks, pending.expected, self.ack_timeout * 1000)
+                log.warning(
+                    "cache invalidation: %d of %d workers acknowledged in %.0f ms",
+                    pending.acks,
+                    pending.expected,
+                    self.ack_timeout * 1000,
+                )
         finally:
             del self._pending[message_id]

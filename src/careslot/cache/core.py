@@ -44,8 +44,12 @@ def _record(outcome: str, strategy: str) -> None:
 
 class Cache:
     def __init__(
-        self, *, enabled: bool = True, l1_max_entries: int = 10_000,
-        redis: RedisLayer | None = None, pool: asyncpg.Pool | None = None,
+        self,
+        *,
+        enabled: bool = True,
+        l1_max_entries: int = 10_000,
+        redis: RedisLayer | None = None,
+        pool: asyncpg.Pool | None = None,
         bus: InvalidationBus | None = None,
     ) -> None:
         self.enabled = enabled
@@ -64,8 +68,9 @@ class Cache:
         """Whether this worker hears other workers' invalidations (else: no cache here)."""
         return self.bus is None or self.bus.connected
 
-    async def fetch(self, strategy: Strategy, key: str, tags: tuple[str, ...],
-                    loader: Loader) -> Fetched:
+    async def fetch(
+        self, strategy: Strategy, key: str, tags: tuple[str, ...], loader: Loader
+    ) -> Fetched:
         if not self.enabled or not self.listening:
             body = await loader()
             _record("off" if not self.enabled else "miss", strategy.name)
@@ -92,8 +97,9 @@ class Cache:
         if not task.cancelled():
             task.exception()  # retrieved here too, so a failed load nobody awaits stays quiet
 
-    async def _load(self, strategy: Strategy, key: str, tags: tuple[str, ...],
-                    loader: Loader) -> tuple[Entry, str]:
+    async def _load(
+        self, strategy: Strategy, key: str, tags: tuple[str, ...], loader: Loader
+    ) -> tuple[Entry, str]:
         snapshot = self.l1.snapshot(tags)
         generations: list[str] | None = None
         if self.redis is not None:
@@ -104,8 +110,7 @@ class Cache:
         entry = Entry.of(await loader())  # a failed load raises: nothing is stored
         self.l1.put(key, entry, tags=tags, ttl=strategy.l1_ttl, snapshot=snapshot)
         if self.redis is not None and generations is not None:
-            await self.redis.put(key, entry, tags=tags, ttl=strategy.ttl,
-                                 generations=generations)
+            await self.redis.put(key, entry, tags=tags, ttl=strategy.ttl, generations=generations)
         return entry, "miss"
 
     # -- invalidation ---------------------------------------------------------------

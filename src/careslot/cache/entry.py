@@ -23,6 +23,6 @@ class Entry:
 
     @classmethod
     def unpack(cls, raw: bytes) -> Entry | None:
-        if len(raw) < ETAG_LENGTH or raw[:1] != b'"' or raw[ETAG_LENGTH - 1:ETAG_LENGTH] != b'"':
+        if len(raw) < ETAG_LENGTH or raw[:1] != b'"' or raw[ETAG_LENGTH - 1 : ETAG_LENGTH] != b'"':
             return None  # not ours, or from another format version: treat as a miss
         return cls(raw[ETAG_LENGTH:], raw[:ETAG_LENGTH].decode())

@@ -44,8 +44,15 @@ class MemoryLayer:
     def snapshot(self, tags: tuple[str, ...]) -> tuple[int, ...]:
         return (self._clears, *(self._tag_generation.get(t, 0) for t in tags))
 
-    def put(self, key: str, entry: Entry, *, tags: tuple[str, ...], ttl: float,
-            snapshot: tuple[int, ...]) -> bool:
+    def put(
+        self,
+        key: str,
+        entry: Entry,
+        *,
+        tags: tuple[str, ...],
+        ttl: float,
+        snapshot: tuple[int, ...],
+    ) -> bool:
         if ttl <= 0 or self.max_entries <= 0 or snapshot != self.snapshot(tags):
             return False
         if key in self._entries:

@@ -43,8 +43,9 @@ def _scope(actor: User) -> str:
     return f"client:{actor.id}"
 
 
-async def _get(ctx: Context, strategy: s.Strategy, key: str, tags: tuple[str, ...],
-               loader: Loader) -> tuple[Answer, Fetched]:
+async def _get(
+    ctx: Context, strategy: s.Strategy, key: str, tags: tuple[str, ...], loader: Loader
+) -> tuple[Answer, Fetched]:
     fetched = await ctx.cache.fetch(strategy, key, tags, loader)
     return Answer(fetched.entry, strategy), fetched
 
@@ -53,8 +54,9 @@ async def departments(ctx: Context) -> Answer:
     async def load() -> bytes:
         return jsonutil.dumps(await scheduling.departments(ctx.pool))
 
-    answer, _ = await _get(ctx, s.DEPARTMENTS, keys.key(s.DEPARTMENTS.name, "public"),
-                           (keys.DEPARTMENTS,), load)
+    answer, _ = await _get(
+        ctx, s.DEPARTMENTS, keys.key(s.DEPARTMENTS.name, "public"), (keys.DEPARTMENTS,), load
+    )
     return answer
 
 
@@ -67,11 +69,18 @@ async def doctors(ctx: Context, *, department_id: int | None) -> Answer:
     return answer
 
 
-async def slots(ctx: Context, *, doctor_id: int | None, department_id: int | None,
-                first: dt.date, last: dt.date) -> Answer:
+async def slots(
+    ctx: Context, *, doctor_id: int | None, department_id: int | None, first: dt.date, last: dt.date
+) -> Answer:
     async def load() -> bytes:
-        found = await scheduling.slots(ctx.pool, ctx.settings, doctor_id=doctor_id,
-                                       department_id=department_id, first=first, last=last)
+        found = await scheduling.slots(
+            ctx.pool,
+            ctx.settings,
+            doctor_id=doctor_id,
+            department_id=department_id,
+            first=first,
+            last=last,
+        )
         return jsonutil.dumps({"slots": found})
 
     if doctor_id is not None:  # the service prefers the doctor when both are given
@@ -81,30 +90,40 @@ async def slots(ctx: Context, *, doctor_id: int | None, department_id: int | Non
     else:
         return Answer(Entry.of(await load()), s.AVAILABLE_SLOTS)  # the service refuses it
     key = keys.key(s.AVAILABLE_SLOTS.name, owner, first.isoformat(), last.isoformat())
-    tags = (keys.slots_of(owner), keys.slots_on(owner, first if first == last else None),
-            keys.ALL_SLOTS)
+    tags = (
+        keys.slots_of(owner),
+        keys.slots_on(owner, first if first == last else None),
+        keys.ALL_SLOTS,
+    )
     answer, _ = await _get(ctx, s.AVAILABLE_SLOTS, key, tags, load)
     return answer
 
 
-async def doctor_schedule(ctx: Context, *, actor: User, doctor_id: int, first: dt.date,
-                          last: dt.date) -> Answer:
+async def doctor_schedule(
+    ctx: Context, *, actor: User, doctor_id: int, first: dt.date, last: dt.date
+) -> Answer:
     """The caller must already be staff or this doctor (the route checks)."""
+
     async def load() -> bytes:
-        view = await scheduling.doctor_schedule(ctx.pool, ctx.settings, doctor_id=doctor_id,
-                                                first=first, last=last)
+        view = await scheduling.doctor_schedule(
+            ctx.pool, ctx.settings, doctor_id=doctor_id, first=first, last=last
+        )
         listing = await booking.page(
-            ctx, actor=actor, status=None, start=clock.day_start(first, ctx.settings.zone),
+            ctx,
+            actor=actor,
+            status=None,
+            start=clock.day_start(first, ctx.settings.zone),
             end=clock.day_start(last + dt.timedelta(days=1), ctx.settings.zone),
-            limit=1000, cursor=None, doctor_id=doctor_id,
+            limit=1000,
+            cursor=None,
+            doctor_id=doctor_id,
         )
         view["appointments"] = listing["items"]
         return jsonutil.dumps(view)
 
     owner = keys.doctor(doctor_id)
     key = keys.key(s.DOCTOR_SCHEDULE.name, owner, first.isoformat(), last.isoformat())
-    answer, fetched = await _get(ctx, s.DOCTOR_SCHEDULE, key, (owner, keys.ALL_SCHEDULES),
-                                 load)
+    answer, fetched = await _get(ctx, s.DOCTOR_SCHEDULE, key, (owner, keys.ALL_SCHEDULES), load)
     if not fetched.loaded_here:
         ctx.audit.read(actor_id=actor.id, subject_id=None, entity="appointment_list")
     return answer
@@ -116,8 +135,13 @@ async def dashboard_stats(ctx: Context, *, actor: User, client_id: int | None) -
     async def load() -> bytes:
         return jsonutil.dumps(await dashboard.stats(ctx, actor=actor, client_id=client_id))
 
-    answer, fetched = await _get(ctx, s.USER_STATS, keys.key(s.USER_STATS.name,
-                                 keys.client(owner)), (keys.client(owner),), load)
+    answer, fetched = await _get(
+        ctx,
+        s.USER_STATS,
+        keys.key(s.USER_STATS.name, keys.client(owner)),
+        (keys.client(owner),),
+        load,
+    )
     if not fetched.loaded_here:
         ctx.audit.read(actor_id=actor.id, subject_id=owner, entity="dashboard")
     return answer
@@ -141,18 +165,41 @@ async def activity(ctx: Context, *, actor: User, limit: int) -> Answer:
 
 
 async def appointments(
-    ctx: Context, *, actor: User, status: str | None, start: dt.datetime | None,
-    end: dt.datetime | None, limit: int, cursor: str | None, doctor_id: int | None,
+    ctx: Context,
+    *,
+    actor: User,
+    status: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    limit: int,
+    cursor: str | None,
+    doctor_id: int | None,
     client_id: int | None,
 ) -> Answer:
     async def load() -> bytes:
-        return jsonutil.dumps(await booking.page(
-            ctx, actor=actor, status=status, start=start, end=end, limit=limit,
-            cursor=cursor, doctor_id=doctor_id, client_id=client_id,
-        ))
+        return jsonutil.dumps(
+            await booking.page(
+                ctx,
+                actor=actor,
+                status=status,
+                start=start,
+                end=end,
+                limit=limit,
+                cursor=cursor,
+                doctor_id=doctor_id,
+                client_id=client_id,
+            )
+        )
 
-    params: dict[str, Any] = {"status": status, "from": start, "to": end, "limit": limit,
-                              "cursor": cursor, "doctorId": doctor_id, "clientId": client_id}
+    params: dict[str, Any] = {
+        "status": status,
+        "from": start,
+        "to": end,
+        "limit": limit,
+        "cursor": cursor,
+        "doctorId": doctor_id,
+        "clientId": client_id,
+    }
     subject: int | None = client_id
     tags: tuple[str, ...]
     if actor.role == "patient":
@@ -160,8 +207,11 @@ async def appointments(
     elif actor.role == "doctor" and actor.doctor_id is not None:
         tags = (keys.doctor(actor.doctor_id),)
     elif actor.is_staff and (client_id or doctor_id):
-        tags = tuple(t for t in (client_id and keys.client(client_id),
-                                 doctor_id and keys.doctor(doctor_id)) if t)
+        tags = tuple(
+            t
+            for t in (client_id and keys.client(client_id), doctor_id and keys.doctor(doctor_id))
+            if t
+        )
     else:
         tags = (keys.ALL_APPOINTMENTS,)
     key = keys.key(s.APPOINTMENTS.name, _scope(actor), keys.query_hash(params))
@@ -171,11 +221,13 @@ async def appointments(
     return answer
 
 
-async def calendar(ctx: Context, *, actor: User, year: int, month: int,
-                   doctor_id: int | None) -> Answer:
+async def calendar(
+    ctx: Context, *, actor: User, year: int, month: int, doctor_id: int | None
+) -> Answer:
     async def load() -> bytes:
-        return jsonutil.dumps(await booking.calendar(ctx, actor=actor, year=year, month=month,
-                                                     doctor_id=doctor_id))
+        return jsonutil.dumps(
+            await booking.calendar(ctx, actor=actor, year=year, month=month, doctor_id=doctor_id)
+        )
 
     subject: int | None = None
     if actor.role == "patient":
@@ -186,8 +238,7 @@ async def calendar(ctx: Context, *, actor: User, year: int, month: int,
         owner = keys.doctor(doctor_id)
     else:
         return Answer(Entry.of(await load()), s.CALENDAR)  # the service refuses it
-    key = keys.key(s.CALENDAR.name, _scope(actor), f"{year:04d}-{month:02d}",
-                   doctor_id or "-")
+    key = keys.key(s.CALENDAR.name, _scope(actor), f"{year:04d}-{month:02d}", doctor_id or "-")
     answer, fetched = await _get(ctx, s.CALENDAR, key, (owner,), load)
     if not fetched.loaded_here:
         ctx.audit.read(actor_id=actor.id, subject_id=subject, entity="calendar")

@@ -64,11 +64,16 @@ def _raw(value: bytes | str) -> bytes:
 
 
 class RedisLayer:
-    def __init__(self, url: str, *, timeout: float, cooldown: float, namespace: str = "",
-                 epoch: int = 0) -> None:
+    def __init__(
+        self, url: str, *, timeout: float, cooldown: float, namespace: str = "", epoch: int = 0
+    ) -> None:
         self.client = aioredis.Redis.from_url(
-            url, socket_connect_timeout=timeout, socket_timeout=timeout,
-            retry=Retry(NoBackoff(), 0), retry_on_timeout=False, health_check_interval=0,
+            url,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
+            health_check_interval=0,
             max_connections=64,
         )
         self.timeout = timeout
@@ -112,8 +117,11 @@ class RedisLayer:
             metrics.REDIS_ERRORS.inc()
             if self._open_until == 0.0 or self._probing:
                 metrics.CIRCUIT_OPENS.inc()
-                log.warning("redis unavailable (%s); using the database for %.1f s",
-                            type(exc).__name__, self.cooldown)
+                log.warning(
+                    "redis unavailable (%s); using the database for %.1f s",
+                    type(exc).__name__,
+                    self.cooldown,
+                )
             self._open_until = time.monotonic() + self.cooldown
             return False, None
         finally:
@@ -133,11 +141,16 @@ class RedisLayer:
         entry = Entry.unpack(_raw(raw)) if raw is not None else None
         return entry, [_raw(g).decode() if g is not None else "" for g in generations]
 
-    async def put(self, key: str, entry: Entry, *, tags: tuple[str, ...], ttl: float,
-                  generations: list[str]) -> None:
+    async def put(
+        self, key: str, entry: Entry, *, tags: tuple[str, ...], ttl: float, generations: list[str]
+    ) -> None:
         sets, gens = self._tag_keys(tags)
-        await self._guard(self._store(keys=[self._k(key), *sets, *gens],
-                                      args=[entry.pack(), int(ttl * 1000), *generations]))
+        await self._guard(
+            self._store(
+                keys=[self._k(key), *sets, *gens],
+                args=[entry.pack(), int(ttl * 1000), *generations],
+            )
+        )
 
     async def invalidate(self, tags: tuple[str, ...]) -> bool:
         """False when Redis could not be reached: the caller must move the epoch on."""

@@ -32,7 +32,9 @@ async def notify(conn: Conn, payload: str) -> int:
         """select pg_notify($1, $2),
                   (select count(*) from pg_stat_activity
                    where datname = current_database() and application_name = $3) as listeners""",
-        CHANNEL, payload, LISTENER_NAME,
+        CHANNEL,
+        payload,
+        LISTENER_NAME,
     )
     assert row is not None
     return int(row["listeners"])

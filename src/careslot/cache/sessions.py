@@ -39,8 +39,13 @@ async def authenticate(ctx: Context, token: str) -> User:
     async def load() -> bytes:
         session = await accounts.authenticate(ctx.pool, ctx.settings, token)
         user = session.user
-        return orjson.dumps({**user.public(), "doctorId": user.doctor_id,
-                             "expiresAt": session.expires_at.timestamp()})
+        return orjson.dumps(
+            {
+                **user.public(),
+                "doctorId": user.doctor_id,
+                "expiresAt": session.expires_at.timestamp(),
+            }
+        )
 
     tag = _tag(token)
     fetched = await ctx.cache.fetch(Strategy(SESSIONS, ttl), keys.key(SESSIONS, tag), (tag,), load)

@@ -34,14 +34,21 @@ def build_cache(settings: Settings, *, database_url: str, pool: asyncpg.Pool) ->
         return Cache.disabled()
     redis = None
     if settings.redis_url:
-        redis = RedisLayer(settings.redis_url, timeout=settings.cache_redis_timeout_ms / 1000,
-                           cooldown=settings.cache_redis_cooldown_seconds,
-                           namespace=database_namespace(database_url))
-    cache = Cache(enabled=True, l1_max_entries=settings.cache_l1_max_entries, redis=redis,
-                  pool=pool)
+        redis = RedisLayer(
+            settings.redis_url,
+            timeout=settings.cache_redis_timeout_ms / 1000,
+            cooldown=settings.cache_redis_cooldown_seconds,
+            namespace=database_namespace(database_url),
+        )
+    cache = Cache(
+        enabled=True, l1_max_entries=settings.cache_l1_max_entries, redis=redis, pool=pool
+    )
     cache.bus = InvalidationBus(
-        database_url, on_remote=cache.apply_remote, on_lost=cache.on_channel_lost,
-        on_restored=cache.on_channel_restored, ack_timeout=settings.cache_ack_timeout_ms / 1000,
+        database_url,
+        on_remote=cache.apply_remote,
+        on_lost=cache.on_channel_lost,
+        on_restored=cache.on_channel_restored,
+        ack_timeout=settings.cache_ack_timeout_ms / 1000,
     )
     return cache
 

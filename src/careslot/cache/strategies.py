@@ -9,7 +9,6 @@ from careslot.api.responses import PRIVATE, SENSITIVE
 L1_MAX_TTL = 60  # the guide: never more than a minute in process memory
 
 
-
 def _public(seconds: int, stale: int) -> dict[str, str]:
     swr = f", stale-while-revalidate={stale}" if stale else ""
     return {
@@ -42,5 +41,13 @@ CALENDAR = Strategy("calendar", 5, SENSITIVE)
 RECENT_ACTIVITY = Strategy("recentActivity", 60, PRIVATE)
 DOCTOR_SCHEDULE = Strategy("doctorSchedule", 10, PRIVATE)
 
-ALL = (DEPARTMENTS, DOCTORS, AVAILABLE_SLOTS, USER_STATS, APPOINTMENTS, CALENDAR,
-       RECENT_ACTIVITY, DOCTOR_SCHEDULE)
+ALL = (
+    DEPARTMENTS,
+    DOCTORS,
+    AVAILABLE_SLOTS,
+    USER_STATS,
+    APPOINTMENTS,
+    CALENDAR,
+    RECENT_ACTIVITY,
+    DOCTOR_SCHEDULE,
+)

@@ -32,8 +32,9 @@ async def warm(ctx: Context) -> int:
         today = clock.today(ctx.settings.zone)
         for doctor in everyone:
             for day in (today, today + dt.timedelta(days=1)):
-                await reads.slots(ctx, doctor_id=doctor["id"], department_id=None,
-                                  first=day, last=day)
+                await reads.slots(
+                    ctx, doctor_id=doctor["id"], department_id=None, first=day, last=day
+                )
                 warmed += 1
     except (CareslotError, OSError, asyncpg.PostgresError, TimeoutError) as exc:
         log.warning("cache warming stopped after %d answers: %s", warmed, exc)

@@ -43,9 +43,14 @@ select patients_with_upcoming as "patientsWithUpcoming", upcoming_count as "upco
        refreshed_at as "asOf"
 from dashboard_stats_mv where client_id = 0
 """
-CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError,
-                     asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
-                     asyncpg.AdminShutdownError)
+CONNECTION_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
 
 
 async def hospital_stats(ctx: Context, *, actor: User) -> dict[str, Any]:
@@ -139,13 +144,15 @@ class MvRefresher:
 
     async def _try_pg_cron(self, conn: asyncpg.Connection) -> None:
         installed = await conn.fetchval(
-            "select exists (select 1 from pg_extension where extname = 'pg_cron')")
+            "select exists (select 1 from pg_extension where extname = 'pg_cron')"
+        )
         if not installed:
             return
         command = f"set time zone '{self.settings.timezone}'; {REFRESH}"
         try:
-            await conn.fetchval("select cron.schedule($1, $2, $3)", CRON_JOB,
-                                cron_schedule(self.interval), command)
+            await conn.fetchval(
+                "select cron.schedule($1, $2, $3)", CRON_JOB, cron_schedule(self.interval), command
+            )
         except asyncpg.PostgresError as exc:  # e.g. pg_cron lives in another database
             log.info("pg_cron present but not usable here (%s); refreshing in-app", exc)
             return
@@ -156,7 +163,8 @@ class MvRefresher:
         if self._conn is None or self._conn.is_closed():
             self.leader = False
             self._conn = await asyncpg.connect(
-                self.database_url, timeout=10,
+                self.database_url,
+                timeout=10,
                 server_settings={
                     "application_name": "careslot-mv-refresher",
                     "timezone": self.settings.timezone,

@@ -31,7 +31,10 @@ where a.client_id = $1
 
 
 async def stats(
-    conn: Conn, client_id: int, now: datetime, month_start: datetime,
+    conn: Conn,
+    client_id: int,
+    now: datetime,
+    month_start: datetime,
     month_end: datetime,
 ) -> dict[str, Any]:
     row = await conn.fetchrow(STATS, client_id, now, month_start, month_end)
@@ -39,15 +42,14 @@ async def stats(
     return dict(row)
 
 
-async def activity(
-    conn: Conn, client_id: int | None, limit: int
-) -> list[dict[str, Any]]:
+async def activity(conn: Conn, client_id: int | None, limit: int) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """select id, at, client_id as "clientId", appointment_id as "appointmentId",
                   kind, summary
            from activity where ($1::bigint is null or client_id = $1)
            order by at desc, id desc limit $2""",
-        client_id, limit,
+        client_id,
+        limit,
     )
     return [dict(r) for r in rows]
 

@@ -49,38 +49,46 @@ class TimedConnection(asyncpg.Connection):
         finally:
             _record(started)
 
-    async def executemany(self, command: str, args: Any, *, timeout: float | None = None,
-                          ) -> None:
+    async def executemany(
+        self,
+        command: str,
+        args: Any,
+        *,
+        timeout: float | None = None,
+    ) -> None:
         started = _clock()
         try:
             await super().executemany(command, args, timeout=timeout)
         finally:
             _record(started)
 
-    async def fetch(self, query: str, *args: Any, timeout: float | None = None,
-                    record_class: Any = None) -> list[Any]:
+    async def fetch(
+        self, query: str, *args: Any, timeout: float | None = None, record_class: Any = None
+    ) -> list[Any]:
         started = _clock()
         try:
-            rows: list[Any] = await super().fetch(query, *args, timeout=timeout,
-                                                  record_class=record_class)
+            rows: list[Any] = await super().fetch(
+                query, *args, timeout=timeout, record_class=record_class
+            )
             return rows
         finally:
             _record(started)
 
-    async def fetchval(self, query: str, *args: Any, column: int = 0,
-                       timeout: float | None = None) -> Any:
+    async def fetchval(
+        self, query: str, *args: Any, column: int = 0, timeout: float | None = None
+    ) -> Any:
         started = _clock()
         try:
             return await super().fetchval(query, *args, column=column, timeout=timeout)
         finally:
             _record(started)
 
-    async def fetchrow(self, query: str, *args: Any, timeout: float | None = None,
-                       record_class: Any = None) -> Any:
+    async def fetchrow(
+        self, query: str, *args: Any, timeout: float | None = None, record_class: Any = None
+    ) -> Any:
         started = _clock()
         try:
-            return await super().fetchrow(query, *args, timeout=timeout,
-                                          record_class=record_class)
+            return await super().fetchrow(query, *args, timeout=timeout, record_class=record_class)
         finally:
             _record(started)
 
@@ -88,7 +96,9 @@ class TimedConnection(asyncpg.Connection):
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for type_name in ("json", "jsonb"):
         await conn.set_type_codec(
-            type_name, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+            type_name,
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
             schema="pg_catalog",
         )
 

@@ -16,12 +16,16 @@ where dbid = (select oid from pg_database where datname = current_database())
 order by mean_exec_time desc
 limit $1
 """
-NOT_INSTALLED = ("pg_stat_statements is not installed in this database: run "
-                 "`create extension pg_stat_statements` as a superuser (careslot's migration "
-                 "does it where the server ships the extension)")
-NOT_LOADED = ("pg_stat_statements is installed but the server does not load it: add "
-              "shared_preload_libraries = 'pg_stat_statements' to postgresql.conf and restart "
-              "PostgreSQL (the embedded server does this itself)")
+NOT_INSTALLED = (
+    "pg_stat_statements is not installed in this database: run "
+    "`create extension pg_stat_statements` as a superuser (careslot's migration "
+    "does it where the server ships the extension)"
+)
+NOT_LOADED = (
+    "pg_stat_statements is installed but the server does not load it: add "
+    "shared_preload_libraries = 'pg_stat_statements' to postgresql.conf and restart "
+    "PostgreSQL (the embedded server does this itself)"
+)
 
 
 class StatementsUnavailable(Exception):
@@ -29,8 +33,9 @@ class StatementsUnavailable(Exception):
 
 
 async def top_statements(database_url: str, *, limit: int = 10) -> list[dict[str, Any]]:
-    conn = await asyncpg.connect(database_url, server_settings={
-        "application_name": "careslot-db-top"})
+    conn = await asyncpg.connect(
+        database_url, server_settings={"application_name": "careslot-db-top"}
+    )
     try:
         rows = await conn.fetch(TOP, limit)
     except asyncpg.UndefinedTableError as exc:

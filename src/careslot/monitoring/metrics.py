@@ -42,8 +42,14 @@ class _Series:
 
 
 class LightHistogram(Collector):
-    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...],
-                 buckets: tuple[float, ...], registry: CollectorRegistry = REGISTRY) -> None:
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: tuple[str, ...],
+        buckets: tuple[float, ...],
+        registry: CollectorRegistry = REGISTRY,
+    ) -> None:
         self.name, self.documentation, self.labelnames = name, documentation, labelnames
         self.bounds = tuple(sorted(buckets))
         self._series: dict[tuple[str, ...], _Series] = {}
@@ -56,8 +62,7 @@ class LightHistogram(Collector):
         return series
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
-        family = HistogramMetricFamily(self.name, self.documentation,
-                                       labels=list(self.labelnames))
+        family = HistogramMetricFamily(self.name, self.documentation, labels=list(self.labelnames))
         for values, series in list(self._series.items()):
             running, cumulative = 0, []
             for bound, count in zip((*self.bounds, float("inf")), series.counts, strict=True):
@@ -67,45 +72,69 @@ class LightHistogram(Collector):
         yield family
 
     def describe(self) -> Iterator[HistogramMetricFamily]:
-        yield HistogramMetricFamily(self.name, self.documentation,
-                                    labels=list(self.labelnames))
+        yield HistogramMetricFamily(self.name, self.documentation, labels=list(self.labelnames))
 
 
 # Sub-millisecond buckets: a cached answer costs about as much as the bare HTTP stack.
 FAST_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 10.0)
 
 PAGE_LOAD = Histogram(
-    "careslot_page_load_seconds", "Browser page timings from the page-load beacon",
-    ["route", "metric"], registry=REGISTRY,
+    "careslot_page_load_seconds",
+    "Browser page timings from the page-load beacon",
+    ["route", "metric"],
+    registry=REGISTRY,
     buckets=(0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0),
 )
 REQUEST_SECONDS = LightHistogram(
-    "careslot_request_duration_seconds", "HTTP request latency per route template",
-    ("method", "route"), FAST_BUCKETS,
+    "careslot_request_duration_seconds",
+    "HTTP request latency per route template",
+    ("method", "route"),
+    FAST_BUCKETS,
 )
 SLOW_REQUESTS = Counter(
-    "careslot_slow_requests", "Requests slower than CARESLOT_SLOW_MS", ["route"],
+    "careslot_slow_requests",
+    "Requests slower than CARESLOT_SLOW_MS",
+    ["route"],
     registry=REGISTRY,
 )
 NOT_MODIFIED = Counter(
-    "careslot_not_modified", "GET answers revalidated with 304 Not Modified", ["route"],
+    "careslot_not_modified",
+    "GET answers revalidated with 304 Not Modified",
+    ["route"],
     registry=REGISTRY,
 )
 DB_QUERY_SECONDS = LightHistogram(
-    "careslot_db_query_duration_seconds", "Time of each database round trip (client side)",
-    (), FAST_BUCKETS,
+    "careslot_db_query_duration_seconds",
+    "Time of each database round trip (client side)",
+    (),
+    FAST_BUCKETS,
 ).labels()
 MV_REFRESH_SECONDS = Gauge(
-    "careslot_mv_refresh_duration_seconds", "Duration of the last dashboard_stats_mv refresh",
+    "careslot_mv_refresh_duration_seconds",
+    "Duration of the last dashboard_stats_mv refresh",
     registry=REGISTRY,
 )
 MV_REFRESHES = Counter(
-    "careslot_mv_refreshes", "dashboard_stats_mv refresh attempts by this worker",
-    ["outcome"], registry=REGISTRY,
+    "careslot_mv_refreshes",
+    "dashboard_stats_mv refresh attempts by this worker",
+    ["outcome"],
+    registry=REGISTRY,
 )
 
-KNOWN_ROUTES = frozenset({"/", "/login", "/register", "/dashboard", "/book", "/appointments",
-                          "/calendar", "/desk", "/doctor", "/offline"})
+KNOWN_ROUTES = frozenset(
+    {
+        "/",
+        "/login",
+        "/register",
+        "/dashboard",
+        "/book",
+        "/appointments",
+        "/calendar",
+        "/desk",
+        "/doctor",
+        "/offline",
+    }
+)
 
 
 def observe_page_load(route: str, **timings: float | None) -> None:
@@ -129,8 +158,11 @@ def _mv_age() -> float:
     return float("nan") if _mv_refreshed_at is None else max(0.0, time.time() - _mv_refreshed_at)
 
 
-MV_AGE = Gauge("careslot_mv_age_seconds", "Age of dashboard_stats_mv (since its last refresh)",
-               registry=REGISTRY)
+MV_AGE = Gauge(
+    "careslot_mv_age_seconds",
+    "Age of dashboard_stats_mv (since its last refresh)",
+    registry=REGISTRY,
+)
 MV_AGE.set_function(_mv_age)
 
 

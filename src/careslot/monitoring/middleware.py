@@ -22,8 +22,15 @@ from careslot.monitoring import metrics, timing
 log = logging.getLogger("careslot.slow")
 
 # Headers a 304 keeps (RFC 9110 15.4.5); the body and its metadata go.
-DROPPED_ON_304 = frozenset({b"content-length", b"content-type", b"content-encoding",
-                            b"transfer-encoding", b"content-range"})
+DROPPED_ON_304 = frozenset(
+    {
+        b"content-length",
+        b"content-type",
+        b"content-encoding",
+        b"transfer-encoding",
+        b"content-range",
+    }
+)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_HASHED_BODY = 8 * 1024 * 1024  # larger answers go out without an ETag, unbuffered
 
@@ -98,8 +105,9 @@ class Monitoring:
             headers = list(message.get("headers", ()))
             headers.extend(extra)
             if api:
-                headers.append((b"server-timing",
-                                server_timing(t, time.perf_counter() - t.started)))
+                headers.append(
+                    (b"server-timing", server_timing(t, time.perf_counter() - t.started))
+                )
             return {**message, "headers": headers}
 
         async def monitored_send(message: Message) -> None:
@@ -141,8 +149,7 @@ class Monitoring:
             timing.current.reset(token)
             self._observe(scope, method, status, t)
 
-    def _observe(self, scope: Scope, method: str, status: int,
-                 t: timing.RequestTiming) -> None:
+    def _observe(self, scope: Scope, method: str, status: int, t: timing.RequestTiming) -> None:
         elapsed = time.perf_counter() - t.started
         route = route_label(scope)
         key = (method if method in KNOWN_METHODS else "OTHER", route)
@@ -154,12 +161,20 @@ class Monitoring:
             metrics.NOT_MODIFIED.labels(route).inc()
         if elapsed >= self.slow_seconds:
             metrics.SLOW_REQUESTS.labels(route).inc()
-            log.warning(orjson.dumps({
-                "event": "slow_request", "method": method, "route": route, "status": status,
-                "duration_ms": round(elapsed * 1000, 2),
-                "db_ms": round(t.db_seconds * 1000, 2), "db_queries": t.db_queries,
-                "cache": cache_outcome(t),
-            }).decode())
+            log.warning(
+                orjson.dumps(
+                    {
+                        "event": "slow_request",
+                        "method": method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "db_ms": round(t.db_seconds * 1000, 2),
+                        "db_queries": t.db_queries,
+                        "cache": cache_outcome(t),
+                    }
+                ).decode()
+            )
 
 
 def _bufferable(headers: Any) -> bool:

@@ -86,7 +86,11 @@ async def slots(
 
 
 async def check_slot(
-    conn: Conn, settings: Settings, *, doctor_id: int, start: datetime,
+    conn: Conn,
+    settings: Settings,
+    *,
+    doctor_id: int,
+    start: datetime,
     now: datetime,
 ) -> tuple[dict[str, Any], Slot]:
     """The doctor's schedule and the slot that begins at `start`, or InvalidSlot. Whether
@@ -103,8 +107,11 @@ async def check_slot(
         )
     day = start.astimezone(zone).date()
     match = next(
-        (s for s in day_slots(day, schedule["windows"], schedule["slot_minutes"], zone)
-         if s.start == start),
+        (
+            s
+            for s in day_slots(day, schedule["windows"], schedule["slot_minutes"], zone)
+            if s.start == start
+        ),
         None,
     )
     if match is None:

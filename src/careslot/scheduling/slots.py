@@ -33,8 +33,12 @@ MAX_SLOT = timedelta(minutes=240)  # doctors.slot_minutes is at most 240 (a tabl
 def days_touched(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, ...]:
     """The local days whose free slots an appointment over [start, end) can change: the
     days on which a slot that overlaps it could start (no slot is longer than MAX_SLOT)."""
-    return tuple(days_between((start - MAX_SLOT).astimezone(zone).date(),
-                              (end - timedelta(microseconds=1)).astimezone(zone).date()))
+    return tuple(
+        days_between(
+            (start - MAX_SLOT).astimezone(zone).date(),
+            (end - timedelta(microseconds=1)).astimezone(zone).date(),
+        )
+    )
 
 
 def to_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:

@@ -46,12 +46,18 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> bool:
         for email, name, role in LOGINS:
             users[email] = await conn.fetchval(
                 "insert into users (email, password_hash, name, role) values ($1, $2, $3, $4) "
-                "returning id", email, password_hash, name, role,
+                "returning id",
+                email,
+                password_hash,
+                name,
+                role,
             )
         dept_ids = [
             await conn.fetchval(
                 "insert into departments (name, color, description) values ($1, $2, $3) "
-                "returning id", *dept)
+                "returning id",
+                *dept,
+            )
             for dept in DEPARTMENTS
         ]
         doctor_ids = []
@@ -60,7 +66,11 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> bool:
             doctor_id = await conn.fetchval(
                 "insert into doctors (user_id, department_id, name, specialty, slot_minutes) "
                 "values ($1, $2, $3, $4, $5) returning id",
-                user_id, dept_ids[dept], name, specialty, minutes,
+                user_id,
+                dept_ids[dept],
+                name,
+                specialty,
+                minutes,
             )
             doctor_ids.append(doctor_id)
             days = range(1, 6) if i % 2 == 0 else range(1, 7)
@@ -68,7 +78,11 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> bool:
                 for start, end in ((time(9), time(12, 30)), (time(13, 30), time(17))):
                     await conn.execute(
                         "insert into working_hours (doctor_id, weekday, start_time, end_time) "
-                        "values ($1, $2, $3, $4)", doctor_id, weekday, start, end,
+                        "values ($1, $2, $3, $4)",
+                        doctor_id,
+                        weekday,
+                        start,
+                        end,
                     )
         await _demo_appointments(conn, settings, users, doctor_ids, dept_ids)
         await conn.execute(
@@ -79,8 +93,11 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> bool:
 
 
 async def _demo_appointments(
-    conn: asyncpg.Connection, settings: Settings, users: dict[str, int],
-    doctor_ids: list[int], dept_ids: list[int],
+    conn: asyncpg.Connection,
+    settings: Settings,
+    users: dict[str, int],
+    doctor_ids: list[int],
+    dept_ids: list[int],
 ) -> None:
     """A few past and future appointments for the demo patients, on real slots."""
     zone = settings.zone
@@ -106,11 +123,17 @@ async def _demo_appointments(
             """insert into appointments (client_id, doctor_id, department_id, starts_at, ends_at,
                                          status, reason, created_by)
                values ($1, $2, $3, $4, $5, $6, 'Demo visit', $1) returning id""",
-            users[email], doctor_ids[doctor_index], dept_ids[DOCTORS[doctor_index][1]],
-            slot.start, slot.end, status,
+            users[email],
+            doctor_ids[doctor_index],
+            dept_ids[DOCTORS[doctor_index][1]],
+            slot.start,
+            slot.end,
+            status,
         )
         await conn.execute(
             "insert into activity (actor_id, client_id, appointment_id, kind, summary) "
             "values ($1, $1, $2, 'booked', $3)",
-            users[email], appointment_id, f"Booked with {DOCTORS[doctor_index][0]}",
+            users[email],
+            appointment_id,
+            f"Booked with {DOCTORS[doctor_index][0]}",
         )

@@ -34,8 +34,12 @@ DEPARTMENTS = [  # name, colour, description, specialties
     ("Neurology", "#0e7490", "Brain, spine and nerves", ["Neurologist"]),
     ("Ophthalmology", "#c2410c", "Eyes and vision", ["Ophthalmologist"]),
     ("ENT", "#be185d", "Ear, nose and throat", ["Otolaryngologist"]),
-    ("Obstetrics & Gynaecology", "#db2777", "Pregnancy and women's health",
-     ["Obstetrician", "Gynaecologist"]),
+    (
+        "Obstetrics & Gynaecology",
+        "#db2777",
+        "Pregnancy and women's health",
+        ["Obstetrician", "Gynaecologist"],
+    ),
     ("Oncology", "#4d7c0f", "Cancer care", ["Oncologist"]),
     ("Psychiatry", "#4338ca", "Mental health", ["Psychiatrist"]),
     ("Endocrinology", "#0f766e", "Diabetes, thyroid and hormones", ["Endocrinologist"]),
@@ -50,8 +54,18 @@ LAST_NAMES = (
     "Larsen Moreau Novak Costa Ahmed Schmidt Lopez Ivanova Kowalski Osei Martin Rahman "
     "Jensen Petrov Garcia Sato Nilsson Mwangi Laurent Weber Chen Andersen Romero Ali"
 ).split()
-REASONS = ["Consultation", "Follow-up", "Check-up", "Test results", "Prescription review",
-           "New symptoms", "Referral", "Vaccination", "Annual review", "Second opinion"]
+REASONS = [
+    "Consultation",
+    "Follow-up",
+    "Check-up",
+    "Test results",
+    "Prescription review",
+    "New symptoms",
+    "Referral",
+    "Vaccination",
+    "Annual review",
+    "Second opinion",
+]
 MORNINGS = [(time(9), time(12, 30)), (time(8), time(12))]
 AFTERNOONS = [(time(13, 30), time(17)), (time(13), time(16))]
 SATURDAY = (time(9), time(13))
@@ -107,39 +121,61 @@ def timetable(rng: random.Random) -> Template:
     return Template(minutes, tuple(windows))
 
 
-def timeline(template: Template, *, now: datetime, zone: ZoneInfo, today: date,
-             horizon_days: int) -> Timeline:
+def timeline(
+    template: Template, *, now: datetime, zone: ZoneInfo, today: date, horizon_days: int
+) -> Timeline:
     starts: list[datetime] = []
     ends: list[datetime] = []
-    for day in days_between(today - timedelta(days=PAST_DAYS),
-                            today + timedelta(days=horizon_days)):
+    for day in days_between(
+        today - timedelta(days=PAST_DAYS), today + timedelta(days=horizon_days)
+    ):
         for slot in day_slots(day, template.windows, template.slot_minutes, zone):
             starts.append(slot.start)
             ends.append(slot.end)
     first_future = bisect.bisect_left(starts, now)
     span = timedelta(days=horizon_days + 30).total_seconds()
-    weights = [FUTURE_FILL * max(0.0, 1 - (s - now).total_seconds() / span)
-               for s in starts[first_future:]]
+    weights = [
+        FUTURE_FILL * max(0.0, 1 - (s - now).total_seconds() / span) for s in starts[first_future:]
+    ]
     return Timeline(starts, ends, first_future, weights)
 
 
-def plan_doctors(*, count: int, appointments: int, seed: int, first_number: int,
-                 timeline_of: Callable[[Template], Timeline]) -> list[DoctorPlan]:
+def plan_doctors(
+    *,
+    count: int,
+    appointments: int,
+    seed: int,
+    first_number: int,
+    timeline_of: Callable[[Template], Timeline],
+) -> list[DoctorPlan]:
     """Doctors with timetables, and each one's share of the appointments (by capacity)."""
     rng = random.Random(f"careslot-doctors:{seed}:{first_number}")
     drafts = []
     for i in range(count):
         department = i % len(DEPARTMENTS)
-        drafts.append((f"Dr. {person_name(rng)}", department,
-                       rng.choice(DEPARTMENTS[department][3]), timetable(rng)))
+        drafts.append(
+            (
+                f"Dr. {person_name(rng)}",
+                department,
+                rng.choice(DEPARTMENTS[department][3]),
+                timetable(rng),
+            )
+        )
     capacity = [timeline_of(t).capacity() for *_, t in drafts]
     total = sum(capacity)
     targets = [math.floor(appointments * c / total) if total else 0 for c in capacity]
     for i in range(appointments - sum(targets)):  # the remainder, one each
         targets[i % count] += 1
     return [
-        DoctorPlan(first_number + i, name, dept, spec, tmpl, targets[i],
-                   f"careslot-doctor:{seed}:{first_number + i}")
+        DoctorPlan(
+            first_number + i,
+            name,
+            dept,
+            spec,
+            tmpl,
+            targets[i],
+            f"careslot-doctor:{seed}:{first_number + i}",
+        )
         for i, (name, dept, spec, tmpl) in enumerate(drafts)
     ]
 
@@ -164,13 +200,21 @@ _LEADS = [timedelta(hours=h) for h in (2, 5, 20, 26, 50, 74, 120, 170, 240, 340,
 _RECENT = [timedelta(minutes=m) for m in (7, 45, 130, 600, 1500, 4000, 9000, 20000)]
 
 
-def doctor_rows(plan: DoctorPlan, line: Timeline, *, doctor_id: int, department_id: int,
-                panel: Sequence[int], now: datetime) -> list[Row]:
+def doctor_rows(
+    plan: DoctorPlan,
+    line: Timeline,
+    *,
+    doctor_id: int,
+    department_id: int,
+    panel: Sequence[int],
+    now: datetime,
+) -> list[Row]:
     """This doctor's appointments, on its slots, for patients of its panel only."""
     rng = random.Random(plan.rng_seed)
     scale = min(1.0, plan.target / line.capacity()) if line.capacity() else 0.0
-    future = [line.first_future + i for i, w in enumerate(line.future_weights)
-              if rng.random() < w * scale][: plan.target]
+    future = [
+        line.first_future + i for i, w in enumerate(line.future_weights) if rng.random() < w * scale
+    ][: plan.target]
     past_n = min(plan.target - len(future), line.past)
     past = sorted(rng.sample(range(line.past), past_n))
 
@@ -200,8 +244,20 @@ def doctor_rows(plan: DoctorPlan, line: Timeline, *, doctor_id: int, department_
             if created > now:
                 created = now - recent[int(rand() * 8)]
             updated = min(now, created + (start - created) / 2) if r < 0.07 else created
-        append((client, doctor_id, department_id, start, end, status,
-                reasons[int(r * 1000) % 10], client, created, updated))
+        append(
+            (
+                client,
+                doctor_id,
+                department_id,
+                start,
+                end,
+                status,
+                reasons[int(r * 1000) % 10],
+                client,
+                created,
+                updated,
+            )
+        )
     return rows
 
 
@@ -227,5 +283,5 @@ def panels(patient_ids: Sequence[int], doctors: int) -> Iterator[Sequence[int]]:
     at = 0
     for i in range(doctors):
         n = size + (i < extra)
-        yield patient_ids[at:at + n]
+        yield patient_ids[at : at + n]
         at += n

@@ -82,6 +82,11 @@ async def static_file(name: str, request: Request) -> Response:
 
 @router.get("/sw.js")
 async def sw() -> Response:
-    return Response(service_worker(), media_type="text/javascript; charset=utf-8", headers={
-        "Cache-Control": "no-cache", "Service-Worker-Allowed": "/",
-    })
+    return Response(
+        service_worker(),
+        media_type="text/javascript; charset=utf-8",
+        headers={
+            "Cache-Control": "no-cache",
+            "Service-Worker-Allowed": "/",
+        },
+    )

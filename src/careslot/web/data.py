@@ -38,16 +38,21 @@ async def doctors(ctx: Context, *, department_id: int | None) -> list[dict[str, 
     return found
 
 
-async def slots(ctx: Context, *, doctor_id: int, first: dt.date, last: dt.date,
-                ) -> list[dict[str, Any]]:
-    answer = await reads.slots(ctx, doctor_id=doctor_id, department_id=None, first=first,
-                               last=last)
+async def slots(
+    ctx: Context,
+    *,
+    doctor_id: int,
+    first: dt.date,
+    last: dt.date,
+) -> list[dict[str, Any]]:
+    answer = await reads.slots(ctx, doctor_id=doctor_id, department_id=None, first=first, last=last)
     return _instants(_decode(answer)["slots"])
 
 
 async def dashboard_stats(ctx: Context, *, actor: User) -> dict[str, Any]:
-    data: dict[str, Any] = _decode(await reads.dashboard_stats(ctx, actor=actor,
-                                                               client_id=None))["data"]
+    data: dict[str, Any] = _decode(await reads.dashboard_stats(ctx, actor=actor, client_id=None))[
+        "data"
+    ]
     _instants([data, *(data.get("recentAppointments") or [])])
     return data
 
@@ -56,28 +61,46 @@ async def activity(ctx: Context, *, actor: User, limit: int) -> list[dict[str, A
     return _instants(_decode(await reads.activity(ctx, actor=actor, limit=limit))["items"])
 
 
-async def appointments(ctx: Context, *, actor: User, start: dt.datetime | None = None,
-                       end: dt.datetime | None = None, limit: int = 200,
-                       doctor_id: int | None = None) -> list[dict[str, Any]]:
-    answer = await reads.appointments(ctx, actor=actor, status=None, start=start, end=end,
-                                      limit=limit, cursor=None, doctor_id=doctor_id,
-                                      client_id=None)
+async def appointments(
+    ctx: Context,
+    *,
+    actor: User,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    limit: int = 200,
+    doctor_id: int | None = None,
+) -> list[dict[str, Any]]:
+    answer = await reads.appointments(
+        ctx,
+        actor=actor,
+        status=None,
+        start=start,
+        end=end,
+        limit=limit,
+        cursor=None,
+        doctor_id=doctor_id,
+        client_id=None,
+    )
     return _instants(_decode(answer)["items"])
 
 
-async def doctor_schedule(ctx: Context, *, actor: User, doctor_id: int, first: dt.date,
-                          last: dt.date) -> dict[str, Any]:
+async def doctor_schedule(
+    ctx: Context, *, actor: User, doctor_id: int, first: dt.date, last: dt.date
+) -> dict[str, Any]:
     """The caller must be staff or this doctor (the page checks, as the API route does)."""
-    view: dict[str, Any] = _decode(await reads.doctor_schedule(
-        ctx, actor=actor, doctor_id=doctor_id, first=first, last=last))
+    view: dict[str, Any] = _decode(
+        await reads.doctor_schedule(ctx, actor=actor, doctor_id=doctor_id, first=first, last=last)
+    )
     _instants(view["appointments"])
     _instants(view["timeOff"])
     return view
 
 
-async def calendar(ctx: Context, *, actor: User, year: int, month: int,
-                   doctor_id: int | None) -> dict[str, Any]:
-    result: dict[str, Any] = _decode(await reads.calendar(ctx, actor=actor, year=year,
-                                                          month=month, doctor_id=doctor_id))
+async def calendar(
+    ctx: Context, *, actor: User, year: int, month: int, doctor_id: int | None
+) -> dict[str, Any]:
+    result: dict[str, Any] = _decode(
+        await reads.calendar(ctx, actor=actor, year=year, month=month, doctor_id=doctor_id)
+    )
     _instants(result["items"])
     return result

@@ -33,19 +33,28 @@ def allowed_moves(appointment: dict[str, Any], now: dt.datetime) -> dict[str, bo
     }
 
 
-async def _day(request: Request, user: User, day: dt.date, doctor_id: int | None,
-               ) -> list[dict[str, Any]]:
+async def _day(
+    request: Request,
+    user: User,
+    day: dt.date,
+    doctor_id: int | None,
+) -> list[dict[str, Any]]:
     ctx = get_ctx(request)
     zone = ctx.settings.zone
     return await data.appointments(
-        ctx, actor=user, start=clock.day_start(day, zone),
-        end=clock.day_start(day + dt.timedelta(days=1), zone), limit=1000, doctor_id=doctor_id,
+        ctx,
+        actor=user,
+        start=clock.day_start(day, zone),
+        end=clock.day_start(day + dt.timedelta(days=1), zone),
+        limit=1000,
+        doctor_id=doctor_id,
     )
 
 
 @router.get("/desk")
 async def desk_page(
-    request: Request, q: Annotated[str | None, Query(max_length=100)] = None,
+    request: Request,
+    q: Annotated[str | None, Query(max_length=100)] = None,
     booked: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     user = await signed_in(request, "staff", "admin")
@@ -68,10 +77,19 @@ async def desk_page(
     just_booked = await booking.get(ctx, actor=user, appointment_id=booked) if booked else None
     now = clock.utcnow()
     return page(
-        request, "desk.html", user=user, title="Front desk", today=today, board=board,
-        just_booked=just_booked, problem=problem,
-        moves={a["id"]: allowed_moves(a, now) for a in items}, desk_moves=DESK_MOVES,
-        q=q or "", found=found, cache_control=SENSITIVE,
+        request,
+        "desk.html",
+        user=user,
+        title="Front desk",
+        today=today,
+        board=board,
+        just_booked=just_booked,
+        problem=problem,
+        moves={a["id"]: allowed_moves(a, now) for a in items},
+        desk_moves=DESK_MOVES,
+        q=q or "",
+        found=found,
+        cache_control=SENSITIVE,
     )
 
 
@@ -83,18 +101,25 @@ async def doctor_page(request: Request) -> Response:
     ctx = get_ctx(request)
     today = clock.today(ctx.settings.zone)
     last = today + dt.timedelta(days=6)
-    week: dict[dt.date, list[dict[str, Any]]] = {
-        today + dt.timedelta(days=i): [] for i in range(7)
-    }
+    week: dict[dt.date, list[dict[str, Any]]] = {today + dt.timedelta(days=i): [] for i in range(7)}
     schedule: dict[str, Any] = {"workingHours": [], "timeOff": [], "appointments": []}
     if user.doctor_id is not None:
-        schedule = await data.doctor_schedule(ctx, actor=user, doctor_id=user.doctor_id,
-                                              first=today, last=last)
+        schedule = await data.doctor_schedule(
+            ctx, actor=user, doctor_id=user.doctor_id, first=today, last=last
+        )
     for item in schedule["appointments"]:
         week[item["start"].astimezone(ctx.settings.zone).date()].append(item)
     hours: dict[int, list[str]] = defaultdict(list)
     for window in schedule["workingHours"]:
         hours[window["weekday"]].append(f"{window['start']} to {window['end']}")
-    return page(request, "doctor.html", user=user, title="My day and week", today=today,
-                week=week, hours=hours, time_off=schedule["timeOff"],
-                cache_control=SENSITIVE)
+    return page(
+        request,
+        "doctor.html",
+        user=user,
+        title="My day and week",
+        today=today,
+        week=week,
+        hours=hours,
+        time_off=schedule["timeOff"],
+        cache_control=SENSITIVE,
+    )

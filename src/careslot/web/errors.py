@@ -20,21 +20,37 @@ from careslot.errors import CareslotError, Unauthenticated
 from careslot.web.render import SENSITIVE, page, to_login
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
-NOT_PAGES = ("/api/", "/metrics", "/healthz", "/readyz", "/openapi.json", "/docs",
-             "/static/", "/sw.js")
+NOT_PAGES = (
+    "/api/",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/docs",
+    "/static/",
+    "/sw.js",
+)
 WORDS = {
     400: ("Something in the request was not right", "Please go back and try again."),
-    403: ("This page is not for your account",
-          "You are signed in, but this page belongs to someone else's role."),
-    404: ("We could not find that page",
-          "The address may be mistyped, or what it pointed to no longer exists."),
+    403: (
+        "This page is not for your account",
+        "You are signed in, but this page belongs to someone else's role.",
+    ),
+    404: (
+        "We could not find that page",
+        "The address may be mistyped, or what it pointed to no longer exists.",
+    ),
     405: ("That action is not possible here", "Please go back and use the buttons on the page."),
     409: ("That could not be done", "Someone may have changed it a moment ago."),
-    422: ("Something in the address was not right",
-          "A value in the link could not be read. Please go back and choose again."),
+    422: (
+        "Something in the address was not right",
+        "A value in the link could not be read. Please go back and choose again.",
+    ),
     429: ("Too many attempts", "Please wait a few minutes, then try again."),
-    503: ("We are having trouble right now",
-          "Our systems are busy or restarting. Please try again in a minute."),
+    503: (
+        "We are having trouble right now",
+        "Our systems are busy or restarting. Please try again in a minute.",
+    ),
 }
 
 
@@ -51,8 +67,16 @@ async def error_page(request: Request, status: int, detail: str | None) -> Respo
     title, advice = WORDS.get(status, WORDS[400] if status < 500 else WORDS[503])
     # When the server itself is in trouble, do not ask the database who is calling.
     user = await optional_user(request) if status < 500 else None
-    return page(request, "error.html", user=user, title=title, status=status,
-                advice=advice, detail=detail, cache_control=SENSITIVE)
+    return page(
+        request,
+        "error.html",
+        user=user,
+        title=title,
+        status=status,
+        advice=advice,
+        detail=detail,
+        cache_control=SENSITIVE,
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -88,6 +112,7 @@ def install(app: FastAPI) -> None:
             if "retry-after" in answer.headers:
                 shown.headers["Retry-After"] = answer.headers["retry-after"]
             return shown
+
         return handler
 
     ours = {CareslotError, HTTPException, RequestValidationError}

@@ -39,26 +39,38 @@ async def landing(request: Request) -> Response:
     user = await optional_user(request)
     if user is not None:
         return RedirectResponse(home_of(user), 303, headers={"Cache-Control": "no-store"})
-    return page(request, "landing.html", user=None, title="Welcome",
-                cache_control=PUBLIC_PAGE)
+    return page(request, "landing.html", user=None, title="Welcome", cache_control=PUBLIC_PAGE)
 
 
 @router.get("/login")
 async def login(request: Request, next: str | None = None) -> Response:
-    return page(request, "login.html", user=None, title="Sign in",
-                next=safe_next(next), cache_control=PUBLIC_PAGE)
+    return page(
+        request,
+        "login.html",
+        user=None,
+        title="Sign in",
+        next=safe_next(next),
+        cache_control=PUBLIC_PAGE,
+    )
 
 
 @router.get("/register")
 async def register(request: Request, next: str | None = None) -> Response:
-    return page(request, "register.html", user=None, title="Create an account",
-                next=safe_next(next), cache_control=PUBLIC_PAGE)
+    return page(
+        request,
+        "register.html",
+        user=None,
+        title="Create an account",
+        next=safe_next(next),
+        cache_control=PUBLIC_PAGE,
+    )
 
 
 @router.get("/offline")
 async def offline(request: Request) -> Response:
-    return page(request, "offline.html", user=None, title="You are offline",
-                cache_control=PUBLIC_PAGE)
+    return page(
+        request, "offline.html", user=None, title="You are offline", cache_control=PUBLIC_PAGE
+    )
 
 
 @router.get("/dashboard")
@@ -75,20 +87,32 @@ async def dashboard_page(request: Request, booked: OptId = None) -> Response:
             just_booked = await booking.get(ctx, actor=user, appointment_id=booked)
         except NotFound:
             just_booked = None
-    return page(request, "dashboard.html", user=user, title="Your dashboard", stats=stats,
-                activity=activity, just_booked=just_booked)
+    return page(
+        request,
+        "dashboard.html",
+        user=user,
+        title="Your dashboard",
+        stats=stats,
+        activity=activity,
+        just_booked=just_booked,
+    )
 
 
-async def _day_picker(request: Request, doctor_id: int, today: dt.date,
-                      ) -> dict[dt.date, list[dict[str, Any]]]:
+async def _day_picker(
+    request: Request,
+    doctor_id: int,
+    today: dt.date,
+) -> dict[dt.date, list[dict[str, Any]]]:
     ctx = get_ctx(request)
     last = today + dt.timedelta(days=BOOKING_DAYS - 1)
     found = await data.slots(ctx, doctor_id=doctor_id, first=today, last=last)
     days: dict[dt.date, list[dict[str, Any]]] = defaultdict(list)
     for slot in found:
         days[slot["start"].astimezone(ctx.settings.zone).date()].append(slot)
-    return {today + dt.timedelta(days=i): days.get(today + dt.timedelta(days=i), [])
-            for i in range(BOOKING_DAYS)}
+    return {
+        today + dt.timedelta(days=i): days.get(today + dt.timedelta(days=i), [])
+        for i in range(BOOKING_DAYS)
+    }
 
 
 @router.get("/book")
@@ -131,12 +155,24 @@ async def book_page(
             raise ValidationFailed("The chosen time is missing its time zone.")
         chosen = next((s for s in days[date] if s["start"] == start), None)
     return page(
-        request, "book.html", user=user, title="Book an appointment",
-        departments=departments, department_id=departmentId, doctors=doctors,
-        doctor=doctor, days=days, date=date, slots=days.get(date, []) if date else [],
-        start=start, chosen=chosen, patient=patient, moving=moving,
-        base={k: v for k, v in (("clientId", clientId), ("reschedule", reschedule))
-              if v is not None},
+        request,
+        "book.html",
+        user=user,
+        title="Book an appointment",
+        departments=departments,
+        department_id=departmentId,
+        doctors=doctors,
+        doctor=doctor,
+        days=days,
+        date=date,
+        slots=days.get(date, []) if date else [],
+        start=start,
+        chosen=chosen,
+        patient=patient,
+        moving=moving,
+        base={
+            k: v for k, v in (("clientId", clientId), ("reschedule", reschedule)) if v is not None
+        },
     )
 
 
@@ -150,8 +186,15 @@ async def appointments_page(request: Request) -> Response:
     now = clock.utcnow()
     upcoming = sorted((a for a in items if a["start"] > now), key=lambda a: a["start"])
     past = [a for a in items if a["start"] <= now]
-    return page(request, "appointments.html", user=user, title="My appointments",
-                upcoming=upcoming, past=past, cache_control=SENSITIVE)
+    return page(
+        request,
+        "appointments.html",
+        user=user,
+        title="My appointments",
+        upcoming=upcoming,
+        past=past,
+        cache_control=SENSITIVE,
+    )
 
 
 def parse_month(month: str | None, zone: Any) -> tuple[int, int]:
@@ -170,12 +213,13 @@ def month_grid(year: int, month: int) -> list[list[dt.date | None]]:
     cells: list[dt.date | None] = [None] * first.weekday()
     cells += [first + dt.timedelta(days=i) for i in range(days)]
     cells += [None] * (-len(cells) % 7)
-    return [cells[i:i + 7] for i in range(0, len(cells), 7)]
+    return [cells[i : i + 7] for i in range(0, len(cells), 7)]
 
 
 @router.get("/calendar")
 async def calendar_page(
-    request: Request, month: Annotated[str | None, Query(max_length=7)] = None,
+    request: Request,
+    month: Annotated[str | None, Query(max_length=7)] = None,
     doctorId: OptId = None,
 ) -> Response:
     user = await signed_in(request)
@@ -188,17 +232,32 @@ async def calendar_page(
         doctors = await data.doctors(ctx, department_id=None)
         if doctorId is None and doctors:
             doctorId = doctors[0]["id"]
-    result = await data.calendar(ctx, actor=user, year=year, month=mon,
-                                 doctor_id=doctorId if user.role != "patient" else None)
+    result = await data.calendar(
+        ctx,
+        actor=user,
+        year=year,
+        month=mon,
+        doctor_id=doctorId if user.role != "patient" else None,
+    )
     by_day: dict[dt.date, list[dict[str, Any]]] = defaultdict(list)
     for item in result["items"]:
         by_day[item["start"].astimezone(ctx.settings.zone).date()].append(item)
     prev_month = dt.date(year, mon, 1) - dt.timedelta(days=1)
     next_month = dt.date(year, mon, 28) + dt.timedelta(days=5)
     return page(
-        request, "calendar.html", user=user, title="Calendar", year=year, month=mon,
-        label=dt.date(year, mon, 1).strftime("%B %Y"), grid=month_grid(year, mon),
-        by_day=by_day, doctors=doctors, doctor_id=result["doctorId"],
-        today=clock.today(ctx.settings.zone), prev=prev_month.strftime("%Y-%m"),
-        next=next_month.strftime("%Y-%m"), cache_control=SENSITIVE,
+        request,
+        "calendar.html",
+        user=user,
+        title="Calendar",
+        year=year,
+        month=mon,
+        label=dt.date(year, mon, 1).strftime("%B %Y"),
+        grid=month_grid(year, mon),
+        by_day=by_day,
+        doctors=doctors,
+        doctor_id=result["doctorId"],
+        today=clock.today(ctx.settings.zone),
+        prev=prev_month.strftime("%Y-%m"),
+        next=next_month.strftime("%Y-%m"),
+        cache_control=SENSITIVE,
     )

@@ -29,7 +29,9 @@ HOMES = {"patient": "/dashboard", "staff": "/desk", "admin": "/desk", "doctor": 
 def environment() -> Environment:
     env = Environment(
         loader=PackageLoader("careslot.web", "templates"),
-        autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True,
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     env.globals["asset"] = asset_url
     env.globals["query"] = urlencode
@@ -66,26 +68,48 @@ def home_of(user: User) -> str:
     return HOMES.get(user.role, "/dashboard")
 
 
-def page(request: Request, template: str, *, user: User | None, title: str,
-         cache_control: str = KEEPABLE, status: int = 200, **data: Any) -> Response:
+def page(
+    request: Request,
+    template: str,
+    *,
+    user: User | None,
+    title: str,
+    cache_control: str = KEEPABLE,
+    status: int = 200,
+    **data: Any,
+) -> Response:
     ctx = get_ctx(request)
-    html = environment().get_template(template).render(
-        request=request, user=user, title=title, route=request.url.path,
-        t=Clock(ctx.settings.zone), now=dt.datetime.now(dt.UTC), home=home_of(user) if user
-        else "/", **data,
+    html = (
+        environment()
+        .get_template(template)
+        .render(
+            request=request,
+            user=user,
+            title=title,
+            route=request.url.path,
+            t=Clock(ctx.settings.zone),
+            now=dt.datetime.now(dt.UTC),
+            home=home_of(user) if user else "/",
+            **data,
+        )
     )
-    return HTMLResponse(html, status, headers={
-        "Cache-Control": cache_control,
-        "Careslot-Scope": "user" if user else "public",
-        "Speculation-Rules": f'"{asset_url("speculation.json")}"',
-        "Vary": "Cookie",
-    })
+    return HTMLResponse(
+        html,
+        status,
+        headers={
+            "Cache-Control": cache_control,
+            "Careslot-Scope": "user" if user else "public",
+            "Speculation-Rules": f'"{asset_url("speculation.json")}"',
+            "Vary": "Cookie",
+        },
+    )
 
 
 def to_login(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target, safe='')}", 303,
-                            headers={"Cache-Control": "no-store"})
+    return RedirectResponse(
+        f"/login?next={quote(target, safe='')}", 303, headers={"Cache-Control": "no-store"}
+    )
 
 
 async def signed_in(request: Request, *roles: str) -> User | Response:
