@@ -16,6 +16,7 @@ import asyncpg
 
 from careslot.clock import Clock, SystemClock
 from careslot.db import Conn
+from careslot.db.failures import DATABASE_ERRORS
 
 log = logging.getLogger("careslot.audit")
 
@@ -75,7 +76,7 @@ class AuditLog:
         try:
             async with self._pool.acquire() as conn:
                 await conn.copy_records_to_table("audit_log", records=rows, columns=COLUMNS)
-        except (TimeoutError, OSError, asyncpg.PostgresError):
+        except DATABASE_ERRORS:
             log.warning("audit flush failed; keeping %d rows for the next try", len(rows))
             self._buffer[:0] = rows
 
