@@ -9,8 +9,10 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -87,19 +89,42 @@ def template_url(admin_url: str) -> Iterator[str]:
     asyncio.run(_admin(admin_url, f"drop database if exists {name} with (force)"))
 
 
-@pytest.fixture
-def database_url(admin_url: str, template_url: str) -> Iterator[str]:
-    """A fresh database with the schema and the demo hospital, just for this test."""
+CloneDatabase = Callable[[str], AbstractContextManager[str]]
+
+
+@pytest.fixture(scope="session")
+def clone_database(admin_url: str, template_url: str) -> CloneDatabase:
+    """`with clone_database("prefix") as url:` a fresh database with the schema and the
+    demo hospital, copied from the session's migrated template, dropped afterwards."""
     template = urlsplit(template_url).path.lstrip("/")
-    name = f"careslot_t_{os.getpid()}_{next(_counter)}"
-    asyncio.run(_admin(admin_url, f"create database {name} template {template}"))
-    yield with_database(admin_url, name)
-    asyncio.run(_admin(admin_url, f"drop database if exists {name} with (force)"))
+
+    @contextmanager
+    def clone(prefix: str) -> Iterator[str]:
+        name = f"careslot_{prefix}_{os.getpid()}_{next(_counter)}"
+        asyncio.run(_admin(admin_url, f"create database {name} template {template}"))
+        try:
+            yield with_database(admin_url, name)
+        finally:
+            asyncio.run(_admin(admin_url, f"drop database if exists {name} with (force)"))
+
+    return clone
+
+
+@pytest.fixture
+def database_url(clone_database: CloneDatabase) -> Iterator[str]:
+    """A fresh database with the schema and the demo hospital, just for this test."""
+    with clone_database("t") as url:
+        yield url
+
+
+def settings_for(database_url: str | None, **overrides: Any) -> Settings:
+    """A test server's settings: the given database, no Redis unless asked, then overrides."""
+    return Settings(**{"database_url": database_url, "redis_url": None, **overrides})
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, redis_url=None)
+    return settings_for(database_url)
 
 
 def free_port() -> int:
@@ -152,10 +177,27 @@ def serve_in_thread(settings: Settings) -> Iterator[LiveServer]:
     thread.join(timeout=10)
 
 
+serving = contextmanager(serve_in_thread)
+Serve = Callable[..., LiveServer]
+
+
+@pytest.fixture
+def serve(database_url: str) -> Iterator[Serve]:
+    """`serve(**overrides)`: another careslot server on this test's database, with those
+    settings changed; stopped when the test ends."""
+    with ExitStack() as stack:
+
+        def start(**overrides: Any) -> LiveServer:
+            return stack.enter_context(serving(settings_for(database_url, **overrides)))
+
+        yield start
+
+
 @pytest.fixture
 def live(settings: Settings) -> Iterator[LiveServer]:
     """careslot on a real port, over real HTTP, against this test's database."""
-    yield from serve_in_thread(settings)
+    with serving(settings) as server:
+        yield server
 
 
 @pytest.fixture

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import schemathesis
@@ -15,28 +12,18 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from careslot.config import Settings
-from tests.conftest import LiveServer, _admin, serve_in_thread, with_database
+from tests.conftest import CloneDatabase, LiveServer, serving, settings_for
 
 MAX_EXAMPLES = 20
 
 
 @pytest.fixture(scope="module")
-def fuzz_live(admin_url: str, template_url: str) -> Iterator[LiveServer]:
-    template = urlsplit(template_url).path.lstrip("/")
-    name = f"careslot_fuzz_{os.getpid()}"
-    asyncio.run(
-        _admin(
-            admin_url,
-            f"drop database if exists {name} with (force)",
-            f"create database {name} template {template}",
-        )
-    )
-    url = with_database(admin_url, name)
-    yield from serve_in_thread(
-        Settings(database_url=url, redis_url=None, login_failure_limit=10_000)
-    )
-    asyncio.run(_admin(admin_url, f"drop database if exists {name} with (force)"))
+def fuzz_live(clone_database: CloneDatabase) -> Iterator[LiveServer]:
+    with (
+        clone_database("fuzz") as url,
+        serving(settings_for(url, login_failure_limit=10_000)) as server,
+    ):
+        yield server
 
 
 @pytest.fixture(scope="module")

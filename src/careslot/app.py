@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +13,7 @@ from careslot import __version__, web
 from careslot.api import appointments, auth, catalog, dashboard, errors, stats, system
 from careslot.api.middleware import SecurityAndLimits
 from careslot.audit.log import AuditLog
-from careslot.cache.setup import build_cache, start_warming
+from careslot.cache.setup import build_cache
 from careslot.cache.setup import subscribe as subscribe_cache
 from careslot.clock import Clock, SystemClock
 from careslot.config import Settings, get_settings
@@ -22,6 +23,14 @@ from careslot.db.pool import create_pool
 from careslot.db.urls import resolve_database_url
 from careslot.monitoring import metrics
 from careslot.monitoring.middleware import Monitoring
+from careslot.scheduling.cache import warm
+
+
+def start_warming(ctx: Context) -> asyncio.Task[int] | None:
+    """Warm in the background: serving starts at once, warmed answers arrive within moments."""
+    if not ctx.cache.enabled or not ctx.settings.cache_warm:
+        return None
+    return asyncio.create_task(warm(ctx), name="cache-warm")
 
 
 def create_app(

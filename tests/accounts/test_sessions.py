@@ -7,14 +7,14 @@ import pytest
 from careslot.accounts.service import token_hash
 from careslot.config import Settings
 from tests.api.helpers import assert_problem, query
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, settings_for
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     """These tests move session clocks in the database behind careslot's back, so they
     check sessions against PostgreSQL on every request (no session cache)."""
-    return Settings(database_url=database_url, redis_url=None, session_cache_seconds=0)
+    return settings_for(database_url, session_cache_seconds=0)
 
 
 def _age(live: LiveServer, token: str, column: str, minutes: int) -> None:

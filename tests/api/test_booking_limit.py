@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from careslot.config import Settings
 from tests.api.helpers import (
     assert_problem,
     book,
@@ -19,15 +17,14 @@ from tests.api.helpers import (
     register,
     scalar,
 )
-from tests.conftest import LiveServer, serve_in_thread
+from tests.conftest import LiveServer, Serve
 
 LIMIT = 2
 
 
 @pytest.fixture
-def limited(database_url: str) -> Iterator[LiveServer]:
-    settings = Settings(database_url=database_url, redis_url=None, max_future_appointments=LIMIT)
-    yield from serve_in_thread(settings)
+def limited(serve: Serve) -> LiveServer:
+    return serve(max_future_appointments=LIMIT)
 
 
 def test_default_limit_is_ten(live: LiveServer) -> None:

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import asyncpg
 import pytest
 
-from careslot.config import Settings
 from tests.api.helpers import demo_doctor_id
-from tests.conftest import LiveServer, serve_in_thread
+from tests.conftest import LiveServer, Serve
 
 
 @pytest.fixture
-def impatient(database_url: str) -> Iterator[LiveServer]:
-    yield from serve_in_thread(
-        Settings(database_url=database_url, redis_url=None, statement_timeout_ms=300)
-    )
+def impatient(serve: Serve) -> LiveServer:
+    return serve(statement_timeout_ms=300)
 
 
 def test_statement_timeout_is_503(impatient: LiveServer) -> None:

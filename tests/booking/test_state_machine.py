@@ -104,7 +104,7 @@ async def _setup(
         found = await scheduling.slots(
             ctx, doctor_id=doctor_id, department_id=None, first=day, last=day
         )
-        slots[doctor_id] = [(s["start"], s["end"]) for s in found[:4]]
+        slots[doctor_id] = [(s.start, s.end) for s in found.slots[:4]]
     return ctx, patients, user("staff@demo.careslot"), user("doctor@demo.careslot"), slots
 
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from careslot.config import Settings
 from tests.api.helpers import book, demo_doctor_id, free_slots, register, scalar
-from tests.conftest import LiveServer, serve_in_thread
+from tests.conftest import LiveServer, Serve
 
 
 def cache_outcome(r: httpx.Response) -> str:
@@ -212,8 +210,8 @@ def test_cached_answers_keep_access_rules(live: LiveServer, staff_token: str) ->
 
 
 @pytest.fixture
-def live_off(database_url: str) -> Iterator[LiveServer]:
-    yield from serve_in_thread(Settings(database_url=database_url, redis_url=None, cache="off"))
+def live_off(serve: Serve) -> LiveServer:
+    return serve(cache="off")
 
 
 def test_cache_off_serves_from_postgres(live_off: LiveServer) -> None:
@@ -229,7 +227,7 @@ def test_cache_off_serves_from_postgres(live_off: LiveServer) -> None:
         assert cache_outcome(c.get("/api/departments")) == "off departments"
 
 
-def test_warming_fills_departments_doctors_and_two_days_of_slots(database_url: str) -> None:
+def test_warming_fills_departments_doctors_and_two_days_of_slots(serve: Serve) -> None:
     def warmed_slots() -> float:
         from careslot.monitoring.metrics import REGISTRY
 
@@ -239,7 +237,7 @@ def test_warming_fills_departments_doctors_and_two_days_of_slots(database_url: s
         )
 
     before = warmed_slots()
-    for live in serve_in_thread(Settings(database_url=database_url, redis_url=None)):
+    for live in [serve()]:
         with live.client() as c:
             doctors = c.get("/api/doctors").json()
             deadline = time.monotonic() + 60

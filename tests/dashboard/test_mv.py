@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from typing import Any
 
 import asyncpg
 import httpx
@@ -13,7 +12,7 @@ import pytest
 
 from careslot.config import Settings
 from careslot.dashboard.mv import MvRefresher, cron_schedule
-from tests.conftest import LiveServer, serve_in_thread
+from tests.conftest import LiveServer, Serve
 
 LIVE = ("scheduled", "confirmed", "checked_in")
 # Written independently of the migration: what each patient's figures must be at instant $1.
@@ -156,8 +155,8 @@ async def test_a_refresh_still_running_makes_the_next_skip(
 
 
 @pytest.fixture
-def refreshing_live(settings: Settings) -> Any:
-    yield from serve_in_thread(settings.model_copy(update={"mv_refresh_seconds": 0.2}))
+def refreshing_live(serve: Serve) -> LiveServer:
+    return serve(mv_refresh_seconds=0.2)
 
 
 def test_hospital_stats_for_staff_only(refreshing_live: LiveServer) -> None:

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from careslot.config import Settings
-from tests.conftest import LiveServer, serve_in_thread
+from tests.conftest import LiveServer, Serve
 
 
 @pytest.fixture
-def tuned_live(request: pytest.FixtureRequest, settings: Settings) -> Iterator[LiveServer]:
+def tuned_live(request: pytest.FixtureRequest, serve: Serve) -> LiveServer:
     """careslot with a few settings changed (parametrized indirectly)."""
-    yield from serve_in_thread(settings.model_copy(update=request.param))
+    return serve(**request.param)
 
 
 def families(text: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:

@@ -16,14 +16,14 @@ from tests.api.helpers import (
     query,
     register,
 )
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, settings_for
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     """Time off and closures are written straight into the database here, behind the
     cache's back, so these tests read slots with the cache off."""
-    return Settings(database_url=database_url, redis_url=None, cache="off")
+    return settings_for(database_url, cache="off")
 
 
 def _starts(live: LiveServer, doctor_id: int, day: dt.date) -> list[dt.datetime]:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from careslot.config import Settings
 from tests.api.helpers import assert_problem, book, demo_doctor_id, query, register, scalar
-from tests.conftest import LiveServer, serve_in_thread
+from tests.conftest import LiveServer, Serve
 
 NY = ZoneInfo("America/New_York")
 UTC = dt.UTC
@@ -33,16 +31,10 @@ CHANGE = next_change(NY)
 
 
 @pytest.fixture
-def new_york(database_url: str) -> Iterator[LiveServer]:
+def new_york(serve: Serve) -> LiveServer:
     # The horizon must reach the change (2027-03-14 as seen from November 2026).
     horizon = (CHANGE - dt.datetime.now(NY).date()).days + 3
-    settings = Settings(
-        database_url=database_url,
-        redis_url=None,
-        timezone="America/New_York",
-        horizon_days=max(90, horizon),
-    )
-    yield from serve_in_thread(settings)
+    return serve(timezone="America/New_York", horizon_days=max(90, horizon))
 
 
 def _night_shift(live: LiveServer) -> int:

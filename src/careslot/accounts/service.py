@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from careslot.context import Context
 
 from careslot.accounts import repository as repo
-from careslot.accounts.models import ROLES, User
+from careslot.accounts.models import ROLES, Role, User
 from careslot.errors import (
     EmailTaken,
     Forbidden,
@@ -40,7 +40,7 @@ def token_hash(token: str) -> bytes:
 
 
 def _user(row: asyncpg.Record) -> User:
-    return User(row["id"], row["email"], row["name"], row["role"], row["doctor_id"])
+    return User(row["id"], row["email"], row["name"], Role(row["role"]), row["doctor_id"])
 
 
 def _check_credentials(email: str, password: str) -> None:
@@ -158,4 +158,4 @@ async def search_patients(ctx: Context, *, actor: User, query: str, limit: int =
     async with ctx.pool.acquire() as conn:
         rows = await repo.search_patients(conn, query, limit)
     ctx.audit.read(actor_id=actor.id, subject_id=None, entity="patient_search")
-    return [User(r["id"], r["email"], r["name"], "patient") for r in rows]
+    return [User(r["id"], r["email"], r["name"], Role.PATIENT) for r in rows]

@@ -13,11 +13,12 @@ from careslot import clock
 from careslot.api import responses
 from careslot.api.deps import Ctx, CurrentUser
 from careslot.api.schemas import MAX_ID, AppointmentPatch, BookIn
+from careslot.booking import cache as reads
 from careslot.booking import service as booking
 from careslot.booking import stream
-from careslot.cache import reads
+from careslot.booking.schemas import Appointment, AppointmentPage, Calendar
 from careslot.cache.http import cached_response
-from careslot.errors import Forbidden, ValidationFailed
+from careslot.errors import ValidationFailed
 
 router = APIRouter(prefix="/api", tags=["appointments"])
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
@@ -30,7 +31,7 @@ def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
     return value
 
 
-@router.post("/appointments", status_code=201)
+@router.post("/appointments", status_code=201, response_model=Appointment)
 async def book(
     body: BookIn,
     request: Request,
@@ -55,7 +56,7 @@ async def book(
     return responses.json_bytes(booked.body, 201, headers)
 
 
-@router.get("/appointments")
+@router.get("/appointments", response_model=AppointmentPage)
 async def list_appointments(
     request: Request,
     ctx: Ctx,
@@ -82,17 +83,20 @@ async def list_appointments(
     return cached_response(request, answer)
 
 
-@router.get("/appointments/stream")
+@router.get(
+    "/appointments/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}}},
+)
 async def stream_appointments(ctx: Ctx, user: CurrentUser) -> Response:
-    if not user.is_staff:
-        raise Forbidden("the stream is for staff")
-    ctx.audit.read(actor_id=user.id, subject_id=None, entity="appointment_stream")
     return StreamingResponse(
-        stream.ndjson(ctx.pool), media_type="application/x-ndjson", headers=responses.SENSITIVE
+        stream.ndjson(ctx, actor=user),
+        media_type="application/x-ndjson",
+        headers=responses.SENSITIVE,
     )
 
 
-@router.get("/appointments/{appointment_id}")
+@router.get("/appointments/{appointment_id}", response_model=Appointment)
 async def get_appointment(
     ctx: Ctx,
     user: CurrentUser,
@@ -102,7 +106,7 @@ async def get_appointment(
     return responses.json(appointment, headers=responses.SENSITIVE)
 
 
-@router.patch("/appointments/{appointment_id}")
+@router.patch("/appointments/{appointment_id}", response_model=Appointment)
 async def change_appointment(
     body: AppointmentPatch,
     ctx: Ctx,
@@ -115,7 +119,7 @@ async def change_appointment(
     return responses.json(appointment, headers=responses.SENSITIVE)
 
 
-@router.get("/calendar")
+@router.get("/calendar", response_model=Calendar)
 async def calendar(
     request: Request,
     ctx: Ctx,

@@ -5,18 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from careslot.accounts import service as accounts
-from careslot.accounts.models import User
+from careslot.accounts import sessions
+from careslot.accounts.models import SignedIn, User, UserOut
 from careslot.api import responses
 from careslot.api.deps import SESSION_COOKIE, Ctx, CurrentUser, session_token
 from careslot.api.schemas import LoginIn, RegisterIn
-from careslot.cache import sessions
 from careslot.context import Context
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
 
 def _signed_in(request: Request, ctx: Context, user: User, token: str, status: int) -> Response:
-    response = responses.json({"user": user.public(), "token": token}, status, responses.SENSITIVE)
+    body = SignedIn(user=user.public(), token=token)
+    response = responses.json(body, status, responses.SENSITIVE)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -29,7 +30,7 @@ def _signed_in(request: Request, ctx: Context, user: User, token: str, status: i
     return response
 
 
-@router.post("/auth/register", status_code=201)
+@router.post("/auth/register", status_code=201, response_model=SignedIn)
 async def register(body: RegisterIn, request: Request, ctx: Ctx) -> Response:
     user, token = await accounts.register(
         ctx, email=body.email, password=body.password, name=body.name
@@ -37,7 +38,7 @@ async def register(body: RegisterIn, request: Request, ctx: Ctx) -> Response:
     return _signed_in(request, ctx, user, token, 201)
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", response_model=SignedIn)
 async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
     user, token = await accounts.login(ctx, email=body.email, password=body.password)
     return _signed_in(request, ctx, user, token, 200)
@@ -59,6 +60,6 @@ async def logout(request: Request, ctx: Ctx, user: CurrentUser) -> Response:
     return response
 
 
-@router.get("/users/profile")
+@router.get("/users/profile", response_model=UserOut)
 async def profile(user: CurrentUser) -> Response:
     return responses.json(user.public(), headers=responses.PRIVATE)

@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
+from careslot.accounts import sessions
 from careslot.accounts.models import User
-from careslot.cache import sessions
 from careslot.context import Context
 from careslot.errors import Forbidden, Unauthenticated
 

@@ -7,14 +7,10 @@ from typing import Any
 
 from starlette.responses import Response
 
-from careslot import jsonutil
+from careslot import headers, jsonutil
 from careslot.errors import CareslotError
 
-# Per-user answers: a shared cache (CDN, proxy) must never keep them; the browser may keep
-# them only to revalidate by ETag. Vary on the credentials so one browser's cache never
-# hands user A's copy to user B.
-PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
-SENSITIVE = {"Cache-Control": "private, no-store", "Vary": "Authorization, Cookie"}
+PRIVATE, SENSITIVE = headers.PRIVATE, headers.SENSITIVE  # re-exported for the routes
 
 
 def json_bytes(

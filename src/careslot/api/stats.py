@@ -8,11 +8,12 @@ from starlette.responses import Response
 from careslot.api import responses
 from careslot.api.deps import Ctx, CurrentUser
 from careslot.dashboard import mv
+from careslot.dashboard.schemas import HospitalStats
 
 router = APIRouter(prefix="/api", tags=["dashboard"])
 
 
-@router.get("/stats/hospital")
+@router.get("/stats/hospital", response_model=HospitalStats)
 async def hospital(
     ctx: Ctx,
     user: CurrentUser,

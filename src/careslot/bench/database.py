@@ -15,6 +15,7 @@ from rich.console import Console
 
 from careslot.config import Settings
 from careslot.db.migrate import apply_migrations
+from careslot.seeding.bulk import run_bulk_seed
 
 SEED_RECORD_KEY = "bench_seed"
 
@@ -39,7 +40,6 @@ class BenchDatabase:
     appointments: int
     reused: bool
     seed_seconds: float | None  # time the seeder took for this database (stored on seeding)
-    demo: bool  # no bulk seeder: the demo hospital stands in
 
 
 def with_database(url: str, name: str) -> str:
@@ -122,16 +122,15 @@ def prepare(
                 apply_migrations(url)
                 count, seconds = asyncio.run(_facts(url))
                 console.print(f"reusing database {candidate} ({count:,} appointments)")
-                return BenchDatabase(url, candidate, count, True, seconds, demo=False)
+                return BenchDatabase(url, candidate, count, True, seconds)
     target = names[0]
     asyncio.run(_recreate(admin, target))
     url = with_database(base, target)
     apply_migrations(url)
-    seconds, demo = _seed(url, settings, appointments=appointments, console=console)
+    seconds = _seed(url, settings, appointments=appointments, console=console)
     count, _ = asyncio.run(_facts(url))
-    if not demo:
-        asyncio.run(_store_seed_time(url, count, seconds))
-    return BenchDatabase(url, target, count, False, None if demo else seconds, demo=demo)
+    asyncio.run(_store_seed_time(url, count, seconds))
+    return BenchDatabase(url, target, count, False, seconds)
 
 
 def _seed(
@@ -140,16 +139,8 @@ def _seed(
     *,
     appointments: int,
     console: Console,
-) -> tuple[float, bool]:
+) -> float:
     started = time.perf_counter()
-    try:
-        from careslot.seeding.bulk import run_bulk_seed
-    except ImportError:  # the bulk seeder is not in this build: measure the demo hospital
-        from careslot.cli import _seed_demo
-
-        console.print("[yellow]no bulk seeder: benchmarking the demo hospital[/yellow]")
-        asyncio.run(_seed_demo(url))
-        return time.perf_counter() - started, True
     console.print(f"seeding {appointments:,} appointments …")
     run_bulk_seed(
         url,
@@ -162,7 +153,7 @@ def _seed(
     )
     seconds = time.perf_counter() - started
     console.print(f"seeded in {seconds:.1f} s")
-    return seconds, False
+    return seconds
 
 
 async def double_bookings(url: str) -> dict[str, Any]:

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import asyncpg
+from pydantic import TypeAdapter
 
+from careslot.booking.schemas import Appointment
 from careslot.db import Conn
 from careslot.errors import Conflict, SlotTaken
 
-SELECT = """select a.id, a.client_id as "clientId", u.name as "clientName",
-       a.doctor_id as "doctorId", d.name as "doctorName", a.department_id as "departmentId",
-       dep.name as "departmentName", dep.color as "departmentColor",
-       a.starts_at as start, a.ends_at as "end", a.status, a.reason,
-       a.created_at as "createdAt", a.updated_at as "updatedAt"
+# The one place where rows become Appointments: column names are the model's field names.
+SELECT = """select a.id, a.client_id, u.name as client_name, a.doctor_id, d.name as doctor_name,
+       a.department_id, dep.name as department_name, dep.color as department_color,
+       a.starts_at as start, a.ends_at as "end", a.status, a.reason, a.created_at, a.updated_at
 from appointments a
 join users u on u.id = a.client_id
 join doctors d on d.id = a.doctor_id
 join departments dep on dep.id = a.department_id"""
+_APPOINTMENTS = TypeAdapter(list[Appointment])
 
 
 def _overlap_error(exc: asyncpg.ExclusionViolationError) -> Conflict:
@@ -29,9 +30,14 @@ def _overlap_error(exc: asyncpg.ExclusionViolationError) -> Conflict:
     return SlotTaken("that slot has just been taken; pick another")
 
 
-async def get(conn: Conn, appointment_id: int) -> dict[str, Any] | None:
+def appointments_from(rows: list[asyncpg.Record]) -> list[Appointment]:
+    """Rows of SELECT as Appointments."""
+    return _APPOINTMENTS.validate_python([dict(r) for r in rows])
+
+
+async def get(conn: Conn, appointment_id: int) -> Appointment | None:
     row = await conn.fetchrow(SELECT + " where a.id = $1", appointment_id)
-    return dict(row) if row else None
+    return Appointment.model_validate(dict(row)) if row else None
 
 
 async def lock(conn: Conn, appointment_id: int) -> asyncpg.Record | None:
@@ -181,7 +187,7 @@ async def page(
     end: datetime | None,
     after: tuple[datetime, int] | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[Appointment]:
     rows = await conn.fetch(
         SELECT
         + """
@@ -202,4 +208,4 @@ async def page(
         after[1] if after else None,
         limit,
     )
-    return [dict(r) for r in rows]
+    return appointments_from(rows)

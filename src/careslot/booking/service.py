@@ -9,13 +9,14 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from careslot import clock, jsonutil
+from careslot import access, clock, jsonutil
+from careslot.access import Scope
 from careslot.accounts.models import User
 from careslot.audit.log import record_change
 from careslot.booking import repository as repo
 from careslot.booking.rules import STATUSES, check_move, check_reschedule
+from careslot.booking.schemas import Appointment, AppointmentPage, Calendar, Status
 from careslot.context import Context
 from careslot.db import Conn
 from careslot.errors import (
@@ -36,23 +37,8 @@ class Booked:
     replayed: bool
 
 
-def visible_to(actor: User, appointment: dict[str, Any]) -> bool:
-    if actor.is_staff:
-        return True
-    if actor.role == "doctor":
-        return bool(appointment["doctorId"] == actor.doctor_id)
-    return bool(appointment["clientId"] == actor.id)
-
-
-def _own_doctor(actor: User) -> int:
-    # A doctor account not linked to a doctor would otherwise filter on nothing: see all.
-    if actor.doctor_id is None:
-        raise Forbidden("this account is not linked to a doctor's schedule")
-    return actor.doctor_id
-
-
 async def _booking_client(conn: Conn, actor: User, client_id: int | None) -> int:
-    if actor.role == "patient":
+    if actor.is_patient:
         if client_id is not None and client_id != actor.id:
             raise Forbidden("patients book for themselves only")
         return actor.id
@@ -87,7 +73,7 @@ async def book(
                     raise IdempotencyKeyReused("this Idempotency-Key was used for another request")
                 return Booked(bytes(stored["response"]), replayed=True)
         patient_id = await _booking_client(conn, actor, client_id)
-        if actor.role == "patient":
+        if actor.is_patient:
             await repo.lock_patient(conn, patient_id)  # serialises the booking limit check
         doctor, slot = await check_slot(ctx, conn, doctor_id=doctor_id, start=start, now=now)
         limit = ctx.settings.max_future_appointments
@@ -97,7 +83,7 @@ async def book(
             conn,
             client_id=patient_id,
             doctor_id=doctor_id,
-            department_id=doctor["department_id"],
+            department_id=doctor.department_id,
             start=slot.start,
             end=slot.end,
             reason=reason,
@@ -109,7 +95,7 @@ async def book(
             client_id=patient_id,
             appointment_id=appointment_id,
             kind="booked",
-            summary=f"Booked with {doctor['name']}",
+            summary=f"Booked with {doctor.name}",
         )
         await record_change(
             conn,
@@ -132,19 +118,21 @@ async def book(
             (doctor_id,),
             appointment_id,
             days_touched(slot.start, slot.end, ctx.zone),
-            (doctor["department_id"],),
+            (doctor.department_id,),
         )
     )
     return Booked(body, replayed=False)
 
 
-async def get(ctx: Context, *, actor: User, appointment_id: int) -> dict[str, Any]:
+async def get(ctx: Context, *, actor: User, appointment_id: int) -> Appointment:
     async with ctx.pool.acquire() as conn:
         appointment = await repo.get(conn, appointment_id)
-    if appointment is None or not visible_to(actor, appointment):
+    if appointment is None or not access.can_see_appointment(
+        actor, client_id=appointment.client_id, doctor_id=appointment.doctor_id
+    ):
         ctx.audit.read(
             actor_id=actor.id,
-            subject_id=appointment["clientId"] if appointment else None,
+            subject_id=appointment.client_id if appointment else None,
             entity="appointment",
             entity_id=appointment_id,
             outcome="denied",
@@ -152,11 +140,18 @@ async def get(ctx: Context, *, actor: User, appointment_id: int) -> dict[str, An
         raise NotFound("no such appointment")
     ctx.audit.read(
         actor_id=actor.id,
-        subject_id=appointment["clientId"],
+        subject_id=appointment.client_id,
         entity="appointment",
         entity_id=appointment_id,
     )
     return appointment
+
+
+def _status(value: str) -> Status:
+    try:
+        return Status(value)
+    except ValueError:
+        raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}") from None
 
 
 async def update(
@@ -166,42 +161,41 @@ async def update(
     appointment_id: int,
     status: str | None = None,
     start: datetime | None = None,
-) -> dict[str, Any]:
+) -> Appointment:
     if (status is None) == (start is None):
         raise ValidationFailed("send either status or start")
-    if status is not None and status not in STATUSES:
-        raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
+    target = _status(status) if status is not None else None
     now = ctx.clock.now()
     async with ctx.pool.acquire() as conn, conn.transaction():
         row = await repo.lock(conn, appointment_id)
-        seen = row is not None and visible_to(
-            actor, {"clientId": row["client_id"], "doctorId": row["doctor_id"]}
+        seen = row is not None and access.can_see_appointment(
+            actor, client_id=row["client_id"], doctor_id=row["doctor_id"]
         )
         if not seen:
             raise NotFound("no such appointment")
         assert row is not None
-        if status is not None:
+        if target is not None:
             check_move(
                 actor=actor,
-                current=row["status"],
-                target=status,
+                current=Status(row["status"]),
+                target=target,
                 starts_at=row["starts_at"],
                 now=now,
             )
-            await repo.set_status(conn, appointment_id, status)
-            kind, summary = status, f"Status changed to {status.replace('_', ' ')}"
+            await repo.set_status(conn, appointment_id, target)
+            kind, summary = str(target), f"Status changed to {target.replace('_', ' ')}"
             days = days_touched(row["starts_at"], row["ends_at"], ctx.zone)
             departments: tuple[int, ...] = ()  # the cache looks the doctor's up
         else:
             assert start is not None
             check_reschedule(
-                actor=actor, current=row["status"], starts_at=row["starts_at"], now=now
+                actor=actor, current=Status(row["status"]), starts_at=row["starts_at"], now=now
             )
             doctor, slot = await check_slot(
                 ctx, conn, doctor_id=row["doctor_id"], start=start, now=now
             )
             await repo.move(conn, appointment_id, slot.start, slot.end)
-            departments = (doctor["department_id"],)
+            departments = (doctor.department_id,)
             kind, summary = "rescheduled", "Rescheduled"
             days = (
                 *days_touched(row["starts_at"], row["ends_at"], ctx.zone),
@@ -257,30 +251,22 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 async def page(
     ctx: Context,
     *,
-    actor: User,
+    scope: Scope,
     status: str | None,
     start: datetime | None,
     end: datetime | None,
     limit: int,
     cursor: str | None,
-    doctor_id: int | None = None,
-    client_id: int | None = None,
-) -> dict[str, Any]:
-    if status is not None and status not in STATUSES:
-        raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
-    if actor.role == "patient":
-        if client_id not in (None, actor.id):
-            raise Forbidden("patients see their own appointments only")
-        client_id, doctor_id = actor.id, None
-    elif actor.role == "doctor":
-        client_id, doctor_id = client_id, _own_doctor(actor)
+) -> AppointmentPage:
+    """One page of the appointments `scope` allows (access.appointments decided it)."""
+    wanted = _status(status) if status is not None else None
     after = decode_cursor(cursor) if cursor else None
     async with ctx.pool.acquire() as conn:
         items = await repo.page(
             conn,
-            client_id=client_id,
-            doctor_id=doctor_id,
-            status=status,
+            client_id=scope.client_id,
+            doctor_id=scope.doctor_id,
+            status=wanted,
             start=start,
             end=end,
             after=after,
@@ -288,36 +274,22 @@ async def page(
         )
     more = len(items) > limit
     items = items[:limit]
-    ctx.audit.read(actor_id=actor.id, subject_id=client_id, entity="appointment_list")
-    next_cursor = encode_cursor(items[-1]["start"], items[-1]["id"]) if more else None
-    return {"items": items, "nextCursor": next_cursor}
+    next_cursor = encode_cursor(items[-1].start, items[-1].id) if more else None
+    return AppointmentPage(items=items, next_cursor=next_cursor)
 
 
-async def calendar(
-    ctx: Context, *, actor: User, year: int, month: int, doctor_id: int | None
-) -> dict[str, Any]:
+async def calendar(ctx: Context, *, scope: Scope, year: int, month: int) -> Calendar:
+    """A month of the appointments `scope` allows (access.calendar decided it)."""
     start, end = clock.month_bounds(year, month, ctx.zone)
-    client_id: int | None = None
-    if actor.role == "patient":
-        if doctor_id is not None:
-            raise Forbidden("patients see their own calendar only")
-        client_id = actor.id
-    elif actor.role == "doctor":
-        if doctor_id not in (None, actor.doctor_id):
-            raise Forbidden("doctors see their own calendar only")
-        doctor_id = _own_doctor(actor)
-    elif doctor_id is None:
-        raise ValidationFailed("doctorId is required for staff")
     async with ctx.pool.acquire() as conn:
         items = await repo.page(
             conn,
-            client_id=client_id,
-            doctor_id=doctor_id,
+            client_id=scope.client_id,
+            doctor_id=scope.doctor_id,
             status=None,
             start=start,
             end=end,
             after=None,
             limit=5000,
         )
-    ctx.audit.read(actor_id=actor.id, subject_id=client_id, entity="calendar")
-    return {"month": f"{year:04d}-{month:02d}", "doctorId": doctor_id, "items": items}
+    return Calendar(month=f"{year:04d}-{month:02d}", doctor_id=scope.doctor_id, items=items)

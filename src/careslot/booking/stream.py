@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
-import asyncpg
+from careslot import access, jsonutil
+from careslot.accounts.models import User
+from careslot.booking.repository import SELECT, appointments_from
 
-from careslot import jsonutil
-from careslot.booking.repository import SELECT
+if TYPE_CHECKING:
+    from careslot.context import Context
 
 BATCH = 100
 
 
-async def ndjson(pool: asyncpg.Pool) -> AsyncIterator[bytes]:
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
+def ndjson(ctx: Context, *, actor: User) -> AsyncIterator[bytes]:
+    """The stream for staff (refused before it starts for anyone else; audited once)."""
+    access.staff_only(actor, "the appointment stream")
+    ctx.audit.read(actor_id=actor.id, subject_id=None, entity="appointment_stream")
+    return _batches(ctx)
+
+
+async def _batches(ctx: Context) -> AsyncIterator[bytes]:
+    async with ctx.pool.acquire() as conn, conn.transaction(readonly=True):
         cursor = await conn.cursor(SELECT + " order by a.starts_at desc, a.id desc")
         while True:
             rows = await cursor.fetch(BATCH)
             if not rows:
                 return
-            yield jsonutil.dumps({"data": [dict(r) for r in rows]}) + b"\n"
+            yield jsonutil.dumps({"data": appointments_from(rows)}) + b"\n"

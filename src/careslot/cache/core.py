@@ -35,6 +35,15 @@ class Fetched:
     loaded_here: bool  # this call ran the loader (so the service already audited the read)
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A read's answer as sent: the stored bytes (with their ETag) and the strategy whose
+    headers go with them."""
+
+    entry: Entry
+    strategy: Strategy
+
+
 def _record(outcome: str, strategy: str) -> None:
     note_cache(outcome, strategy)
     if outcome == "miss":
@@ -92,6 +101,12 @@ class Cache:
         entry, outcome = await asyncio.shield(task)
         _record(outcome, strategy.name)
         return Fetched(entry, outcome, outcome == "miss")
+
+    async def answer(
+        self, strategy: Strategy, key: str, tags: tuple[str, ...], loader: Loader
+    ) -> Answer:
+        """`fetch`, for a read that is sent as it is stored."""
+        return Answer((await self.fetch(strategy, key, tags, loader)).entry, strategy)
 
     def _landed(self, key: str, task: asyncio.Task[tuple[Entry, str]]) -> None:
         if key in self._flights and self._flights[key][0] is task:

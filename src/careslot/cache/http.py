@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.responses import Response
 
-from careslot.cache.reads import Answer
+from careslot.cache.core import Answer
 
 
 def _matches(if_none_match: str, etag: str) -> bool:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -14,13 +12,9 @@ from careslot.cache.bus import InvalidationBus
 from careslot.cache.core import Cache
 from careslot.cache.invalidation import affected
 from careslot.cache.redis_layer import RedisLayer
-from careslot.cache.warm import warm
 from careslot.clock import Clock
 from careslot.config import Settings
 from careslot.events import Change, ChangeBus
-
-if TYPE_CHECKING:
-    from careslot.context import Context
 
 
 def database_namespace(database_url: str) -> str:
@@ -76,10 +70,3 @@ def subscribe(cache: Cache, changes: ChangeBus, pool: asyncpg.Pool) -> None:
         await cache.invalidate(tags, strategies)
 
     changes.subscribe(on_change)
-
-
-def start_warming(ctx: Context) -> asyncio.Task[int] | None:
-    """Warm in the background: serving starts at once, warmed answers arrive within moments."""
-    if not ctx.cache.enabled or not ctx.settings.cache_warm:
-        return None
-    return asyncio.create_task(warm(ctx), name="cache-warm")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from careslot.api.responses import PRIVATE, SENSITIVE
+from careslot.headers import PRIVATE, SENSITIVE
 
 L1_MAX_TTL = 60  # the guide: never more than a minute in process memory
 

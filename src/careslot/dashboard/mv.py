@@ -19,15 +19,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
 
 import asyncpg
 
+from careslot import access
 from careslot.accounts.models import User
 from careslot.config import Settings
 from careslot.context import Context
+from careslot.dashboard.schemas import HospitalFigures, HospitalStats
 from careslot.db.failures import UNAVAILABLE
-from careslot.errors import Forbidden
 from careslot.monitoring import metrics
 
 log = logging.getLogger("careslot.dashboard.mv")
@@ -37,25 +37,23 @@ CRON_JOB = "careslot-refresh-dashboard-stats"
 REFRESH = "refresh materialized view concurrently dashboard_stats_mv"
 REFRESHED_AT = "select refreshed_at from dashboard_stats_mv where client_id = 0"
 HOSPITAL = """
-select patients_with_upcoming as "patientsWithUpcoming", upcoming_count as "upcomingCount",
-       total_month_count as "totalMonthCount", completed_count as "completedCount",
-       cancelled_count as "cancelledCount", no_show_count as "noShowCount",
-       total_count as "totalCount", next_appointment_date as "nextAppointmentDate",
-       refreshed_at as "asOf"
+select patients_with_upcoming, upcoming_count, total_month_count, completed_count,
+       cancelled_count, no_show_count, total_count, next_appointment_date,
+       refreshed_at as as_of
 from dashboard_stats_mv where client_id = 0
 """
 CONNECTION_ERRORS = UNAVAILABLE
 
 
-async def hospital_stats(ctx: Context, *, actor: User) -> dict[str, Any]:
-    if not actor.is_staff:
-        raise Forbidden("hospital figures are for staff")
+async def hospital_stats(ctx: Context, *, actor: User) -> HospitalStats:
+    access.staff_only(actor, "hospital figures")
     async with ctx.pool.acquire() as conn:
         row = await conn.fetchrow(HOSPITAL)
-    data = dict(row) if row is not None else {}
-    if data.get("asOf") is not None:
-        metrics.note_mv_refreshed(data["asOf"].timestamp())
-    return {"success": True, "data": data}
+    if row is None:  # the view is created empty until its first refresh
+        return HospitalStats(data=None)
+    figures = HospitalFigures.model_validate(dict(row))
+    metrics.note_mv_refreshed(figures.as_of.timestamp())
+    return HospitalStats(data=figures)
 
 
 def cron_schedule(seconds: float) -> str:

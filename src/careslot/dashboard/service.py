@@ -2,46 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from careslot import clock
+from careslot.access import Scope
 from careslot.accounts.models import User
 from careslot.context import Context
 from careslot.dashboard import repository as repo
-from careslot.errors import Forbidden, NotFound
+from careslot.dashboard.schemas import ActivityFeed, StatsAnswer
+from careslot.errors import NotFound
 
 
-def stats_owner(actor: User, client_id: int | None) -> int:
-    """Whose dashboard the caller may see: the caller's identity decides, never the query."""
-    if actor.role == "patient":
-        if client_id is not None and client_id != actor.id:
-            raise Forbidden("patients see their own dashboard only")
-        return actor.id
-    if not actor.is_staff:
-        raise Forbidden("only patients and staff have dashboards")
-    if client_id is None:
-        raise Forbidden("staff must name a clientId")
-    return client_id
-
-
-async def stats(ctx: Context, *, actor: User, client_id: int | None) -> dict[str, Any]:
-    owner = stats_owner(actor, client_id)
+async def stats(ctx: Context, *, actor: User, scope: Scope) -> StatsAnswer:
+    """The dashboard of the patient `scope` allows (access.dashboard decided it)."""
+    owner = scope.client_id
+    assert owner is not None
     now = ctx.clock.now()
     local = now.astimezone(ctx.zone)
     month_start, month_end = clock.month_bounds(local.year, local.month, ctx.zone)
     async with ctx.pool.acquire() as conn:
-        if actor.role != "patient" and not await repo.is_patient(conn, owner):
+        if not actor.is_patient and not await repo.is_patient(conn, owner):
             raise NotFound("no such patient")
         data = await repo.stats(conn, owner, now, month_start, month_end)
-    ctx.audit.read(actor_id=actor.id, subject_id=owner, entity="dashboard")
-    return {"success": True, "data": data}
+    return StatsAnswer(data=data)
 
 
-async def activity(ctx: Context, *, actor: User, limit: int) -> dict[str, Any]:
-    client_id = None if actor.is_staff else actor.id
-    if actor.role == "doctor":
-        raise Forbidden("doctors see activity on their schedule page")
+async def activity(ctx: Context, *, scope: Scope, limit: int) -> ActivityFeed:
+    """Recent activity that `scope` allows (access.activity decided it)."""
     async with ctx.pool.acquire() as conn:
-        items = await repo.activity(conn, client_id, limit)
-    ctx.audit.read(actor_id=actor.id, subject_id=client_id, entity="activity")
-    return {"items": items}
+        items = await repo.activity(conn, scope.client_id, limit)
+    return ActivityFeed(items=items)

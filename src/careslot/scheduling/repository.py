@@ -3,30 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from careslot.db import Conn
-from careslot.scheduling.slots import WorkingWindow
+from careslot.scheduling.schemas import Department, Doctor, TimeOff, WeeklyHours
+from careslot.scheduling.slots import DoctorHours, WorkingWindow
 
 
-async def departments(conn: Conn) -> list[dict[str, Any]]:
+async def departments(conn: Conn) -> list[Department]:
     rows = await conn.fetch(
         "select id, name, color, description from departments where is_active order by name"
     )
-    return [dict(r) for r in rows]
+    return [Department.model_validate(dict(r)) for r in rows]
 
 
-async def doctors(conn: Conn, department_id: int | None) -> list[dict[str, Any]]:
+async def doctors(conn: Conn, department_id: int | None) -> list[Doctor]:
     rows = await conn.fetch(
-        """select id, name, department_id as "departmentId", specialty,
-                  slot_minutes as "slotMinutes"
+        """select id, name, department_id, specialty, slot_minutes
            from doctors where is_active and ($1::bigint is null or department_id = $1)
            order by name, id""",
         department_id,
     )
-    return [dict(r) for r in rows]
+    return [Doctor.model_validate(dict(r)) for r in rows]
 
 
 async def doctor(conn: Conn, doctor_id: int) -> asyncpg.Record | None:
@@ -45,7 +44,7 @@ async def doctor_ids_in_department(conn: Conn, department_id: int) -> list[int]:
     return [r["id"] for r in rows]
 
 
-async def schedules(conn: Conn, doctor_ids: list[int]) -> dict[int, dict[str, Any]]:
+async def schedules(conn: Conn, doctor_ids: list[int]) -> dict[int, DoctorHours]:
     """Name, department, slot length and weekly windows of each active doctor."""
     rows = await conn.fetch(
         """select d.id, d.name, d.department_id, d.slot_minutes,
@@ -58,15 +57,16 @@ async def schedules(conn: Conn, doctor_ids: list[int]) -> dict[int, dict[str, An
         doctor_ids,
     )
     return {
-        r["id"]: {
-            "name": r["name"],
-            "department_id": r["department_id"],
-            "slot_minutes": r["slot_minutes"],
-            "windows": [
+        r["id"]: DoctorHours(
+            id=r["id"],
+            name=r["name"],
+            department_id=r["department_id"],
+            slot_minutes=r["slot_minutes"],
+            windows=tuple(
                 WorkingWindow(wd, s, e)
                 for wd, s, e in zip(r["weekdays"], r["starts"], r["ends"], strict=True)
-            ],
-        }
+            ),
+        )
         for r in rows
     }
 
@@ -118,7 +118,7 @@ async def blocked_intervals(
 
 async def schedule_view(
     conn: Conn, doctor_id: int, start: datetime, end: datetime
-) -> dict[str, Any]:
+) -> tuple[list[WeeklyHours], list[TimeOff]]:
     hours = await conn.fetch(
         """select weekday, start_time, end_time from working_hours
            where doctor_id = $1 order by weekday, start_time""",
@@ -131,14 +131,12 @@ async def schedule_view(
         start,
         end,
     )
-    return {
-        "workingHours": [
-            {
-                "weekday": h["weekday"],
-                "start": h["start_time"].strftime("%H:%M"),
-                "end": h["end_time"].strftime("%H:%M"),
-            }
-            for h in hours
-        ],
-        "timeOff": [dict(o) for o in off],
-    }
+    hours_out = [
+        WeeklyHours(
+            weekday=h["weekday"],
+            start=h["start_time"].strftime("%H:%M"),
+            end=h["end_time"].strftime("%H:%M"),
+        )
+        for h in hours
+    ]
+    return hours_out, [TimeOff.model_validate(dict(o)) for o in off]

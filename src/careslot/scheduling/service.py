@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from careslot import clock
+from careslot.access import Scope
 from careslot.config import Settings
 from careslot.db import Conn
 from careslot.errors import InvalidSlot, NotFound, ValidationFailed
 from careslot.scheduling import repository as repo
-from careslot.scheduling.slots import BusyTimes, Slot, day_slots, days_between, free_slots
+from careslot.scheduling.schemas import Department, Doctor, FreeSlot, SlotList, TimeOff, WeeklyHours
+from careslot.scheduling.slots import (
+    BusyTimes,
+    DoctorHours,
+    Slot,
+    day_slots,
+    days_between,
+    free_slots,
+)
 
 if TYPE_CHECKING:
     from careslot.context import Context
@@ -18,12 +27,12 @@ if TYPE_CHECKING:
 MAX_RANGE_DAYS = 31
 
 
-async def departments(ctx: Context) -> list[dict[str, Any]]:
+async def departments(ctx: Context) -> list[Department]:
     async with ctx.pool.acquire() as conn:
         return await repo.departments(conn)
 
 
-async def doctors(ctx: Context, *, department_id: int | None) -> list[dict[str, Any]]:
+async def doctors(ctx: Context, *, department_id: int | None) -> list[Doctor]:
     async with ctx.pool.acquire() as conn:
         return await repo.doctors(conn, department_id)
 
@@ -50,7 +59,7 @@ async def slots(
     department_id: int | None,
     first: date,
     last: date,
-) -> list[dict[str, Any]]:
+) -> SlotList:
     check_range(first, last)
     now = ctx.clock.now()
     settings, zone = ctx.settings, ctx.zone
@@ -68,20 +77,21 @@ async def slots(
         busy = await repo.busy_intervals(conn, list(schedules), start, end)
     earliest, latest = booking_window(settings, now)
     days = days_between(first, last)
-    out: list[dict[str, Any]] = []
-    for did, schedule in schedules.items():
+    out = [
+        FreeSlot(doctor_id=did, start=slot.start, end=slot.end)
+        for did, schedule in schedules.items()
         for slot in free_slots(
             days=days,
-            windows=schedule["windows"],
-            slot_minutes=schedule["slot_minutes"],
+            windows=schedule.windows,
+            slot_minutes=schedule.slot_minutes,
             zone=zone,
             busy=BusyTimes(busy[did]),
             earliest=earliest,
             latest=latest,
-        ):
-            out.append({"doctorId": did, "start": slot.start, "end": slot.end})
-    out.sort(key=lambda s: (s["start"], s["doctorId"]))
-    return out
+        )
+    ]
+    out.sort(key=lambda s: (s.start, s.doctor_id))
+    return SlotList(slots=out)
 
 
 async def check_slot(
@@ -91,7 +101,7 @@ async def check_slot(
     doctor_id: int,
     start: datetime,
     now: datetime,
-) -> tuple[dict[str, Any], Slot]:
+) -> tuple[DoctorHours, Slot]:
     """The doctor's schedule and the slot that begins at `start`, or InvalidSlot. Whether
     the slot is free is the database's call (the exclusion constraint), not this function's.
     Runs on the caller's connection, inside the booking's transaction."""
@@ -109,7 +119,7 @@ async def check_slot(
     match = next(
         (
             s
-            for s in day_slots(day, schedule["windows"], schedule["slot_minutes"], zone)
+            for s in day_slots(day, schedule.windows, schedule.slot_minutes, zone)
             if s.start == start
         ),
         None,
@@ -122,12 +132,15 @@ async def check_slot(
     return schedule, match
 
 
-async def doctor_schedule(
-    ctx: Context, *, doctor_id: int, first: date, last: date
-) -> dict[str, Any]:
+async def working_time(
+    ctx: Context, *, scope: Scope, first: date, last: date
+) -> tuple[list[WeeklyHours], list[TimeOff]]:
+    """The weekly hours and the time off between first and last of the doctor `scope`
+    allows (access.doctor_schedule decided it)."""
+    assert scope.doctor_id is not None
     check_range(first, last)
     start, end = clock.day_bounds(first, last, ctx.zone)
     async with ctx.pool.acquire() as conn:
-        if await repo.doctor(conn, doctor_id) is None:
+        if await repo.doctor(conn, scope.doctor_id) is None:
             raise NotFound("no such doctor")
-        return {"doctorId": doctor_id, **await repo.schedule_view(conn, doctor_id, start, end)}
+        return await repo.schedule_view(conn, scope.doctor_id, start, end)

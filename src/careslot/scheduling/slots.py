@@ -22,6 +22,17 @@ class WorkingWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class DoctorHours:
+    """What slot generation needs of a doctor: their weekly windows and slot length."""
+
+    id: int
+    name: str
+    department_id: int
+    slot_minutes: int
+    windows: tuple[WorkingWindow, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Slot:
     start: datetime
     end: datetime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -15,20 +15,32 @@ from careslot.accounts.models import User
 from careslot.api.deps import get_ctx
 from careslot.api.schemas import MAX_ID
 from careslot.booking import service as booking
-from careslot.booking.rules import MOVES
+from careslot.booking.rules import can_move
+from careslot.booking.schemas import Appointment, Status
 from careslot.errors import ValidationFailed
+from careslot.scheduling.schemas import DoctorSchedule
 from careslot.web import data
 from careslot.web.render import SENSITIVE, page, signed_in
 
 router = APIRouter(include_in_schema=False)
-DESK_MOVES = (("checked_in", "Check in"), ("completed", "Completed"), ("no_show", "No-show"))
+DESK_MOVES = (
+    (Status.CHECKED_IN, "Check in"),
+    (Status.COMPLETED, "Completed"),
+    (Status.NO_SHOW, "No-show"),
+)
 
 
-def allowed_moves(appointment: dict[str, Any], now: dt.datetime) -> dict[str, bool]:
-    """Which desk buttons can act now (the service decides again when one is pressed)."""
-    moves = MOVES.get(appointment["status"], frozenset())
+def allowed_moves(actor: User, appointment: Appointment, now: dt.datetime) -> dict[str, bool]:
+    """Which desk buttons can act now: the booking rules decide (and decide again when one
+    is pressed)."""
     return {
-        target: target in moves and (target != "no_show" or appointment["start"] <= now)
+        target: can_move(
+            actor=actor,
+            current=appointment.status,
+            target=target,
+            starts_at=appointment.start,
+            now=now,
+        )
         for target, _ in DESK_MOVES
     }
 
@@ -38,9 +50,9 @@ async def _day(
     user: User,
     day: dt.date,
     doctor_id: int | None,
-) -> list[dict[str, Any]]:
+) -> list[Appointment]:
     ctx = get_ctx(request)
-    zone = ctx.settings.zone
+    zone = ctx.zone
     return await data.appointments(
         ctx,
         actor=user,
@@ -58,14 +70,12 @@ async def desk_page(
     booked: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     user = await signed_in(request, "staff", "admin")
-    if not isinstance(user, User):
-        return user
     ctx = get_ctx(request)
     today = clock.today(ctx.zone, ctx.clock.now())
     items = await _day(request, user, today, None)
-    board: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for item in sorted(items, key=lambda a: (a["departmentName"], a["doctorName"], a["start"])):
-        board[item["departmentName"]][item["doctorName"]].append(item)
+    board: dict[str, dict[str, list[Appointment]]] = defaultdict(lambda: defaultdict(list))
+    for item in sorted(items, key=lambda a: (a.department_name, a.doctor_name, a.start)):
+        board[item.department_name][item.doctor_name].append(item)
     found: list[User] | None = None
     problem = None
     if q:
@@ -84,7 +94,7 @@ async def desk_page(
         board=board,
         just_booked=just_booked,
         problem=problem,
-        moves={a["id"]: allowed_moves(a, now) for a in items},
+        moves={a.id: allowed_moves(user, a, now) for a in items},
         desk_moves=DESK_MOVES,
         q=q or "",
         found=found,
@@ -95,22 +105,20 @@ async def desk_page(
 @router.get("/doctor")
 async def doctor_page(request: Request) -> Response:
     user = await signed_in(request, "doctor")
-    if not isinstance(user, User):
-        return user
     ctx = get_ctx(request)
     today = clock.today(ctx.zone, ctx.clock.now())
     last = today + dt.timedelta(days=6)
-    week: dict[dt.date, list[dict[str, Any]]] = {today + dt.timedelta(days=i): [] for i in range(7)}
-    schedule: dict[str, Any] = {"workingHours": [], "timeOff": [], "appointments": []}
+    week: dict[dt.date, list[Appointment]] = {today + dt.timedelta(days=i): [] for i in range(7)}
+    schedule = DoctorSchedule(doctor_id=0, working_hours=[], time_off=[], appointments=[])
     if user.doctor_id is not None:
         schedule = await data.doctor_schedule(
             ctx, actor=user, doctor_id=user.doctor_id, first=today, last=last
         )
-    for item in schedule["appointments"]:
-        week[item["start"].astimezone(ctx.settings.zone).date()].append(item)
+    for item in schedule.appointments:
+        week[item.start.astimezone(ctx.zone).date()].append(item)
     hours: dict[int, list[str]] = defaultdict(list)
-    for window in schedule["workingHours"]:
-        hours[window["weekday"]].append(f"{window['start']} to {window['end']}")
+    for window in schedule.working_hours:
+        hours[window.weekday].append(f"{window.start} to {window.end}")
     return page(
         request,
         "doctor.html",
@@ -119,6 +127,6 @@ async def doctor_page(request: Request) -> Response:
         today=today,
         week=week,
         hours=hours,
-        time_off=schedule["timeOff"],
+        time_off=schedule.time_off,
         cache_control=SENSITIVE,
     )

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from careslot.api.deps import optional_user
 from careslot.errors import CareslotError, Unauthenticated
-from careslot.web.render import SENSITIVE, page, to_login
+from careslot.web.render import SENSITIVE, ElsewhereHome, go_home, page, to_login
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 NOT_PAGES = (
@@ -80,6 +80,7 @@ async def error_page(request: Request, status: int, detail: str | None) -> Respo
 
 
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(ElsewhereHome, go_home)
     api_domain: Handler = app.exception_handlers[CareslotError]
     api_http: Handler = app.exception_handlers[HTTPException]
     api_validation: Handler = app.exception_handlers[RequestValidationError]

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from careslot import clock
 from careslot.accounts import service as accounts
-from careslot.accounts.models import User
 from careslot.api.deps import get_ctx, optional_user
 from careslot.api.schemas import MAX_ID
 from careslot.booking import service as booking
+from careslot.booking.schemas import Appointment
 from careslot.errors import NotFound, ValidationFailed
+from careslot.scheduling.schemas import Doctor, FreeSlot
 from careslot.web import data
 from careslot.web.render import PUBLIC_PAGE, SENSITIVE, home_of, page, signed_in
 
@@ -74,8 +75,6 @@ async def offline(request: Request) -> Response:
 @router.get("/dashboard")
 async def dashboard_page(request: Request, booked: OptId = None) -> Response:
     user = await signed_in(request, "patient")
-    if not isinstance(user, User):
-        return user
     ctx = get_ctx(request)
     stats = await data.dashboard_stats(ctx, actor=user)
     activity = await data.activity(ctx, actor=user, limit=10)  # the prefetch's key too
@@ -100,13 +99,13 @@ async def _day_picker(
     request: Request,
     doctor_id: int,
     today: dt.date,
-) -> dict[dt.date, list[dict[str, Any]]]:
+) -> dict[dt.date, list[FreeSlot]]:
     ctx = get_ctx(request)
     last = today + dt.timedelta(days=BOOKING_DAYS - 1)
     found = await data.slots(ctx, doctor_id=doctor_id, first=today, last=last)
-    days: dict[dt.date, list[dict[str, Any]]] = defaultdict(list)
+    days: dict[dt.date, list[FreeSlot]] = defaultdict(list)
     for slot in found:
-        days[slot["start"].astimezone(ctx.settings.zone).date()].append(slot)
+        days[slot.start.astimezone(ctx.zone).date()].append(slot)
     return {
         today + dt.timedelta(days=i): days.get(today + dt.timedelta(days=i), [])
         for i in range(BOOKING_DAYS)
@@ -124,32 +123,30 @@ async def book_page(
     reschedule: OptId = None,
 ) -> Response:
     user = await signed_in(request, "patient", "staff", "admin")
-    if not isinstance(user, User):
-        return user
     ctx = get_ctx(request)
-    patient = user if user.role == "patient" else None
+    patient = user if user.is_patient else None
     if user.is_staff and clientId is not None:
         patient = await accounts.get_patient(ctx, actor=user, patient_id=clientId)
     moving = None
     if reschedule is not None:
         moving = await booking.get(ctx, actor=user, appointment_id=reschedule)
-        doctorId, departmentId = moving["doctorId"], moving["departmentId"]
+        doctorId, departmentId = moving.doctor_id, moving.department_id
         if patient is None:
-            patient = await accounts.get_patient(ctx, actor=user, patient_id=moving["clientId"])
+            patient = await accounts.get_patient(ctx, actor=user, patient_id=moving.client_id)
     departments = await data.departments(ctx)
     doctors = await data.doctors(ctx, department_id=departmentId) if departmentId else []
-    doctor = next((d for d in doctors if d["id"] == doctorId), None)
+    doctor = next((d for d in doctors if d.id == doctorId), None)
     if doctorId is not None and doctor is None:
         raise NotFound("That doctor is not in this department.")
     today = clock.today(ctx.zone, ctx.clock.now())
-    days = await _day_picker(request, doctor["id"], today) if doctor else {}
+    days = await _day_picker(request, doctor.id, today) if doctor else {}
     if date is not None and date not in days:
         date = None
     chosen = None
     if start is not None and date is not None:
         if start.tzinfo is None:
             raise ValidationFailed("The chosen time is missing its time zone.")
-        chosen = next((s for s in days[date] if s["start"] == start), None)
+        chosen = next((s for s in days[date] if s.start == start), None)
     return page(
         request,
         "book.html",
@@ -175,13 +172,11 @@ async def book_page(
 @router.get("/appointments")
 async def appointments_page(request: Request) -> Response:
     user = await signed_in(request, "patient")
-    if not isinstance(user, User):
-        return user
     ctx = get_ctx(request)
     items = await data.appointments(ctx, actor=user, limit=200)
     now = ctx.clock.now()
-    upcoming = sorted((a for a in items if a["start"] > now), key=lambda a: a["start"])
-    past = [a for a in items if a["start"] <= now]
+    upcoming = sorted((a for a in items if a.start > now), key=lambda a: a.start)
+    past = [a for a in items if a.start <= now]
     return page(
         request,
         "appointments.html",
@@ -209,26 +204,24 @@ async def calendar_page(
     doctorId: OptId = None,
 ) -> Response:
     user = await signed_in(request)
-    if not isinstance(user, User):
-        return user
     ctx = get_ctx(request)
     today = clock.today(ctx.zone, ctx.clock.now())
     year, mon = clock.parse_month(month, today)
-    doctors: list[dict[str, Any]] = []
+    doctors: list[Doctor] = []
     if user.is_staff:
         doctors = await data.doctors(ctx, department_id=None)
         if doctorId is None and doctors:
-            doctorId = doctors[0]["id"]
+            doctorId = doctors[0].id
     result = await data.calendar(
         ctx,
         actor=user,
         year=year,
         month=mon,
-        doctor_id=doctorId if user.role != "patient" else None,
+        doctor_id=doctorId if not user.is_patient else None,
     )
-    by_day: dict[dt.date, list[dict[str, Any]]] = defaultdict(list)
-    for item in result["items"]:
-        by_day[item["start"].astimezone(ctx.settings.zone).date()].append(item)
+    by_day: dict[dt.date, list[Appointment]] = defaultdict(list)
+    for item in result.items:
+        by_day[item.start.astimezone(ctx.zone).date()].append(item)
     prev_month = dt.date(year, mon, 1) - dt.timedelta(days=1)
     next_month = dt.date(year, mon, 28) + dt.timedelta(days=5)
     return page(
@@ -242,7 +235,7 @@ async def calendar_page(
         grid=month_grid(year, mon),
         by_day=by_day,
         doctors=doctors,
-        doctor_id=result["doctorId"],
+        doctor_id=result.doctor_id,
         today=today,
         prev=prev_month.strftime("%Y-%m"),
         next=next_month.strftime("%Y-%m"),

@@ -9,11 +9,12 @@ from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from careslot.accounts.models import User
 from careslot.api.deps import get_ctx, optional_user
+from careslot.errors import Unauthenticated
 from careslot.web.assets import asset_url
 
 # Pages with a patient's appointments are as sensitive as the API's appointment answers
@@ -30,6 +31,9 @@ def environment() -> Environment:
     env = Environment(
         loader=PackageLoader("careslot.web", "templates"),
         autoescape=select_autoescape(["html"]),
+        # A field a template names but the shape lacks (a rename) fails the page, loudly,
+        # instead of rendering nothing.
+        undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -44,23 +48,20 @@ class Clock:
     def __init__(self, zone: ZoneInfo) -> None:
         self.zone = zone
 
-    def local(self, instant: dt.datetime | str) -> dt.datetime:
-        # Cached answers may carry ISO strings where the database gave datetimes.
-        if isinstance(instant, str):
-            instant = dt.datetime.fromisoformat(instant)
+    def local(self, instant: dt.datetime) -> dt.datetime:
         return instant.astimezone(self.zone)
 
-    def time(self, instant: dt.datetime | str) -> str:
+    def time(self, instant: dt.datetime) -> str:
         return self.local(instant).strftime("%H:%M")
 
-    def day(self, instant: dt.datetime | dt.date | str) -> str:
-        value = instant if type(instant) is dt.date else self.local(instant)  # type: ignore[arg-type]
+    def day(self, instant: dt.datetime | dt.date) -> str:
+        value = self.local(instant) if isinstance(instant, dt.datetime) else instant
         return value.strftime("%a %d %b %Y").replace(" 0", " ")
 
-    def when(self, instant: dt.datetime | str) -> str:
+    def when(self, instant: dt.datetime) -> str:
         return f"{self.day(instant)}, {self.time(instant)}"
 
-    def iso(self, instant: dt.datetime | str) -> str:
+    def iso(self, instant: dt.datetime) -> str:
         return self.local(instant).isoformat()
 
 
@@ -87,9 +88,10 @@ def page(
             user=user,
             title=title,
             route=request.url.path,
-            t=Clock(ctx.settings.zone),
+            t=Clock(ctx.zone),
             now=ctx.clock.now(),
             home=home_of(user) if user else "/",
+            status=status,
             **data,
         )
     )
@@ -112,13 +114,27 @@ def to_login(request: Request) -> RedirectResponse:
     )
 
 
-async def signed_in(request: Request, *roles: str) -> User | Response:
-    """The caller, or where to send them: the sign-in page, or their own home page."""
+class ElsewhereHome(Exception):
+    """The page is for another role: send the caller to their own home page."""
+
+    def __init__(self, user: User) -> None:
+        super().__init__(home_of(user))
+        self.target = home_of(user)
+
+
+def go_home(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ElsewhereHome)
+    return RedirectResponse(exc.target, 303, headers={"Cache-Control": "no-store"})
+
+
+async def signed_in(request: Request, *roles: str) -> User:
+    """The caller of a page for `roles`. Signed out: Unauthenticated, which the page error
+    handler turns into the sign-in page (and back); another role: their own home page."""
     user = await optional_user(request)
     if user is None:
-        return to_login(request)
+        raise Unauthenticated("sign in first")
     if roles and user.role not in roles:
-        return RedirectResponse(home_of(user), 303, headers={"Cache-Control": "no-store"})
+        raise ElsewhereHome(user)
     return user
 
 

@@ -18,7 +18,7 @@ import hashlib
 import orjson
 
 from careslot.accounts import service as accounts
-from careslot.accounts.models import User
+from careslot.accounts.models import Role, User
 from careslot.cache import keys
 from careslot.cache.strategies import Strategy
 from careslot.context import Context
@@ -40,7 +40,7 @@ async def authenticate(ctx: Context, token: str) -> User:
         user = session.user
         return orjson.dumps(
             {
-                **user.public(),
+                **user.public().model_dump(),
                 "doctorId": user.doctor_id,
                 "expiresAt": session.expires_at.timestamp(),
             }
@@ -52,7 +52,7 @@ async def authenticate(ctx: Context, token: str) -> User:
     if data["expiresAt"] <= ctx.clock.now().timestamp():
         await ctx.cache.invalidate((tag,), (SESSIONS,))
         return (await accounts.authenticate(ctx, token=token)).user
-    return User(data["id"], data["email"], data["name"], data["role"], data["doctorId"])
+    return User(data["id"], data["email"], data["name"], Role(data["role"]), data["doctorId"])
 
 
 async def logout(ctx: Context, token: str) -> None:
