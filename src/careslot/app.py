@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
 from careslot import __version__, web
-from careslot.api import appointments, auth, catalog, dashboard, errors, stats, system
+from careslot.api import appointments, auth, catalog, dashboard, errors, messages, stats, system
 from careslot.api.middleware import SecurityAndLimits
 from careslot.audit.log import AuditLog
 from careslot.cache.setup import build_cache, start_warming
@@ -19,6 +19,8 @@ from careslot.context import Context
 from careslot.dashboard.mv import MvRefresher
 from careslot.db.pool import create_pool
 from careslot.db.urls import resolve_database_url
+from careslot.messages import outbox
+from careslot.messages.sender import Sender
 from careslot.monitoring import metrics
 from careslot.monitoring.middleware import Monitoring
 
@@ -40,6 +42,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         warming = start_warming(ctx)
         refresher = MvRefresher(url, settings)
         refresher.start()
+        sender = Sender(url, settings, now=lambda: outbox.now_of(ctx))
+        if settings.outbox_sender:
+            sender.start()
         try:
             yield
         finally:
@@ -47,6 +52,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                 warming.cancel()
             await cache.stop()
             await refresher.stop()
+            await sender.stop()
             await audit.stop()
             metrics.untrack_pool(pool)
             await pool.close()
@@ -60,7 +66,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         redoc_url=None,
     )
     errors.install(app)
-    for module in (auth, catalog, appointments, dashboard, stats, system):
+    for module in (auth, catalog, appointments, dashboard, messages, stats, system):
         app.include_router(module.router)
     web.install(app)
     app.add_middleware(SecurityAndLimits, max_body=settings.max_body_bytes)
