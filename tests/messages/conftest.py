@@ -99,7 +99,7 @@ def quiet_live(mail_settings: Settings) -> Iterator[LiveServer]:
     yield from serve_in_thread(mail_settings.model_copy(update={"outbox_sender": False}))
 
 
-class TestClock:
+class MovedClock:
     def __init__(self) -> None:
         self.offset = timedelta()
 
@@ -111,8 +111,8 @@ class TestClock:
 
 
 @pytest.fixture
-def test_clock() -> TestClock:
-    return TestClock()
+def test_clock() -> MovedClock:
+    return MovedClock()
 
 
 def drain(settings: Settings, now: Callable[[], datetime]) -> int:

@@ -47,6 +47,12 @@ def wall_clock(value: str, zone: ZoneInfo) -> str:
     return f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({zone.key})"
 
 
+def short_wall_clock(value: str, zone: ZoneInfo) -> str:
+    """'Mon 7 Dec 2026 at 09:30': short enough for a subject line that never folds."""
+    local = instant(value).astimezone(zone)
+    return f"{local:%a} {local.day} {local:%b %Y} at {local:%H:%M}"
+
+
 def appointment_uid(appointment_id: int) -> str:
     return f"appointment-{appointment_id}@careslot"
 
@@ -115,7 +121,7 @@ def build_mail(
 ) -> EmailMessage:
     address = check_address(recipient)
     when = wall_clock(appointment["start"], zone)
-    subject = SUBJECTS[template].format(when=when)
+    subject = SUBJECTS[template].format(when=short_wall_clock(appointment["start"], zone))
     values = {
         "template": template,
         "subject": subject,
