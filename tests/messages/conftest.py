@@ -23,15 +23,15 @@ from tests.conftest import LiveServer, free_port, serve_in_thread
 
 class MailSink:
     """Keeps every message it accepts. `reply` makes DATA answer that instead (e.g. 451,
-    550); `hang` makes DATA wait until released (a slow server); `on_data` runs first."""
+    550); `hang` makes DATA wait until released (a slow server), keeping the message first
+    if `keep_hung` (a server that took it, but whose answer never arrived)."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
         self.reply: str | None = None
         self.hang = threading.Event()
         self.released = threading.Event()
-        self.on_data: Callable[[], None] | None = None
+        self.keep_hung = False
         self.attempts = 0
         self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
@@ -42,17 +42,16 @@ class MailSink:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.attempts += 1
-        if self.on_data is not None:
-            self.on_data()
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
         if self.hang.is_set():
+            if self.keep_hung:
+                self.messages.append(message)
             await asyncio.get_running_loop().run_in_executor(None, self.released.wait, 60)
             return "451 4.4.2 took too long"
         if self.reply is not None:
             return self.reply
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
         self.messages.append(message)
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 OK"
 
     def to(self, address: str) -> list[EmailMessage]:

@@ -65,7 +65,7 @@ def message_id_header(message_id: UUID, mail_from: str) -> str:
 def check_address(recipient: str) -> Address:
     try:
         address = Address(addr_spec=recipient)
-    except (ValueError, TypeError) as exc:  # header defects are ValueErrors
+    except (ValueError, TypeError, IndexError) as exc:  # the parser raises all three
         raise BadAddress(f"malformed address {recipient!r}: {exc}") from exc
     if not address.domain or "." not in address.domain:
         raise BadAddress(f"malformed address {recipient!r}: no domain")

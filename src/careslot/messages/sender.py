@@ -93,6 +93,8 @@ class Sender:
                 await self._disconnect()
             except asyncpg.PostgresError as exc:
                 log.warning("outbox sender: %s", exc)
+            except Exception:
+                log.exception("outbox sender: unexpected error; trying again shortly")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.outbox_poll_seconds)
             self._wake.clear()
@@ -129,6 +131,9 @@ class Sender:
                 await self._deliver(row, now)
             except DeliveryFailed as exc:
                 await self._failed(conn, row, str(exc), permanent=exc.permanent, now=now)
+            except Exception as exc:  # a bug must not stop the queue: record it, back off
+                log.exception("outbox %s %s: unexpected error", row["channel"], row["id"])
+                await self._failed(conn, row, f"internal error: {exc!r}", permanent=False, now=now)
             else:
                 await repo.mark_sent(conn, row["id"], self.now())
                 metrics.OUTBOX_SENT.labels(row["channel"]).inc()
