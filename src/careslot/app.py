@@ -20,7 +20,6 @@ from careslot.context import Context
 from careslot.dashboard.mv import MvRefresher
 from careslot.db.pool import create_pool
 from careslot.db.urls import resolve_database_url
-from careslot.messages import outbox
 from careslot.messages.sender import Sender
 from careslot.monitoring import metrics
 from careslot.monitoring.middleware import Monitoring
@@ -49,7 +48,7 @@ def create_app(
         warming = start_warming(ctx)
         refresher = MvRefresher(url, settings)
         refresher.start()
-        sender = Sender(url, settings, now=lambda: outbox.now_of(ctx))
+        sender = Sender(url, settings, now=clock.now)
         if settings.outbox_sender:
             sender.start()
         try:

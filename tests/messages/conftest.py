@@ -9,7 +9,7 @@ import email.policy
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -96,22 +96,6 @@ def mail_live(mail_settings: Settings) -> Iterator[LiveServer]:
 def quiet_live(mail_settings: Settings) -> Iterator[LiveServer]:
     """careslot that writes messages but leaves sending to the test's own senders."""
     yield from serve_in_thread(mail_settings.model_copy(update={"outbox_sender": False}))
-
-
-class MovedClock:
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def set(self, instant: datetime) -> None:
-        self.offset = instant - datetime.now(UTC)
-
-
-@pytest.fixture
-def test_clock() -> MovedClock:
-    return MovedClock()
 
 
 def drain(settings: Settings, now: Callable[[], datetime]) -> int:

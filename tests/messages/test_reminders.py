@@ -13,7 +13,7 @@ import pytest
 from careslot.config import Settings
 from tests.api.helpers import book, demo_doctor_id, free_slots, instant, query, register, scalar
 from tests.conftest import LiveServer, serve_in_thread
-from tests.messages.conftest import MailSink, MovedClock, drain
+from tests.messages.conftest import MailSink, drain
 
 
 def _outbox(live: LiveServer, appointment_id: int) -> list[tuple[str, str, dt.datetime]]:
@@ -36,25 +36,23 @@ def _book(live: LiveServer, token: str, start: str) -> int:
     return appointment_id
 
 
-def test_reminders_go_when_due_and_once(
-    quiet_live: LiveServer, sink: MailSink, test_clock: MovedClock
-) -> None:
+def test_reminders_go_when_due_and_once(quiet_live: LiveServer, sink: MailSink) -> None:
     _, token = register(quiet_live)
     slot = free_slots(quiet_live, demo_doctor_id(quiet_live), days_ahead=5)[0]
     start = instant(slot["start"])
     appointment_id = _book(quiet_live, token, slot["start"])
     settings = quiet_live.settings
 
-    assert drain(settings, test_clock.now) == 1  # the booking notice only
+    assert drain(settings, quiet_live.clock.now) == 1  # the booking notice only
     assert sink.messages[0]["Subject"].startswith("Your appointment")
 
-    test_clock.set(start - dt.timedelta(hours=48, seconds=1))
-    assert drain(settings, test_clock.now) == 0
-    test_clock.set(start - dt.timedelta(hours=48))
-    assert drain(settings, test_clock.now) == 1
-    assert drain(settings, test_clock.now) == 0  # sent once
-    test_clock.set(start - dt.timedelta(hours=1, minutes=59))
-    assert drain(settings, test_clock.now) == 1
+    quiet_live.clock.set(start - dt.timedelta(hours=48, seconds=1))
+    assert drain(settings, quiet_live.clock.now) == 0
+    quiet_live.clock.set(start - dt.timedelta(hours=48))
+    assert drain(settings, quiet_live.clock.now) == 1
+    assert drain(settings, quiet_live.clock.now) == 0  # sent once
+    quiet_live.clock.set(start - dt.timedelta(hours=1, minutes=59))
+    assert drain(settings, quiet_live.clock.now) == 1
 
     subjects = [m["Subject"] for m in sink.messages]
     assert len(subjects) == 3
@@ -67,7 +65,7 @@ def test_reminders_go_when_due_and_once(
 
 
 def test_past_reminders_are_skipped_moves_replace_and_cancels_drop(
-    quiet_live: LiveServer, sink: MailSink, test_clock: MovedClock
+    quiet_live: LiveServer, sink: MailSink
 ) -> None:
     _, token = register(quiet_live)
     doctor_id = demo_doctor_id(quiet_live)
@@ -101,8 +99,8 @@ def test_past_reminders_are_skipped_moves_replace_and_cancels_drop(
     with quiet_live.client(token) as c:
         r = c.patch(f"/api/appointments/{appointment_id}", json={"status": "cancelled"})
         assert r.status_code == 200, r.text
-    test_clock.set(instant(later["start"]))
-    drain(quiet_live.settings, test_clock.now)
+    quiet_live.clock.set(instant(later["start"]))
+    drain(quiet_live.settings, quiet_live.clock.now)
     subjects = [m["Subject"] for m in sink.messages]
     assert len(subjects) == 3
     assert ["is booked" in subjects[0], "has moved" in subjects[1]] == [True, True]
@@ -116,7 +114,7 @@ def test_past_reminders_are_skipped_moves_replace_and_cancels_drop(
 
 
 def test_a_patient_who_turns_reminders_off_still_hears_of_changes(
-    quiet_live: LiveServer, sink: MailSink, test_clock: MovedClock
+    quiet_live: LiveServer, sink: MailSink
 ) -> None:
     _, token = register(quiet_live)
     slots = free_slots(quiet_live, demo_doctor_id(quiet_live), days_ahead=5)
@@ -129,8 +127,8 @@ def test_a_patient_who_turns_reminders_off_still_hears_of_changes(
     after = _book(quiet_live, token, slots[4]["start"])
     assert [s for t, s, _ in _outbox(quiet_live, after) if t == "reminder"] == ["skipped"] * 2
 
-    test_clock.set(instant(slots[4]["start"]) - dt.timedelta(minutes=1))
-    drain(quiet_live.settings, test_clock.now)
+    quiet_live.clock.set(instant(slots[4]["start"]) - dt.timedelta(minutes=1))
+    drain(quiet_live.settings, quiet_live.clock.now)
     subjects = [m["Subject"] for m in sink.messages]
     assert len(subjects) == 2
     assert all("is booked" in s for s in subjects)
@@ -174,9 +172,7 @@ def london(database_url: str, sink: MailSink) -> Iterator[LiveServer]:
     yield from serve_in_thread(settings)
 
 
-def test_a_reminder_due_at_the_daylight_saving_change(
-    london: LiveServer, sink: MailSink, test_clock: MovedClock
-) -> None:
+def test_a_reminder_due_at_the_daylight_saving_change(london: LiveServer, sink: MailSink) -> None:
     change = _next_change(LONDON)
     nine = _monday_nine(change)
     day_after = nine.date()
@@ -192,13 +188,13 @@ def test_a_reminder_due_at_the_daylight_saving_change(
     (due,) = (d for t, _, d in _outbox(london, appointment_id) if t == "reminder")
     assert due == change  # elapsed time before the start, not wall-clock arithmetic
 
-    test_clock.set(due - dt.timedelta(seconds=1))
-    drain(london.settings, test_clock.now)
+    london.clock.set(due - dt.timedelta(seconds=1))
+    drain(london.settings, london.clock.now)
     assert [m["Subject"] for m in sink.messages if m["Subject"].startswith("Reminder")] == []
-    test_clock.set(due)
-    drain(london.settings, test_clock.now)
-    test_clock.set(due + dt.timedelta(hours=1))  # the repeated or skipped wall-clock hour
-    drain(london.settings, test_clock.now)
+    london.clock.set(due)
+    drain(london.settings, london.clock.now)
+    london.clock.set(due + dt.timedelta(hours=1))  # the repeated or skipped wall-clock hour
+    drain(london.settings, london.clock.now)
     reminders = [m for m in sink.messages if m["Subject"].startswith("Reminder")]
     assert len(reminders) == 1
     assert f"{day_after.day} {nine:%b %Y} at 09:00" in reminders[0]["Subject"]

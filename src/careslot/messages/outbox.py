@@ -7,9 +7,6 @@ Nothing here talks to a mail server, so a booking never waits for one.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from careslot.context import Context
 from careslot.db import Conn
 
@@ -18,18 +15,12 @@ EVENTS = {"booked": "booked", "rescheduled": "rescheduled", "cancelled": "cancel
 NOTIFY_CHANNEL = "careslot_outbox"
 
 
-def now_of(ctx: Any) -> datetime:
-    """The context's clock (tests move it); the system clock before contexts carry one."""
-    clock = getattr(ctx, "clock", None)
-    return clock.now() if clock is not None else datetime.now(UTC)
-
-
 async def appointment_changed(conn: Conn, ctx: Context, *, appointment_id: int, kind: str) -> None:
     """`kind` is booked, rescheduled, cancelled, or the appointment's new status."""
     await conn.execute(
         "select outbox_appointment_changed($1, $2, $3, $4)",
         appointment_id,
         EVENTS.get(kind, "status_changed"),
-        now_of(ctx),
+        ctx.clock.now(),
         list(ctx.settings.reminder_offsets),
     )

@@ -16,7 +16,6 @@ from careslot.context import Context
 from careslot.errors import Forbidden, NotFound, ValidationFailed
 from careslot.messages import content
 from careslot.messages import repository as repo
-from careslot.messages.outbox import now_of
 
 STATUSES = ("pending", "sent", "failed", "held", "skipped")
 FEED_PAST = timedelta(days=31)  # a feed shows the last month and everything ahead
@@ -110,7 +109,7 @@ async def calendar_feed(ctx: Context, *, token: str) -> bytes:
         )
         if owner is None:
             raise NotFound("no such calendar")
-        now = now_of(ctx)
+        now = ctx.clock.now()
         rows = await conn.fetch(FEED, owner["id"], owner["doctor_id"], now - FEED_PAST)
     ctx.audit.read(actor_id=owner["id"], subject_id=owner["id"], entity="calendar_feed")
     calendar = icalendar.Calendar()
