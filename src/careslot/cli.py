@@ -30,6 +30,27 @@ def _database(*, supervise: bool = False) -> str:
     return url
 
 
+def _demo_mail(host: str, port: int) -> None:
+    """With no CARESLOT_SMTP_URL, a loopback sink catches the demo's mail (every worker
+    inherits its URL through the environment)."""
+    import os
+
+    settings = get_settings()
+    if settings.smtp_url:
+        console.print(f"Mail goes to {settings.smtp_url}")
+        return
+    from careslot.messages.demo_sink import start_demo_sink
+
+    folder = (settings.data_dir / "demo-mail").resolve()
+    _, url = start_demo_sink(folder)
+    os.environ["CARESLOT_SMTP_URL"] = url
+    get_settings.cache_clear()
+    console.print(
+        f"Demo mail: a local SMTP sink on {url} keeps every message in {folder};\n"
+        f"  staff see what was sent at http://{host}:{port}/admin/messages"
+    )
+
+
 @app.command()
 def migrate() -> None:
     """Apply pending schema migrations."""
@@ -75,6 +96,7 @@ def serve(
         console.print("[green]Demo hospital loaded[/green]" if loaded else "Demo hospital ready")
         for email, name, role in LOGINS:
             console.print(f"  {role:8} {email:28} password: {PASSWORD}  ({name})")
+        _demo_mail(host, port)
     console.print(f"careslot on [bold]http://{host}:{port}[/bold] ({workers} worker(s))")
     uvicorn.run(
         "careslot.app:create_app",
@@ -120,6 +142,8 @@ def users_create(
 ) -> None:
     """Create a user account."""
     from careslot.accounts.service import create_user
+    from careslot.audit.log import AuditLog
+    from careslot.context import Context
     from careslot.db.pool import create_pool
     from careslot.errors import CareslotError
 
@@ -127,9 +151,10 @@ def users_create(
 
     async def create() -> None:
         pool = await create_pool(get_settings(), url)
+        ctx = Context(settings=get_settings(), pool=pool, audit=AuditLog(pool))
         try:
             user = await create_user(
-                pool, email=email, password=password, name=name or email.split("@")[0], role=role
+                ctx, email=email, password=password, name=name or email.split("@")[0], role=role
             )
             console.print(f"[green]created {user.role} #{user.id} {user.email}[/green]")
         finally:

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
-from careslot import clock
+from careslot.clock import Clock, SystemClock
 from careslot.db import Conn
 from careslot.db.failures import DATABASE_ERRORS
 
@@ -47,8 +47,11 @@ async def record_change(
 
 
 class AuditLog:
-    def __init__(self, pool: asyncpg.Pool, flush_seconds: float = 0.5) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, flush_seconds: float = 0.5, clock: Clock | None = None
+    ) -> None:
         self._pool = pool
+        self._clock = clock or SystemClock()
         self._buffer: list[Row] = []
         self._flush_seconds = flush_seconds
         self._task: asyncio.Task[None] | None = None
@@ -63,7 +66,7 @@ class AuditLog:
         outcome: str = "ok",
     ) -> None:
         self._buffer.append(
-            (clock.utcnow(), actor_id, subject_id, "read", entity, entity_id, outcome)
+            (self._clock.now(), actor_id, subject_id, "read", entity, entity_id, outcome)
         )
 
     async def flush(self) -> None:
