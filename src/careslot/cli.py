@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -23,8 +24,8 @@ app.add_typer(db_app, name="db")
 console = Console()
 
 
-def _database() -> str:
-    url = resolve_database_url(get_settings())
+def _database(*, supervise: bool = False) -> str:
+    url = resolve_database_url(get_settings(), supervise=supervise)
     apply_migrations(url)
     return url
 
@@ -68,6 +69,10 @@ async def _seed_demo(url: str) -> bool:
         await conn.close()
 
 
+def _exit_on_signal(signum: int, _: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
@@ -79,7 +84,11 @@ def serve(
     """Run the HTTP service (applies migrations first)."""
     import uvicorn
 
-    url = _database()
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler it found:
+    # make that an ordinary exit, so the embedded PostgreSQL is stopped on the way out.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGHUP, _exit_on_signal)
+    url = _database(supervise=True)
     if demo:
         from careslot.seeding.demo import LOGINS, PASSWORD
 
