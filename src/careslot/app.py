@@ -9,30 +9,38 @@ from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
 from careslot import __version__, web
-from careslot.api import appointments, auth, catalog, dashboard, errors, stats, system
+from careslot.api import appointments, auth, catalog, dashboard, errors, messages, stats, system
 from careslot.api.middleware import SecurityAndLimits
 from careslot.audit.log import AuditLog
 from careslot.cache.setup import build_cache, start_warming
 from careslot.cache.setup import subscribe as subscribe_cache
+from careslot.clock import Clock, SystemClock
 from careslot.config import Settings, get_settings
 from careslot.context import Context
 from careslot.dashboard.mv import MvRefresher
 from careslot.db.pool import create_pool
 from careslot.db.urls import resolve_database_url
+from careslot.messages.sender import Sender
 from careslot.monitoring import metrics
 from careslot.monitoring.middleware import Monitoring
 
 
-def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    database_url: str | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """The app; `clock` defaults to the system's (tests pass a movable one)."""
     settings = settings or get_settings()
+    clock = clock or SystemClock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = database_url or resolve_database_url(settings)
         pool = await create_pool(settings, url)
-        audit = AuditLog(pool)
-        cache = build_cache(settings, database_url=url, pool=pool)
-        ctx = Context(settings=settings, pool=pool, audit=audit, cache=cache)
+        audit = AuditLog(pool, clock=clock)
+        cache = build_cache(settings, database_url=url, pool=pool, clock=clock)
+        ctx = Context(settings=settings, pool=pool, audit=audit, clock=clock, cache=cache)
         app.state.ctx = ctx
         audit.start()
         subscribe_cache(cache, ctx.changes, pool)
@@ -40,6 +48,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         warming = start_warming(ctx)
         refresher = MvRefresher(url, settings)
         refresher.start()
+        sender = Sender(url, settings, now=clock.now)
+        if settings.outbox_sender:
+            sender.start()
         try:
             yield
         finally:
@@ -47,6 +58,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                 warming.cancel()
             await cache.stop()
             await refresher.stop()
+            await sender.stop()
             await audit.stop()
             metrics.untrack_pool(pool)
             await pool.close()
@@ -60,7 +72,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         redoc_url=None,
     )
     errors.install(app)
-    for module in (auth, catalog, appointments, dashboard, stats, system):
+    for module in (auth, catalog, appointments, dashboard, messages, stats, system):
         app.include_router(module.router)
     web.install(app)
     app.add_middleware(SecurityAndLimits, max_body=settings.max_body_bytes)

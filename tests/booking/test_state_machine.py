@@ -125,13 +125,13 @@ async def _setup(
     ]
     # A few slots per doctor on one working day, overlapping across doctors (30/20/15 min)
     # so that patient clashes happen too.
-    day = clock.today(cfg.zone) + dt.timedelta(days=2)
+    day = clock.today(cfg.zone, clock.SystemClock().now()) + dt.timedelta(days=2)
     while day.isoweekday() > 5:
         day += dt.timedelta(days=1)
     slots: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
     for doctor_id in doctor_ids:
         found = await scheduling.slots(
-            pool, cfg, doctor_id=doctor_id, department_id=None, first=day, last=day
+            ctx, doctor_id=doctor_id, department_id=None, first=day, last=day
         )
         slots[doctor_id] = [(s["start"], s["end"]) for s in found[:4]]
     doctors = [
@@ -277,7 +277,8 @@ class BookingMachine(RuleBasedStateMachine):
     async def _reset(self) -> None:
         async with self.world.ctx.pool.acquire() as conn:
             await conn.execute(
-                "truncate appointments, activity, audit_log, idempotency_keys restart identity"
+                "truncate appointments, activity, audit_log, idempotency_keys, outbox "
+                "restart identity"
             )
 
     # -- drawing operations ----------------------------------------------------------------

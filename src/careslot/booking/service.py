@@ -26,6 +26,7 @@ from careslot.errors import (
     ValidationFailed,
 )
 from careslot.events import Change
+from careslot.messages import outbox
 from careslot.scheduling.service import check_slot
 from careslot.scheduling.slots import days_touched
 
@@ -76,7 +77,7 @@ async def book(
     idempotency_key: str | None = None,
     request_hash: bytes = b"",
 ) -> Booked:
-    now = clock.utcnow()
+    now = ctx.clock.now()
     async with ctx.pool.acquire() as conn, conn.transaction():
         if idempotency_key:
             stored = await repo.claim_idempotency_key(
@@ -89,9 +90,7 @@ async def book(
         patient_id = await _booking_client(conn, actor, client_id)
         if actor.role == "patient":
             await repo.lock_patient(conn, patient_id)  # serialises the booking limit check
-        doctor, slot = await check_slot(
-            conn, ctx.settings, doctor_id=doctor_id, start=start, now=now
-        )
+        doctor, slot = await check_slot(ctx, conn, doctor_id=doctor_id, start=start, now=now)
         limit = ctx.settings.max_future_appointments
         if await repo.live_future_count(conn, patient_id, now) >= limit:
             raise BookingLimit(f"at most {limit} upcoming appointments at a time")
@@ -113,6 +112,7 @@ async def book(
             kind="booked",
             summary=f"Booked with {doctor['name']}",
         )
+        await outbox.appointment_changed(conn, ctx, appointment_id=appointment_id, kind="booked")
         await record_change(
             conn,
             actor_id=actor.id,
@@ -133,7 +133,7 @@ async def book(
             (patient_id,),
             (doctor_id,),
             appointment_id,
-            days_touched(slot.start, slot.end, ctx.settings.zone),
+            days_touched(slot.start, slot.end, ctx.zone),
             (doctor["department_id"],),
         )
     )
@@ -173,7 +173,7 @@ async def update(
         raise ValidationFailed("send either status or start")
     if status is not None and status not in STATUSES:
         raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
-    now = clock.utcnow()
+    now = ctx.clock.now()
     async with ctx.pool.acquire() as conn, conn.transaction():
         row = await repo.lock(conn, appointment_id)
         seen = row is not None and visible_to(
@@ -192,7 +192,7 @@ async def update(
             )
             await repo.set_status(conn, appointment_id, status)
             kind, summary = status, f"Status changed to {status.replace('_', ' ')}"
-            days = days_touched(row["starts_at"], row["ends_at"], ctx.settings.zone)
+            days = days_touched(row["starts_at"], row["ends_at"], ctx.zone)
             departments: tuple[int, ...] = ()  # the cache looks the doctor's up
         else:
             assert start is not None
@@ -200,14 +200,14 @@ async def update(
                 actor=actor, current=row["status"], starts_at=row["starts_at"], now=now
             )
             doctor, slot = await check_slot(
-                conn, ctx.settings, doctor_id=row["doctor_id"], start=start, now=now
+                ctx, conn, doctor_id=row["doctor_id"], start=start, now=now
             )
             await repo.move(conn, appointment_id, slot.start, slot.end)
             departments = (doctor["department_id"],)
             kind, summary = "rescheduled", "Rescheduled"
             days = (
-                *days_touched(row["starts_at"], row["ends_at"], ctx.settings.zone),
-                *days_touched(slot.start, slot.end, ctx.settings.zone),
+                *days_touched(row["starts_at"], row["ends_at"], ctx.zone),
+                *days_touched(slot.start, slot.end, ctx.zone),
             )
         await repo.add_activity(
             conn,
@@ -217,6 +217,7 @@ async def update(
             kind=kind,
             summary=summary,
         )
+        await outbox.appointment_changed(conn, ctx, appointment_id=appointment_id, kind=kind)
         await record_change(
             conn,
             actor_id=actor.id,
@@ -298,7 +299,7 @@ async def page(
 async def calendar(
     ctx: Context, *, actor: User, year: int, month: int, doctor_id: int | None
 ) -> dict[str, Any]:
-    start, end = clock.month_bounds(year, month, ctx.settings.zone)
+    start, end = clock.month_bounds(year, month, ctx.zone)
     client_id: int | None = None
     if actor.role == "patient":
         if doctor_id is not None:

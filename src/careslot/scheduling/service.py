@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
-
-import asyncpg
+from typing import TYPE_CHECKING, Any
 
 from careslot import clock
 from careslot.config import Settings
@@ -14,16 +12,19 @@ from careslot.errors import InvalidSlot, NotFound, ValidationFailed
 from careslot.scheduling import repository as repo
 from careslot.scheduling.slots import BusyTimes, Slot, day_slots, days_between, free_slots
 
+if TYPE_CHECKING:
+    from careslot.context import Context
+
 MAX_RANGE_DAYS = 31
 
 
-async def departments(pool: asyncpg.Pool) -> list[dict[str, Any]]:
-    async with pool.acquire() as conn:
+async def departments(ctx: Context) -> list[dict[str, Any]]:
+    async with ctx.pool.acquire() as conn:
         return await repo.departments(conn)
 
 
-async def doctors(pool: asyncpg.Pool, *, department_id: int | None) -> list[dict[str, Any]]:
-    async with pool.acquire() as conn:
+async def doctors(ctx: Context, *, department_id: int | None) -> list[dict[str, Any]]:
+    async with ctx.pool.acquire() as conn:
         return await repo.doctors(conn, department_id)
 
 
@@ -43,20 +44,18 @@ def check_range(first: date, last: date) -> None:
 
 
 async def slots(
-    pool: asyncpg.Pool,
-    settings: Settings,
+    ctx: Context,
     *,
     doctor_id: int | None,
     department_id: int | None,
     first: date,
     last: date,
-    now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     check_range(first, last)
-    now = now or clock.utcnow()
-    zone = settings.zone
+    now = ctx.clock.now()
+    settings, zone = ctx.settings, ctx.zone
     start, end = clock.day_bounds(first, last, zone)
-    async with pool.acquire() as conn:
+    async with ctx.pool.acquire() as conn:
         if doctor_id is not None:
             doctor_ids = [doctor_id]
         elif department_id is not None:
@@ -86,19 +85,20 @@ async def slots(
 
 
 async def check_slot(
+    ctx: Context,
     conn: Conn,
-    settings: Settings,
     *,
     doctor_id: int,
     start: datetime,
     now: datetime,
 ) -> tuple[dict[str, Any], Slot]:
     """The doctor's schedule and the slot that begins at `start`, or InvalidSlot. Whether
-    the slot is free is the database's call (the exclusion constraint), not this function's."""
+    the slot is free is the database's call (the exclusion constraint), not this function's.
+    Runs on the caller's connection, inside the booking's transaction."""
     schedule = (await repo.schedules(conn, [doctor_id])).get(doctor_id)
     if schedule is None:
         raise NotFound("no such doctor")
-    zone = settings.zone
+    settings, zone = ctx.settings, ctx.zone
     earliest, latest = booking_window(settings, now)
     if not earliest <= start <= latest:
         raise InvalidSlot(
@@ -123,11 +123,11 @@ async def check_slot(
 
 
 async def doctor_schedule(
-    pool: asyncpg.Pool, settings: Settings, *, doctor_id: int, first: date, last: date
+    ctx: Context, *, doctor_id: int, first: date, last: date
 ) -> dict[str, Any]:
     check_range(first, last)
-    start, end = clock.day_bounds(first, last, settings.zone)
-    async with pool.acquire() as conn:
+    start, end = clock.day_bounds(first, last, ctx.zone)
+    async with ctx.pool.acquire() as conn:
         if await repo.doctor(conn, doctor_id) is None:
             raise NotFound("no such doctor")
         return {"doctorId": doctor_id, **await repo.schedule_view(conn, doctor_id, start, end)}
