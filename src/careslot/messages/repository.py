@@ -87,10 +87,11 @@ async def next_due(conn: Conn) -> datetime | None:
 
 
 async def backlog(conn: Conn, now: datetime) -> tuple[int, datetime | None]:
-    """Due and not yet delivered (pending or held): how many, and the oldest due time."""
+    """Due and not yet delivered (pending, retrying, or held): how many, and the oldest
+    due time."""
     row = await conn.fetchrow(
         "select count(*) as depth, min(due_at) as oldest from outbox "
-        "where status in ('pending', 'held') and next_attempt_at <= $1",
+        "where status in ('pending', 'held') and due_at <= $1",
         now,
     )
     assert row is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from careslot.monitoring import metrics
 
 log = logging.getLogger("careslot.messages.sender")
 MAX_BACKOFF = timedelta(hours=1)
+OBSERVE_SECONDS = 2.0  # how often a sender counts the backlog for /metrics
 CONNECTION_ERRORS = (
     OSError,
     TimeoutError,
@@ -84,10 +86,13 @@ class Sender:
         self._wake.set()
 
     async def _run(self) -> None:
+        observed = 0.0
         while True:
             try:
                 await self.drain()
-                await self._observe()
+                if time.monotonic() - observed >= OBSERVE_SECONDS:
+                    await self.observe()
+                    observed = time.monotonic()
             except CONNECTION_ERRORS as exc:
                 log.warning("outbox sender lost its connection: %s", exc)
                 await self._disconnect()
@@ -189,7 +194,7 @@ class Sender:
             metrics.OUTBOX_RETRIES.labels(row["channel"]).inc()
             log.info("outbox %s %s retried at %s: %s", row["channel"], row["id"], retry_at, error)
 
-    async def _observe(self) -> None:
+    async def observe(self) -> None:
         conn = await self._connection()
         now = self.now()
         depth, oldest = await repo.backlog(conn, now)

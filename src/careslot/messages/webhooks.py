@@ -19,6 +19,7 @@ from standardwebhooks.webhooks import Webhook
 
 from careslot import jsonutil
 from careslot.accounts.models import User
+from careslot.audit.log import record_change
 from careslot.context import Context
 from careslot.errors import CareslotError, Forbidden, NotFound, ValidationFailed
 from careslot.messages.transport import DeliveryFailed
@@ -125,13 +126,22 @@ async def register(ctx: Context, *, actor: User, url: str, events: list[str]) ->
     except ValueError as exc:
         raise WebhookUrlRefused(str(exc)) from exc
     secret = new_secret()
-    async with ctx.pool.acquire() as conn:
+    async with ctx.pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             "insert into webhooks (url, events, secret) values ($1, $2, $3) "
             "returning id, url, events, created_at",
             url,
             sorted(set(events)),
             secret,
+        )
+        assert row is not None
+        await record_change(
+            conn,
+            actor_id=actor.id,
+            subject_id=None,
+            action="create",
+            entity="webhook",
+            entity_id=row["id"],
         )
     return _public(row) | {"secret": secret}  # shown once
 
@@ -152,5 +162,13 @@ async def delete(ctx: Context, *, actor: User, webhook_id: int) -> None:
             webhook_id,
         )
         gone = await conn.fetchval("delete from webhooks where id = $1 returning id", webhook_id)
-    if gone is None:
-        raise NotFound("no such webhook")
+        if gone is None:
+            raise NotFound("no such webhook")
+        await record_change(
+            conn,
+            actor_id=actor.id,
+            subject_id=None,
+            action="delete",
+            entity="webhook",
+            entity_id=webhook_id,
+        )
