@@ -27,6 +27,7 @@ from careslot.errors import (
     ValidationFailed,
 )
 from careslot.events import Change
+from careslot.messages import outbox
 from careslot.scheduling.service import check_slot
 from careslot.scheduling.slots import days_touched
 
@@ -97,6 +98,7 @@ async def book(
             kind="booked",
             summary=f"Booked with {doctor.name}",
         )
+        await outbox.appointment_changed(conn, ctx, appointment_id=appointment_id, kind="booked")
         await record_change(
             conn,
             actor_id=actor.id,
@@ -209,6 +211,7 @@ async def update(
             kind=kind,
             summary=summary,
         )
+        await outbox.appointment_changed(conn, ctx, appointment_id=appointment_id, kind=kind)
         await record_change(
             conn,
             actor_id=actor.id,
