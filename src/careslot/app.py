@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
 from careslot import __version__, web
-from careslot.api import appointments, auth, catalog, dashboard, errors, stats, system
+from careslot.api import admin, appointments, auth, catalog, dashboard, errors, stats, system
 from careslot.api.middleware import SecurityAndLimits
 from careslot.audit.log import AuditLog
 from careslot.cache.setup import build_cache, start_warming
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         redoc_url=None,
     )
     errors.install(app)
-    for module in (auth, catalog, appointments, dashboard, stats, system):
+    for module in (auth, catalog, admin, appointments, dashboard, stats, system):
         app.include_router(module.router)
     web.install(app)
     app.add_middleware(SecurityAndLimits, max_body=settings.max_body_bytes)

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     min_notice_minutes: int = 60
     horizon_days: int = 90
     max_future_appointments: int = 10
+    # A patient may not cancel or reschedule later than this before the start (0: off).
+    change_notice_minutes: int = Field(default=0, ge=0)
 
     # Sessions
     session_absolute_hours: int = 12
