@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -21,6 +21,7 @@ import pytest
 os.environ.setdefault("CARESLOT_ARGON2_TIME_COST", "1")
 os.environ.setdefault("CARESLOT_ARGON2_MEMORY_KIB", "8192")
 
+from careslot.clock import MovableClock
 from careslot.config import Settings
 from careslot.db.migrate import apply_migrations
 from careslot.seeding.demo import PASSWORD
@@ -112,6 +113,8 @@ def free_port() -> int:
 class LiveServer:
     url: str
     settings: Settings
+    # The server's clock: real time plus an offset; tests move it instead of sleeping.
+    clock: MovableClock = field(default_factory=MovableClock)
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -131,7 +134,8 @@ def serve_in_thread(settings: Settings) -> Iterator[LiveServer]:
     from careslot.app import create_app
 
     port = free_port()
-    app = create_app(settings, database_url=settings.database_url)
+    clock = MovableClock()
+    app = create_app(settings, database_url=settings.database_url, clock=clock)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio", lifespan="on"
     )
@@ -143,7 +147,7 @@ def serve_in_thread(settings: Settings) -> Iterator[LiveServer]:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("careslot did not start")
         time.sleep(0.01)
-    yield LiveServer(f"http://127.0.0.1:{port}", settings)
+    yield LiveServer(f"http://127.0.0.1:{port}", settings, clock)
     server.should_exit = True
     thread.join(timeout=10)
 

@@ -14,6 +14,7 @@ from careslot.api.middleware import SecurityAndLimits
 from careslot.audit.log import AuditLog
 from careslot.cache.setup import build_cache, start_warming
 from careslot.cache.setup import subscribe as subscribe_cache
+from careslot.clock import Clock, SystemClock
 from careslot.config import Settings, get_settings
 from careslot.context import Context
 from careslot.dashboard.mv import MvRefresher
@@ -23,16 +24,22 @@ from careslot.monitoring import metrics
 from careslot.monitoring.middleware import Monitoring
 
 
-def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    database_url: str | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """The app; `clock` defaults to the system's (tests pass a movable one)."""
     settings = settings or get_settings()
+    clock = clock or SystemClock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = database_url or resolve_database_url(settings)
         pool = await create_pool(settings, url)
-        audit = AuditLog(pool)
-        cache = build_cache(settings, database_url=url, pool=pool)
-        ctx = Context(settings=settings, pool=pool, audit=audit, cache=cache)
+        audit = AuditLog(pool, clock=clock)
+        cache = build_cache(settings, database_url=url, pool=pool, clock=clock)
+        ctx = Context(settings=settings, pool=pool, audit=audit, clock=clock, cache=cache)
         app.state.ctx = ctx
         audit.start()
         subscribe_cache(cache, ctx.changes, pool)

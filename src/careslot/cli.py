@@ -111,6 +111,8 @@ def users_create(
 ) -> None:
     """Create a user account."""
     from careslot.accounts.service import create_user
+    from careslot.audit.log import AuditLog
+    from careslot.context import Context
     from careslot.db.pool import create_pool
     from careslot.errors import CareslotError
 
@@ -118,9 +120,10 @@ def users_create(
 
     async def create() -> None:
         pool = await create_pool(get_settings(), url)
+        ctx = Context(settings=get_settings(), pool=pool, audit=AuditLog(pool))
         try:
             user = await create_user(
-                pool, email=email, password=password, name=name or email.split("@")[0], role=role
+                ctx, email=email, password=password, name=name or email.split("@")[0], role=role
             )
             console.print(f"[green]created {user.role} #{user.id} {user.email}[/green]")
         finally:

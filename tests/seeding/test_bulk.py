@@ -170,7 +170,7 @@ def _assert_on_slots_and_room_to_book(url: str) -> None:
     )[0]["m"]
     assert busiest <= MAX_FUTURE_PER_PATIENT
     # Plenty of free future slots: no doctor's next 90 days are more than about half full.
-    today = clock.today(zone)
+    today = clock.today(zone, clock.SystemClock().now())
     for doctor_id in {r["doctor_id"] for r in seeded}:
         slots = sum(
             len(day_slots(today + timedelta(days=i), hours[doctor_id], minutes[doctor_id], zone))

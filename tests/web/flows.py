@@ -81,7 +81,7 @@ CACHED_URLS = """async () => {
 def appointment_today(live: LiveServer, email: str = "patient@demo.careslot") -> int:
     """Today's appointment at the desk's board, whatever the hour the test runs at (the
     booking rules would refuse a time that is already past, so it is set up directly)."""
-    start = clock.day_start(clock.today(live.settings.zone), live.settings.zone)
+    start = clock.day_start(clock.today(live.settings.zone, live.clock.now()), live.settings.zone)
     start += dt.timedelta(minutes=5)
 
     # Plain psycopg: Playwright's sync API keeps an event loop running in this thread.

@@ -1,42 +1,46 @@
-"""argon2id hashing, run off the event loop (it is deliberately slow)."""
+"""argon2id hashing with the parameters from settings, run off the event loop (it is
+deliberately slow)."""
 
 from __future__ import annotations
 
 import asyncio
-from functools import lru_cache
+from functools import cached_property
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from careslot.config import get_settings
+from careslot.config import Settings
 
 
-@lru_cache(maxsize=1)
-def hasher() -> PasswordHasher:
-    s = get_settings()
-    return PasswordHasher(time_cost=s.argon2_time_cost, memory_cost=s.argon2_memory_kib)
+class Passwords:
+    def __init__(self, hasher: PasswordHasher) -> None:
+        self.hasher = hasher
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Passwords:
+        return cls(
+            PasswordHasher(
+                time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib
+            )
+        )
 
-def hash_password(password: str) -> str:
-    return hasher().hash(password)
+    def hash(self, password: str) -> str:
+        return self.hasher.hash(password)
 
+    def verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return hasher().verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    async def hash_async(self, password: str) -> str:
+        return await asyncio.to_thread(self.hash, password)
 
+    async def verify_async(self, password_hash: str, password: str) -> bool:
+        return await asyncio.to_thread(self.verify, password_hash, password)
 
-async def hash_password_async(password: str) -> str:
-    return await asyncio.to_thread(hash_password, password)
-
-
-async def verify_password_async(password_hash: str, password: str) -> bool:
-    return await asyncio.to_thread(verify_password, password_hash, password)
-
-
-# A valid hash to verify against when the email is unknown, so timing does not reveal it.
-@lru_cache(maxsize=1)
-def dummy_hash() -> str:
-    return hash_password("not-a-real-password")
+    @cached_property
+    def dummy_hash(self) -> str:
+        """A valid hash to verify against when the email is unknown, so timing does not
+        reveal whether an account exists."""
+        return self.hash("not-a-real-password")

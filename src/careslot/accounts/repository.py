@@ -40,7 +40,9 @@ async def user_by_id(conn: Conn, user_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(f"select {_USER_COLUMNS} from users u where u.id = $1", user_id)
 
 
-async def claim_login_attempt(conn: Conn, *, email: str, since: datetime, limit: int) -> int | None:
+async def claim_login_attempt(
+    conn: Conn, *, email: str, now: datetime, since: datetime, limit: int
+) -> int | None:
     """Record this attempt as a failure unless `limit` failures since `since` already
     stand; returns its id, or None when throttled.
 
@@ -58,7 +60,7 @@ async def claim_login_attempt(conn: Conn, *, email: str, since: datetime, limit:
         if failures >= limit:
             return None
         attempt: int = await conn.fetchval(
-            "insert into login_failures (email) values ($1) returning id", email
+            "insert into login_failures (email, at) values ($1, $2) returning id", email, now
         )
         return attempt
 
@@ -68,34 +70,40 @@ async def forget_login_attempt(conn: Conn, attempt_id: int) -> None:
 
 
 async def insert_session(
-    conn: Conn, *, token_hash: bytes, user_id: int, expires_at: datetime
+    conn: Conn, *, token_hash: bytes, user_id: int, now: datetime, expires_at: datetime
 ) -> None:
     await conn.execute(
-        "insert into sessions (token_hash, user_id, expires_at) values ($1, $2, $3)",
+        "insert into sessions (token_hash, user_id, created_at, last_seen_at, expires_at) "
+        "values ($1, $2, $3, $3, $4)",
         token_hash,
         user_id,
+        now,
         expires_at,
     )
 
 
-async def session_user(conn: Conn, token_hash: bytes) -> asyncpg.Record | None:
+async def session_user(conn: Conn, token_hash: bytes, *, now: datetime) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"""select {_USER_COLUMNS}, s.last_seen_at, s.expires_at
             from sessions s join users u on u.id = s.user_id
-            where s.token_hash = $1 and s.revoked_at is null and s.expires_at > now()
+            where s.token_hash = $1 and s.revoked_at is null and s.expires_at > $2
               and u.is_active""",
         token_hash,
+        now,
     )
 
 
-async def touch_session(conn: Conn, token_hash: bytes) -> None:
-    await conn.execute("update sessions set last_seen_at = now() where token_hash = $1", token_hash)
-
-
-async def revoke_session(conn: Conn, token_hash: bytes) -> None:
+async def touch_session(conn: Conn, token_hash: bytes, *, now: datetime) -> None:
     await conn.execute(
-        "update sessions set revoked_at = now() where token_hash = $1 and revoked_at is null",
+        "update sessions set last_seen_at = $2 where token_hash = $1", token_hash, now
+    )
+
+
+async def revoke_session(conn: Conn, token_hash: bytes, *, now: datetime) -> None:
+    await conn.execute(
+        "update sessions set revoked_at = $2 where token_hash = $1 and revoked_at is null",
         token_hash,
+        now,
     )
 
 

@@ -7,15 +7,23 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import asyncpg
 
-from careslot import clock
+if TYPE_CHECKING:
+    from careslot.context import Context
+
 from careslot.accounts import repository as repo
 from careslot.accounts.models import ROLES, User
-from careslot.accounts.passwords import dummy_hash, hash_password_async, verify_password_async
-from careslot.config import Settings
-from careslot.errors import EmailTaken, RateLimited, Unauthenticated, ValidationFailed
+from careslot.errors import (
+    EmailTaken,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+    ValidationFailed,
+)
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 TOUCH_EVERY = timedelta(seconds=60)
@@ -43,15 +51,15 @@ def _check_credentials(email: str, password: str) -> None:
 
 
 async def create_user(
-    pool: asyncpg.Pool, *, email: str, password: str, name: str, role: str = "patient"
+    ctx: Context, *, email: str, password: str, name: str, role: str = "patient"
 ) -> User:
     _check_credentials(email, password)
     if role not in ROLES:
         raise ValidationFailed(f"role must be one of {', '.join(ROLES)}")
     if not name.strip():
         raise ValidationFailed("name is required")
-    password_hash = await hash_password_async(password)
-    async with pool.acquire() as conn:
+    password_hash = await ctx.passwords.hash_async(password)
+    async with ctx.pool.acquire() as conn:
         try:
             row = await repo.insert_user(
                 conn,
@@ -65,79 +73,89 @@ async def create_user(
     return _user(row)
 
 
-async def _new_session(pool: asyncpg.Pool, settings: Settings, user: User) -> str:
+async def _new_session(ctx: Context, user: User) -> str:
     token = secrets.token_urlsafe(32)
-    async with pool.acquire() as conn:
+    now = ctx.clock.now()
+    async with ctx.pool.acquire() as conn:
         await repo.insert_session(
             conn,
             token_hash=token_hash(token),
             user_id=user.id,
-            expires_at=clock.utcnow() + timedelta(hours=settings.session_absolute_hours),
+            now=now,
+            expires_at=now + timedelta(hours=ctx.settings.session_absolute_hours),
         )
     return token
 
 
-async def register(
-    pool: asyncpg.Pool, settings: Settings, *, email: str, password: str, name: str
-) -> tuple[User, str]:
-    user = await create_user(pool, email=email, password=password, name=name, role="patient")
-    return user, await _new_session(pool, settings, user)
+async def register(ctx: Context, *, email: str, password: str, name: str) -> tuple[User, str]:
+    user = await create_user(ctx, email=email, password=password, name=name, role="patient")
+    return user, await _new_session(ctx, user)
 
 
-async def login(
-    pool: asyncpg.Pool, settings: Settings, *, email: str, password: str
-) -> tuple[User, str]:
+async def login(ctx: Context, *, email: str, password: str) -> tuple[User, str]:
     email = email.strip()
-    since = clock.utcnow() - timedelta(minutes=settings.login_failure_window_minutes)
-    async with pool.acquire() as conn:
+    settings = ctx.settings
+    now = ctx.clock.now()
+    since = now - timedelta(minutes=settings.login_failure_window_minutes)
+    async with ctx.pool.acquire() as conn:
         attempt = await repo.claim_login_attempt(
-            conn, email=email, since=since, limit=settings.login_failure_limit
+            conn, email=email, now=now, since=since, limit=settings.login_failure_limit
         )
         if attempt is None:
             raise RateLimited("too many failed sign-ins for this email; wait 15 minutes")
         row = await repo.user_for_login(conn, email)
-    ok = await verify_password_async(row["password_hash"] if row else dummy_hash(), password)
+    known_hash = row["password_hash"] if row else ctx.passwords.dummy_hash
+    ok = await ctx.passwords.verify_async(known_hash, password)
     if row is None or not ok:
         raise Unauthenticated("wrong email or password")  # the attempt stays a failure
-    async with pool.acquire() as conn:
+    async with ctx.pool.acquire() as conn:
         await repo.forget_login_attempt(conn, attempt)
     user = _user(row)
-    return user, await _new_session(pool, settings, user)
+    return user, await _new_session(ctx, user)
 
 
-async def logout(pool: asyncpg.Pool, token: str) -> None:
-    async with pool.acquire() as conn:
-        await repo.revoke_session(conn, token_hash(token))
+async def logout(ctx: Context, *, token: str) -> None:
+    async with ctx.pool.acquire() as conn:
+        await repo.revoke_session(conn, token_hash(token), now=ctx.clock.now())
 
 
-async def authenticate(pool: asyncpg.Pool, settings: Settings, token: str) -> Session:
+async def authenticate(ctx: Context, *, token: str) -> Session:
     """The live session behind `token`, or Unauthenticated."""
     digest = token_hash(token)
-    async with pool.acquire() as conn:
-        row = await repo.session_user(conn, digest)
+    now = ctx.clock.now()
+    async with ctx.pool.acquire() as conn:
+        row = await repo.session_user(conn, digest, now=now)
         if row is None:
             raise Unauthenticated("session expired or signed out")
-        now = clock.utcnow()
         idle = now - row["last_seen_at"]
-        if row["role"] != "patient" and idle > timedelta(minutes=settings.staff_idle_minutes):
-            await repo.revoke_session(conn, digest)
+        staff_idle = timedelta(minutes=ctx.settings.staff_idle_minutes)
+        if row["role"] != "patient" and idle > staff_idle:
+            await repo.revoke_session(conn, digest, now=now)
             raise Unauthenticated("session timed out after inactivity")
         if idle > TOUCH_EVERY:
-            await repo.touch_session(conn, digest)
+            await repo.touch_session(conn, digest, now=now)
     return Session(_user(row), row["expires_at"])
 
 
-async def get_user(pool: asyncpg.Pool, user_id: int) -> User | None:
-    async with pool.acquire() as conn:
-        row = await repo.user_by_id(conn, user_id)
-    return _user(row) if row else None
+async def get_patient(ctx: Context, *, actor: User, patient_id: int) -> User:
+    """A patient's account, for staff (booking on their behalf), else NotFound."""
+    if not actor.is_staff and actor.id != patient_id:
+        raise NotFound("There is no patient with that number.")
+    async with ctx.pool.acquire() as conn:
+        row = await repo.user_by_id(conn, patient_id)
+    if row is None or row["role"] != "patient":
+        raise NotFound("There is no patient with that number.")
+    return _user(row)
 
 
-async def search_patients(pool: asyncpg.Pool, *, query: str, limit: int = 20) -> list[User]:
+async def search_patients(ctx: Context, *, actor: User, query: str, limit: int = 20) -> list[User]:
     """Patients whose name or email contains `query` (the front desk's "find a patient")."""
+    if not actor.is_staff:
+        raise Forbidden("only staff search patients")
     query = query.strip()
     if not 2 <= len(query) <= 100:
         raise ValidationFailed("search for 2 to 100 characters of a name or email")
-    async with pool.acquire() as conn:
+    async with ctx.pool.acquire() as conn:
         rows = await repo.search_patients(conn, query, limit)
+    ctx.audit.read(actor_id=actor.id, subject_id=None, entity="patient_search")
     return [User(r["id"], r["email"], r["name"], "patient") for r in rows]

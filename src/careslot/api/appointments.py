@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from careslot import clock
 from careslot.api import responses
 from careslot.api.deps import Ctx, CurrentUser
 from careslot.api.schemas import MAX_ID, AppointmentPatch, BookIn
@@ -22,7 +22,6 @@ from careslot.errors import Forbidden, ValidationFailed
 router = APIRouter(prefix="/api", tags=["appointments"])
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Instant = Annotated[dt.datetime | None, Query()]
-MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
@@ -125,13 +124,6 @@ async def calendar(
     month: Annotated[str | None, Query(max_length=7)] = None,
     doctorId: OptId = None,
 ) -> Response:
-    if month is None:
-        today = dt.datetime.now(ctx.settings.zone)
-        year, mon = today.year, today.month
-    else:
-        match = MONTH_RE.match(month)
-        if not match or not 2000 <= int(match.group(1)) <= 2100:
-            raise ValidationFailed("month must be YYYY-MM")
-        year, mon = int(match.group(1)), int(match.group(2))
+    year, mon = clock.parse_month(month, clock.today(ctx.zone, ctx.clock.now()))
     answer = await reads.calendar(ctx, actor=user, year=year, month=mon, doctor_id=doctorId)
     return cached_response(request, answer)

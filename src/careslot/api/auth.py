@@ -32,16 +32,14 @@ def _signed_in(request: Request, ctx: Context, user: User, token: str, status: i
 @router.post("/auth/register", status_code=201)
 async def register(body: RegisterIn, request: Request, ctx: Ctx) -> Response:
     user, token = await accounts.register(
-        ctx.pool, ctx.settings, email=body.email, password=body.password, name=body.name
+        ctx, email=body.email, password=body.password, name=body.name
     )
     return _signed_in(request, ctx, user, token, 201)
 
 
 @router.post("/auth/login")
 async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
-    user, token = await accounts.login(
-        ctx.pool, ctx.settings, email=body.email, password=body.password
-    )
+    user, token = await accounts.login(ctx, email=body.email, password=body.password)
     return _signed_in(request, ctx, user, token, 200)
 
 

@@ -84,7 +84,7 @@ async def doctor_schedule(
         raise Forbidden("only staff and the doctor see this schedule")
     first, last = day_range(None, from_, to) if from_ or to else (None, None)
     if first is None or last is None:
-        first = clock.today(ctx.settings.zone)
+        first = clock.today(ctx.zone, ctx.clock.now())
         last = first + dt.timedelta(days=6)
     answer = await reads.doctor_schedule(
         ctx, actor=user, doctor_id=doctor_id, first=first, last=last

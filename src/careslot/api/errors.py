@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -13,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from careslot.api.responses import problem, problem_for
+from careslot.db.failures import UNAVAILABLE
 from careslot.errors import (
     CareslotError,
     MalformedRequest,
@@ -81,14 +81,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(asyncpg.DataError, _bad_data)
-    for exc_type in (
-        OSError,
-        asyncio.TimeoutError,
-        asyncpg.InterfaceError,
-        asyncpg.CannotConnectNowError,
-        asyncpg.AdminShutdownError,
-        asyncpg.ConnectionDoesNotExistError,
-        asyncpg.TooManyConnectionsError,
-        asyncpg.QueryCanceledError,
-    ):  # statement timeout: overloaded, retry
+    for exc_type in UNAVAILABLE:  # connection lost, database down or overloaded: retry
         app.add_exception_handler(exc_type, _unavailable)

@@ -14,8 +14,9 @@ from datetime import datetime
 
 import asyncpg
 
-from careslot import clock
+from careslot.clock import Clock, SystemClock
 from careslot.db import Conn
+from careslot.db.failures import DATABASE_ERRORS
 
 log = logging.getLogger("careslot.audit")
 
@@ -51,8 +52,11 @@ async def record_change(
 
 
 class AuditLog:
-    def __init__(self, pool: asyncpg.Pool, flush_seconds: float = 0.5) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, flush_seconds: float = 0.5, clock: Clock | None = None
+    ) -> None:
         self._pool = pool
+        self._clock = clock or SystemClock()
         self._buffer: list[Row] = []
         self._flush_seconds = flush_seconds
         self._task: asyncio.Task[None] | None = None
@@ -67,7 +71,7 @@ class AuditLog:
         outcome: str = "ok",
     ) -> None:
         self._buffer.append(
-            (clock.utcnow(), actor_id, subject_id, "read", entity, entity_id, outcome)
+            (self._clock.now(), actor_id, subject_id, "read", entity, entity_id, outcome)
         )
 
     async def flush(self) -> None:
@@ -77,7 +81,7 @@ class AuditLog:
         try:
             async with self._pool.acquire() as conn:
                 await conn.copy_records_to_table("audit_log", records=rows, columns=COLUMNS)
-        except (TimeoutError, OSError, asyncpg.PostgresError):
+        except DATABASE_ERRORS:
             log.warning("audit flush failed; keeping %d rows for the next try", len(rows))
             self._buffer[:0] = rows
 

@@ -16,7 +16,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from careslot.accounts.passwords import hash_password
+from careslot.accounts.passwords import Passwords
+from careslot.config import Settings
 
 STAFF_PASSWORD = "careslot-bench-staff"  # noqa: S105 - a bench account on a bench database
 STAFF_EMAILS = ("bench-staff1@bench.careslot", "bench-staff2@bench.careslot")
@@ -70,7 +71,7 @@ async def _read_catalog(url: str, *, patients: int, pattern: str) -> dict[str, A
             "select id, department_id from doctors where is_active order by id"
         )
         departments = await conn.fetch("select id from departments where is_active order by id")
-        staff_hash = hash_password(STAFF_PASSWORD)
+        staff_hash = Passwords.from_settings(Settings()).hash(STAFF_PASSWORD)
         for i, email in enumerate(STAFF_EMAILS, start=1):
             await conn.execute(
                 "insert into users (email, password_hash, name, role) "

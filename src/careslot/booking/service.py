@@ -79,7 +79,7 @@ async def book(
     request_hash: bytes = b"",
     type_id: int | None = None,
 ) -> Booked:
-    now = clock.utcnow()
+    now = ctx.clock.now()
     async with ctx.pool.acquire() as conn, conn.transaction():
         if idempotency_key:
             stored = await repo.claim_idempotency_key(
@@ -94,8 +94,8 @@ async def book(
             await repo.lock_patient(conn, patient_id)  # serialises the booking limit check
         kind = await types.for_booking(conn, actor=actor, type_id=type_id) if type_id else None
         doctor, slot = await check_slot(
+            ctx,
             conn,
-            ctx.settings,
             doctor_id=doctor_id,
             start=start,
             now=now,
@@ -146,7 +146,7 @@ async def book(
             (patient_id,),
             (doctor_id,),
             appointment_id,
-            days_touched(*(kind.shape if kind else Shape(0)).blocked(slot), ctx.settings.zone),
+            days_touched(*(kind.shape if kind else Shape(0)).blocked(slot), ctx.zone),
             (doctor["department_id"],),
         )
     )
@@ -186,7 +186,7 @@ async def update(
         raise ValidationFailed("send either status or start")
     if status is not None and status not in STATUSES:
         raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
-    now = clock.utcnow()
+    now = ctx.clock.now()
     async with ctx.pool.acquire() as conn, conn.transaction():
         row = await repo.lock(conn, appointment_id)
         seen = row is not None and visible_to(
@@ -195,7 +195,7 @@ async def update(
         if not seen:
             raise NotFound("no such appointment")
         assert row is not None
-        zone = ctx.settings.zone
+        zone = ctx.zone
         was_blocking = days_touched(row["blocked_from"], row["blocked_to"], zone)
         if status is not None:
             check_move(
@@ -219,8 +219,8 @@ async def update(
             await check_change_window(conn, ctx.settings, actor=actor, appointment=row, now=now)
             shape = booked_shape(row)
             doctor, slot = await check_slot(
+                ctx,
                 conn,
-                ctx.settings,
                 doctor_id=row["doctor_id"],
                 start=start,
                 now=now,
@@ -320,7 +320,7 @@ async def page(
 async def calendar(
     ctx: Context, *, actor: User, year: int, month: int, doctor_id: int | None
 ) -> dict[str, Any]:
-    start, end = clock.month_bounds(year, month, ctx.settings.zone)
+    start, end = clock.month_bounds(year, month, ctx.zone)
     client_id: int | None = None
     if actor.role == "patient":
         if doctor_id is not None:

@@ -30,6 +30,7 @@ from careslot.cache import metrics
 from careslot.cache import repository as repo
 from careslot.cache.keys import EVERYTHING
 from careslot.db import Conn
+from careslot.db.failures import BROKEN_CONNECTION, DATABASE_ERRORS, UNAVAILABLE
 
 log = logging.getLogger("careslot.cache.bus")
 MAX_PAYLOAD = 7000  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
@@ -123,7 +124,7 @@ class InvalidationBus:
                 try:
                     async with asyncio.timeout(1.0), self._lock:
                         await self._conn.fetchval("select 1")
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                except UNAVAILABLE:
                     self._lose("health check failed")
                     conn, self._conn = self._conn, None
                     conn.terminate()
@@ -133,7 +134,7 @@ class InvalidationBus:
                     # Clear layer 1 again (messages may have been missed) and re-read the
                     # layer-2 epoch before trusting any cache again.
                     await self.on_restored()
-                except (OSError, asyncpg.PostgresError, TimeoutError):
+                except DATABASE_ERRORS:
                     continue
                 self.connected = True
                 log.warning("cache invalidation channel restored")
@@ -159,7 +160,7 @@ class InvalidationBus:
             async with self._lock:
                 if self._conn is not None:
                     await repo.ack(self._conn, message_id)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except DATABASE_ERRORS:
             self._lose("could not acknowledge")
 
     def _on_ack(self, conn: Any, pid: int, channel: str, payload: object) -> None:
@@ -179,8 +180,11 @@ class InvalidationBus:
             try:
                 async with self._lock:
                     return await work(self._conn)
-            except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError):
+            except BROKEN_CONNECTION:
                 self._lose("statement failed")
+                broken, self._conn = self._conn, None
+                if broken is not None:
+                    broken.terminate()
         async with pool.acquire() as conn:
             return await work(conn)
 

@@ -21,6 +21,7 @@ from careslot.cache.entry import Entry
 from careslot.cache.memory import MemoryLayer
 from careslot.cache.redis_layer import RedisLayer
 from careslot.cache.strategies import Strategy
+from careslot.clock import Clock, SystemClock
 from careslot.monitoring.timing import note_cache
 
 log = logging.getLogger("careslot.cache")
@@ -51,9 +52,10 @@ class Cache:
         redis: RedisLayer | None = None,
         pool: asyncpg.Pool | None = None,
         bus: InvalidationBus | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.enabled = enabled
-        self.l1 = MemoryLayer(l1_max_entries)
+        self.l1 = MemoryLayer(l1_max_entries, clock=clock or SystemClock())
         self.redis = redis
         self.pool = pool
         self.bus = bus

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from careslot.cache.entry import Entry
+from careslot.clock import Clock, SystemClock
 
 
 @dataclass(slots=True)
@@ -19,8 +19,10 @@ class _Slot:
 class MemoryLayer:
     """Not thread-safe: one event loop per worker process owns it."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, clock: Clock | None = None) -> None:
         self.max_entries = max_entries
+        # TTLs run on the clock's monotonic time, so tests expire entries by moving it.
+        self._monotonic = (clock or SystemClock()).monotonic
         self._entries: OrderedDict[str, _Slot] = OrderedDict()
         self._by_tag: dict[str, set[str]] = {}
         # Bumped on every invalidation of a tag; a load that began before a bump must not
@@ -35,7 +37,7 @@ class MemoryLayer:
         slot = self._entries.get(key)
         if slot is None:
             return None
-        if slot.expires <= time.monotonic():
+        if slot.expires <= self._monotonic():
             self._drop(key)
             return None
         self._entries.move_to_end(key)
@@ -57,7 +59,7 @@ class MemoryLayer:
             return False
         if key in self._entries:
             self._drop(key)
-        self._entries[key] = _Slot(time.monotonic() + ttl, entry, tags)
+        self._entries[key] = _Slot(self._monotonic() + ttl, entry, tags)
         for tag in tags:
             self._by_tag.setdefault(tag, set()).add(key)
         while len(self._entries) > self.max_entries:

@@ -52,7 +52,7 @@ async def _get(
 
 async def departments(ctx: Context) -> Answer:
     async def load() -> bytes:
-        return jsonutil.dumps(await scheduling.departments(ctx.pool))
+        return jsonutil.dumps(await scheduling.departments(ctx))
 
     answer, _ = await _get(
         ctx, s.DEPARTMENTS, keys.key(s.DEPARTMENTS.name, "public"), (keys.DEPARTMENTS,), load
@@ -62,7 +62,7 @@ async def departments(ctx: Context) -> Answer:
 
 async def doctors(ctx: Context, *, department_id: int | None) -> Answer:
     async def load() -> bytes:
-        return jsonutil.dumps(await scheduling.doctors(ctx.pool, department_id=department_id))
+        return jsonutil.dumps(await scheduling.doctors(ctx, department_id=department_id))
 
     key = keys.key(s.DOCTORS.name, "public", department_id or "all")
     answer, _ = await _get(ctx, s.DOCTORS, key, (keys.DOCTORS,), load)
@@ -80,8 +80,7 @@ async def slots(
 ) -> Answer:
     async def load() -> bytes:
         found = await scheduling.slots(
-            ctx.pool,
-            ctx.settings,
+            ctx,
             doctor_id=doctor_id,
             department_id=department_id,
             first=first,
@@ -116,15 +115,13 @@ async def doctor_schedule(
     """The caller must already be staff or this doctor (the route checks)."""
 
     async def load() -> bytes:
-        view = await scheduling.doctor_schedule(
-            ctx.pool, ctx.settings, doctor_id=doctor_id, first=first, last=last
-        )
+        view = await scheduling.doctor_schedule(ctx, doctor_id=doctor_id, first=first, last=last)
         listing = await booking.page(
             ctx,
             actor=actor,
             status=None,
-            start=clock.day_start(first, ctx.settings.zone),
-            end=clock.day_start(last + dt.timedelta(days=1), ctx.settings.zone),
+            start=clock.day_start(first, ctx.zone),
+            end=clock.day_start(last + dt.timedelta(days=1), ctx.zone),
             limit=1000,
             cursor=None,
             doctor_id=doctor_id,

@@ -17,7 +17,6 @@ import hashlib
 
 import orjson
 
-from careslot import clock
 from careslot.accounts import service as accounts
 from careslot.accounts.models import User
 from careslot.cache import keys
@@ -34,10 +33,10 @@ def _tag(token: str) -> str:
 async def authenticate(ctx: Context, token: str) -> User:
     ttl = ctx.settings.session_cache_seconds
     if ttl <= 0:
-        return (await accounts.authenticate(ctx.pool, ctx.settings, token)).user
+        return (await accounts.authenticate(ctx, token=token)).user
 
     async def load() -> bytes:
-        session = await accounts.authenticate(ctx.pool, ctx.settings, token)
+        session = await accounts.authenticate(ctx, token=token)
         user = session.user
         return orjson.dumps(
             {
@@ -50,12 +49,12 @@ async def authenticate(ctx: Context, token: str) -> User:
     tag = _tag(token)
     fetched = await ctx.cache.fetch(Strategy(SESSIONS, ttl), keys.key(SESSIONS, tag), (tag,), load)
     data = orjson.loads(fetched.entry.body)
-    if data["expiresAt"] <= clock.utcnow().timestamp():
+    if data["expiresAt"] <= ctx.clock.now().timestamp():
         await ctx.cache.invalidate((tag,), (SESSIONS,))
-        return (await accounts.authenticate(ctx.pool, ctx.settings, token)).user
+        return (await accounts.authenticate(ctx, token=token)).user
     return User(data["id"], data["email"], data["name"], data["role"], data["doctorId"])
 
 
 async def logout(ctx: Context, token: str) -> None:
-    await accounts.logout(ctx.pool, token)
+    await accounts.logout(ctx, token=token)
     await ctx.cache.invalidate((_tag(token),), (SESSIONS,))

@@ -15,6 +15,7 @@ from careslot.cache.core import Cache
 from careslot.cache.invalidation import affected
 from careslot.cache.redis_layer import RedisLayer
 from careslot.cache.warm import warm
+from careslot.clock import Clock
 from careslot.config import Settings
 from careslot.events import Change, ChangeBus
 
@@ -29,7 +30,9 @@ def database_namespace(database_url: str) -> str:
     return hashlib.blake2b(where.encode(), digest_size=5).hexdigest()
 
 
-def build_cache(settings: Settings, *, database_url: str, pool: asyncpg.Pool) -> Cache:
+def build_cache(
+    settings: Settings, *, database_url: str, pool: asyncpg.Pool, clock: Clock | None = None
+) -> Cache:
     if not settings.cache_enabled:
         return Cache.disabled()
     redis = None
@@ -41,7 +44,11 @@ def build_cache(settings: Settings, *, database_url: str, pool: asyncpg.Pool) ->
             namespace=database_namespace(database_url),
         )
     cache = Cache(
-        enabled=True, l1_max_entries=settings.cache_l1_max_entries, redis=redis, pool=pool
+        enabled=True,
+        l1_max_entries=settings.cache_l1_max_entries,
+        redis=redis,
+        pool=pool,
+        clock=clock,
     )
     cache.bus = InvalidationBus(
         database_url,

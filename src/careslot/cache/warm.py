@@ -29,7 +29,7 @@ async def warm(ctx: Context) -> int:
         for department_id in sorted({d["departmentId"] for d in everyone}):
             await reads.doctors(ctx, department_id=department_id)
             warmed += 1
-        today = clock.today(ctx.settings.zone)
+        today = clock.today(ctx.zone, ctx.clock.now())
         for doctor in everyone:
             for day in (today, today + dt.timedelta(days=1)):
                 await reads.slots(

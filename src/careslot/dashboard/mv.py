@@ -26,6 +26,7 @@ import asyncpg
 from careslot.accounts.models import User
 from careslot.config import Settings
 from careslot.context import Context
+from careslot.db.failures import UNAVAILABLE
 from careslot.errors import Forbidden
 from careslot.monitoring import metrics
 
@@ -43,14 +44,7 @@ select patients_with_upcoming as "patientsWithUpcoming", upcoming_count as "upco
        refreshed_at as "asOf"
 from dashboard_stats_mv where client_id = 0
 """
-CONNECTION_ERRORS = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-)
+CONNECTION_ERRORS = UNAVAILABLE
 
 
 async def hospital_stats(ctx: Context, *, actor: User) -> dict[str, Any]:

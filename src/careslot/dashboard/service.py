@@ -26,9 +26,9 @@ def stats_owner(actor: User, client_id: int | None) -> int:
 
 async def stats(ctx: Context, *, actor: User, client_id: int | None) -> dict[str, Any]:
     owner = stats_owner(actor, client_id)
-    now = clock.utcnow()
-    local = now.astimezone(ctx.settings.zone)
-    month_start, month_end = clock.month_bounds(local.year, local.month, ctx.settings.zone)
+    now = ctx.clock.now()
+    local = now.astimezone(ctx.zone)
+    month_start, month_end = clock.month_bounds(local.year, local.month, ctx.zone)
     async with ctx.pool.acquire() as conn:
         if actor.role != "patient" and not await repo.is_patient(conn, owner):
             raise NotFound("no such patient")

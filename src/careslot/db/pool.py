@@ -14,6 +14,7 @@ import asyncpg
 import orjson
 
 from careslot.config import Settings
+from careslot.db.failures import is_broken_connection
 from careslot.monitoring import metrics, timing
 
 _clock = time.perf_counter
@@ -112,15 +113,42 @@ def server_settings(settings: Settings, application_name: str = "careslot") -> d
     }
 
 
+class _Acquire:
+    """asyncpg's acquire context, except that a connection which failed at the connection
+    level (see db/failures.py) is terminated, not returned to the pool for the next request.
+    Pool.fetch/fetchrow/execute acquire through Pool.acquire, so they are covered too."""
+
+    __slots__ = ("_conn", "_inner")
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._conn: Any = None
+
+    async def __aenter__(self) -> Any:
+        self._conn = await self._inner.__aenter__()
+        return self._conn
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if is_broken_connection(exc) and self._conn is not None:
+            self._conn.terminate()  # the pool's release sees it closed and drops it
+        await self._inner.__aexit__(exc_type, exc, tb)
+
+    def __await__(self) -> Any:
+        return self._inner.__await__()
+
+
 class CareslotPool(asyncpg.Pool):
-    """asyncpg's pool with a default acquire timeout, so a saturated pool answers 503 fast."""
+    """asyncpg's pool with a default acquire timeout, so a saturated pool answers 503 fast,
+    and broken connections dropped instead of reused."""
 
     def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.acquire_timeout = acquire_timeout
 
     def acquire(self, *, timeout: float | None = None) -> Any:
-        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+        return _Acquire(
+            super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+        )
 
 
 async def create_pool(settings: Settings, database_url: str) -> asyncpg.Pool:

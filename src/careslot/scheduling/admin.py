@@ -8,10 +8,9 @@ exactly the cached answers it affects before the caller hears back.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, time
+from datetime import time
 from typing import Any
 
-from careslot import clock
 from careslot.accounts.models import User
 from careslot.audit.log import record_change
 from careslot.context import Context
@@ -22,11 +21,6 @@ from careslot.scheduling import admin_repository as repo
 from careslot.scheduling.slots import WorkingWindow
 
 COLOR_CHARS = frozenset("0123456789abcdefABCDEF")
-
-
-def now_of(ctx: Context) -> datetime:
-    """The service's 'now' (the context's clock once every service reads it)."""
-    return clock.utcnow()
 
 
 def _check_color(color: str) -> None:
@@ -208,8 +202,8 @@ async def replace_working_hours(
     """Replace the whole week at once. Live future appointments now outside the hours stay
     booked; the answer lists them as `conflicts`."""
     access.require_schedule_editor(actor)
-    now = now_of(ctx)
-    zone = ctx.settings.zone
+    now = ctx.clock.now()
+    zone = ctx.zone
     hours.validate_week(windows, zone, now.astimezone(zone).date())
     week = sorted((w.weekday, w.start, w.end) for w in windows)
     async with ctx.pool.acquire() as conn, conn.transaction():

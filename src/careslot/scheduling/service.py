@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
-
-import asyncpg
+from typing import TYPE_CHECKING, Any
 
 from careslot import clock
 from careslot.config import Settings
@@ -24,16 +22,19 @@ from careslot.scheduling.slots import (
     free_slots,
 )
 
+if TYPE_CHECKING:
+    from careslot.context import Context
+
 MAX_RANGE_DAYS = 31
 
 
-async def departments(pool: asyncpg.Pool) -> list[dict[str, Any]]:
-    async with pool.acquire() as conn:
+async def departments(ctx: Context) -> list[dict[str, Any]]:
+    async with ctx.pool.acquire() as conn:
         return await repo.departments(conn)
 
 
-async def doctors(pool: asyncpg.Pool, *, department_id: int | None) -> list[dict[str, Any]]:
-    async with pool.acquire() as conn:
+async def doctors(ctx: Context, *, department_id: int | None) -> list[dict[str, Any]]:
+    async with ctx.pool.acquire() as conn:
         return await repo.doctors(conn, department_id)
 
 
@@ -53,23 +54,21 @@ def check_range(first: date, last: date) -> None:
 
 
 async def slots(
-    pool: asyncpg.Pool,
-    settings: Settings,
+    ctx: Context,
     *,
     doctor_id: int | None,
     department_id: int | None,
     first: date,
     last: date,
-    now: datetime | None = None,
     type_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """Free slots; with `type_id`, of that type's length and each with room for its
     buffers (inside the working window, clear of every other blocked range)."""
     check_range(first, last)
-    now = now or clock.utcnow()
-    zone = settings.zone
+    now = ctx.clock.now()
+    settings, zone = ctx.settings, ctx.zone
     start, end = clock.day_bounds(first, last, zone)
-    async with pool.acquire() as conn:
+    async with ctx.pool.acquire() as conn:
         appointment_type = await types.for_slots(conn, type_id) if type_id is not None else None
         if doctor_id is not None:
             doctor_ids = [doctor_id]
@@ -135,8 +134,8 @@ def _offering(
 
 
 async def check_slot(
+    ctx: Context,
     conn: Conn,
-    settings: Settings,
     *,
     doctor_id: int,
     start: datetime,
@@ -156,7 +155,7 @@ async def check_slot(
     if department_id is not None and department_id != schedule["department_id"]:
         raise TypeNotOffered("that doctor's department does not offer this type")
     shape = shape or Shape(schedule["slot_minutes"])
-    zone = settings.zone
+    settings, zone = ctx.settings, ctx.zone
     earliest, latest = booking_window(settings, now)
     if not earliest <= start <= latest:
         raise InvalidSlot(
@@ -178,11 +177,11 @@ async def check_slot(
 
 
 async def doctor_schedule(
-    pool: asyncpg.Pool, settings: Settings, *, doctor_id: int, first: date, last: date
+    ctx: Context, *, doctor_id: int, first: date, last: date
 ) -> dict[str, Any]:
     check_range(first, last)
-    start, end = clock.day_bounds(first, last, settings.zone)
-    async with pool.acquire() as conn:
+    start, end = clock.day_bounds(first, last, ctx.zone)
+    async with ctx.pool.acquire() as conn:
         if await repo.doctor(conn, doctor_id) is None:
             raise NotFound("no such doctor")
         return {"doctorId": doctor_id, **await repo.schedule_view(conn, doctor_id, start, end)}

@@ -19,7 +19,6 @@ from careslot.errors import InvalidPeriod, NotFound, ScheduleConflict
 from careslot.events import Change
 from careslot.scheduling import access
 from careslot.scheduling import admin_repository as repo
-from careslot.scheduling.admin import now_of
 
 MAX_PERIOD = timedelta(days=366)
 
@@ -44,7 +43,7 @@ async def _clear(
     force: bool,
 ) -> list[cancellation.Cancelled]:
     """Refuse (409) or, forced, cancel the live appointments the period would cover."""
-    found = await repo.conflicts(conn, doctor_id, start, end, now_of(ctx))
+    found = await repo.conflicts(conn, doctor_id, start, end, ctx.clock.now())
     if found and not force:
         raise ScheduleConflict(
             f"{len(found)} live appointment(s) fall in that period; send force=true to cancel them",
@@ -57,7 +56,7 @@ async def _clear(
 
 async def _announce(ctx: Context, change: Change, cancelled: list[cancellation.Cancelled]) -> None:
     await ctx.changes.publish(change)
-    cancelled_change = cancellation.change_for(cancelled, ctx.settings.zone)
+    cancelled_change = cancellation.change_for(cancelled, ctx.zone)
     if cancelled_change is not None:
         await ctx.changes.publish(cancelled_change)
 
@@ -68,7 +67,7 @@ async def list_time_off(ctx: Context, *, actor: User, doctor_id: int) -> dict[st
     async with ctx.pool.acquire() as conn:
         if await repo.doctor(conn, doctor_id) is None:
             raise NotFound("no such doctor")
-        items = await repo.time_off(conn, doctor_id, since=now_of(ctx))
+        items = await repo.time_off(conn, doctor_id, since=ctx.clock.now())
     return {"doctorId": doctor_id, "items": items}
 
 
@@ -133,7 +132,7 @@ async def remove_time_off(ctx: Context, *, actor: User, doctor_id: int, time_off
 async def list_closures(ctx: Context) -> dict[str, Any]:
     """Current and future closures; anyone may read them."""
     async with ctx.pool.acquire() as conn:
-        return {"items": await repo.closures(conn, since=now_of(ctx))}
+        return {"items": await repo.closures(conn, since=ctx.clock.now())}
 
 
 async def add_closure(

@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from careslot import clock
-from careslot.accounts.passwords import hash_password
+from careslot.accounts.passwords import Passwords
 from careslot.config import Settings
 from careslot.seeding import synthetic as syn
 
@@ -139,8 +139,8 @@ async def _seed(
 ) -> SeedSummary:
     began = time.perf_counter()
     n_doctors, n_patients = sizes(appointments=appointments, patients=patients, doctors=doctors)
-    zone, now = settings.zone, clock.utcnow()
-    today = clock.today(zone)
+    zone, now = settings.zone, clock.SystemClock().now()
+    today = clock.today(zone, now)
 
     @cache
     def timeline_of(template: syn.Template) -> syn.Timeline:
@@ -148,7 +148,7 @@ async def _seed(
             template, now=now, zone=zone, today=today, horizon_days=settings.horizon_days
         )
 
-    password_hash = await asyncio.to_thread(hash_password, SEED_PASSWORD)
+    password_hash = await Passwords.from_settings(settings).hash_async(SEED_PASSWORD)
     conn = await asyncpg.connect(url)
     loaders: list[asyncpg.Connection] = []
     try:

@@ -7,7 +7,7 @@ from datetime import time, timedelta
 import asyncpg
 
 from careslot import clock
-from careslot.accounts.passwords import hash_password
+from careslot.accounts.passwords import Passwords
 from careslot.config import Settings
 from careslot.scheduling.slots import WorkingWindow, day_slots
 
@@ -41,7 +41,7 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> bool:
         await conn.execute("select pg_advisory_xact_lock(hashtext('careslot.demo'))")
         if await conn.fetchval("select 1 from settings where key = 'demo_seeded'"):
             return False
-        password_hash = hash_password(PASSWORD)
+        password_hash = Passwords.from_settings(settings).hash(PASSWORD)
         users: dict[str, int] = {}
         for email, name, role in LOGINS:
             users[email] = await conn.fetchval(
@@ -101,7 +101,7 @@ async def _demo_appointments(
 ) -> None:
     """A few past and future appointments for the demo patients, on real slots."""
     zone = settings.zone
-    today = clock.today(zone)
+    today = clock.today(zone, clock.SystemClock().now())
     windows = [WorkingWindow(wd, time(9), time(12, 30)) for wd in range(1, 7)]
     plan = [  # patient, doctor index, days from today, slot index, status
         ("patient@demo.careslot", 0, -40, 1, "completed"),

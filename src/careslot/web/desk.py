@@ -61,7 +61,7 @@ async def desk_page(
     if not isinstance(user, User):
         return user
     ctx = get_ctx(request)
-    today = clock.today(ctx.settings.zone)
+    today = clock.today(ctx.zone, ctx.clock.now())
     items = await _day(request, user, today, None)
     board: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for item in sorted(items, key=lambda a: (a["departmentName"], a["doctorName"], a["start"])):
@@ -70,12 +70,11 @@ async def desk_page(
     problem = None
     if q:
         try:
-            found = await accounts.search_patients(ctx.pool, query=q)
+            found = await accounts.search_patients(ctx, actor=user, query=q)
         except ValidationFailed as exc:
             problem = exc.detail
-        ctx.audit.read(actor_id=user.id, subject_id=None, entity="patient_search")
     just_booked = await booking.get(ctx, actor=user, appointment_id=booked) if booked else None
-    now = clock.utcnow()
+    now = ctx.clock.now()
     return page(
         request,
         "desk.html",
@@ -99,7 +98,7 @@ async def doctor_page(request: Request) -> Response:
     if not isinstance(user, User):
         return user
     ctx = get_ctx(request)
-    today = clock.today(ctx.settings.zone)
+    today = clock.today(ctx.zone, ctx.clock.now())
     last = today + dt.timedelta(days=6)
     week: dict[dt.date, list[dict[str, Any]]] = {today + dt.timedelta(days=i): [] for i in range(7)}
     schedule: dict[str, Any] = {"workingHours": [], "timeOff": [], "appointments": []}

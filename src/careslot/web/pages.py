@@ -4,7 +4,6 @@ API, renders the first paint with its data, and leaves interactions to /static/a
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import defaultdict
 from typing import Annotated, Any
 
@@ -23,7 +22,6 @@ from careslot.web.render import PUBLIC_PAGE, SENSITIVE, home_of, page, signed_in
 
 router = APIRouter(include_in_schema=False)
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
-MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 BOOKING_DAYS = 28  # the day picker: four weeks from today
 
 
@@ -131,21 +129,19 @@ async def book_page(
     ctx = get_ctx(request)
     patient = user if user.role == "patient" else None
     if user.is_staff and clientId is not None:
-        patient = await accounts.get_user(ctx.pool, clientId)
-        if patient is None or patient.role != "patient":
-            raise NotFound("There is no patient with that number.")
+        patient = await accounts.get_patient(ctx, actor=user, patient_id=clientId)
     moving = None
     if reschedule is not None:
         moving = await booking.get(ctx, actor=user, appointment_id=reschedule)
         doctorId, departmentId = moving["doctorId"], moving["departmentId"]
         if patient is None:
-            patient = await accounts.get_user(ctx.pool, moving["clientId"])
+            patient = await accounts.get_patient(ctx, actor=user, patient_id=moving["clientId"])
     departments = await data.departments(ctx)
     doctors = await data.doctors(ctx, department_id=departmentId) if departmentId else []
     doctor = next((d for d in doctors if d["id"] == doctorId), None)
     if doctorId is not None and doctor is None:
         raise NotFound("That doctor is not in this department.")
-    today = clock.today(ctx.settings.zone)
+    today = clock.today(ctx.zone, ctx.clock.now())
     days = await _day_picker(request, doctor["id"], today) if doctor else {}
     if date is not None and date not in days:
         date = None
@@ -183,7 +179,7 @@ async def appointments_page(request: Request) -> Response:
         return user
     ctx = get_ctx(request)
     items = await data.appointments(ctx, actor=user, limit=200)
-    now = clock.utcnow()
+    now = ctx.clock.now()
     upcoming = sorted((a for a in items if a["start"] > now), key=lambda a: a["start"])
     past = [a for a in items if a["start"] <= now]
     return page(
@@ -195,16 +191,6 @@ async def appointments_page(request: Request) -> Response:
         past=past,
         cache_control=SENSITIVE,
     )
-
-
-def parse_month(month: str | None, zone: Any) -> tuple[int, int]:
-    if month is None:
-        today = clock.today(zone)
-        return today.year, today.month
-    match = MONTH_RE.match(month)
-    if not match or not 2000 <= int(match.group(1)) <= 2100:
-        raise ValidationFailed("The month should look like 2026-03.")
-    return int(match.group(1)), int(match.group(2))
 
 
 def month_grid(year: int, month: int) -> list[list[dt.date | None]]:
@@ -226,7 +212,8 @@ async def calendar_page(
     if not isinstance(user, User):
         return user
     ctx = get_ctx(request)
-    year, mon = parse_month(month, ctx.settings.zone)
+    today = clock.today(ctx.zone, ctx.clock.now())
+    year, mon = clock.parse_month(month, today)
     doctors: list[dict[str, Any]] = []
     if user.is_staff:
         doctors = await data.doctors(ctx, department_id=None)
@@ -256,7 +243,7 @@ async def calendar_page(
         by_day=by_day,
         doctors=doctors,
         doctor_id=result["doctorId"],
-        today=clock.today(ctx.settings.zone),
+        today=today,
         prev=prev_month.strftime("%Y-%m"),
         next=next_month.strftime("%Y-%m"),
         cache_control=SENSITIVE,

@@ -88,7 +88,7 @@ def page(
             title=title,
             route=request.url.path,
             t=Clock(ctx.settings.zone),
-            now=dt.datetime.now(dt.UTC),
+            now=ctx.clock.now(),
             home=home_of(user) if user else "/",
             **data,
         )
