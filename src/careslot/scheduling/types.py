@@ -96,6 +96,15 @@ async def list_types(
     return {"items": items}
 
 
+async def bookable(ctx: Context, *, actor: User, department_id: int | None) -> list[dict[str, Any]]:
+    """The department's active types this caller may book (patients: patient-bookable)."""
+    if department_id is None:
+        return []
+    async with ctx.pool.acquire() as conn:
+        found = await repo.types(conn, department_id, include_inactive=False)
+    return [k for k in found if k["patientBookable"] or actor.role != "patient"]
+
+
 async def create_type(
     ctx: Context,
     *,
