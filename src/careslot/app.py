@@ -9,7 +9,17 @@ from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
 from careslot import __version__, web
-from careslot.api import admin, appointments, auth, catalog, dashboard, errors, stats, system
+from careslot.api import (
+    admin,
+    appointments,
+    auth,
+    catalog,
+    dashboard,
+    errors,
+    messages,
+    stats,
+    system,
+)
 from careslot.api.middleware import SecurityAndLimits
 from careslot.audit.log import AuditLog
 from careslot.cache.setup import build_cache, start_warming
@@ -20,6 +30,7 @@ from careslot.context import Context
 from careslot.dashboard.mv import MvRefresher
 from careslot.db.pool import create_pool
 from careslot.db.urls import resolve_database_url
+from careslot.messages.sender import Sender
 from careslot.monitoring import metrics
 from careslot.monitoring.middleware import Monitoring
 
@@ -47,6 +58,9 @@ def create_app(
         warming = start_warming(ctx)
         refresher = MvRefresher(url, settings)
         refresher.start()
+        sender = Sender(url, settings, now=clock.now)
+        if settings.outbox_sender:
+            sender.start()
         try:
             yield
         finally:
@@ -54,6 +68,7 @@ def create_app(
                 warming.cancel()
             await cache.stop()
             await refresher.stop()
+            await sender.stop()
             await audit.stop()
             metrics.untrack_pool(pool)
             await pool.close()
@@ -67,7 +82,7 @@ def create_app(
         redoc_url=None,
     )
     errors.install(app)
-    for module in (auth, catalog, admin, appointments, dashboard, stats, system):
+    for module in (auth, catalog, admin, appointments, dashboard, messages, stats, system):
         app.include_router(module.router)
     web.install(app)
     app.add_middleware(SecurityAndLimits, max_body=settings.max_body_bytes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -23,10 +24,31 @@ app.add_typer(db_app, name="db")
 console = Console()
 
 
-def _database() -> str:
-    url = resolve_database_url(get_settings())
+def _database(*, supervise: bool = False) -> str:
+    url = resolve_database_url(get_settings(), supervise=supervise)
     apply_migrations(url)
     return url
+
+
+def _demo_mail(host: str, port: int) -> None:
+    """With no CARESLOT_SMTP_URL, a loopback sink catches the demo's mail (every worker
+    inherits its URL through the environment)."""
+    import os
+
+    settings = get_settings()
+    if settings.smtp_url:
+        console.print(f"Mail goes to {settings.smtp_url}")
+        return
+    from careslot.messages.demo_sink import start_demo_sink
+
+    folder = (settings.data_dir / "demo-mail").resolve()
+    _, url = start_demo_sink(folder)
+    os.environ["CARESLOT_SMTP_URL"] = url
+    get_settings.cache_clear()
+    console.print(
+        f"Demo mail: a local SMTP sink on {url} keeps every message in {folder};\n"
+        f"  staff see what was sent at http://{host}:{port}/admin/messages"
+    )
 
 
 @app.command()
@@ -47,6 +69,10 @@ async def _seed_demo(url: str) -> bool:
         await conn.close()
 
 
+def _exit_on_signal(signum: int, _: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
@@ -58,7 +84,11 @@ def serve(
     """Run the HTTP service (applies migrations first)."""
     import uvicorn
 
-    url = _database()
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler it found:
+    # make that an ordinary exit, so the embedded PostgreSQL is stopped on the way out.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGHUP, _exit_on_signal)
+    url = _database(supervise=True)
     if demo:
         from careslot.seeding.demo import LOGINS, PASSWORD
 
@@ -66,6 +96,7 @@ def serve(
         console.print("[green]Demo hospital loaded[/green]" if loaded else "Demo hospital ready")
         for email, name, role in LOGINS:
             console.print(f"  {role:8} {email:28} password: {PASSWORD}  ({name})")
+        _demo_mail(host, port)
     console.print(f"careslot on [bold]http://{host}:{port}[/bold] ({workers} worker(s))")
     uvicorn.run(
         "careslot.app:create_app",
@@ -77,6 +108,9 @@ def serve(
         http="httptools",
         log_level=log_level,
         access_log=False,
+        # The peer address is the TCP peer's: X-Forwarded-For is believed only from
+        # CARESLOT_TRUSTED_PROXIES (accounts/limits.py), not from uvicorn's default 127.0.0.1.
+        proxy_headers=False,
     )
 
 

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_offsets(value: str) -> tuple[timedelta, ...]:
+    """'48h,2h' -> (48 h, 2 h); an empty string means no reminders."""
+    offsets = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        found = re.fullmatch(r"(\d+)\s*([mhd])", part)
+        if found is None:
+            raise ValueError(f"reminder offset {part!r} is not like 48h, 90m or 2d")
+        offsets.append(timedelta(**{_UNITS[found[2]]: int(found[1])}))
+    return tuple(offsets)
 
 
 class Settings(BaseSettings):
@@ -36,6 +51,11 @@ class Settings(BaseSettings):
     session_cache_seconds: float = 30.0
     login_failure_limit: int = 10
     login_failure_window_minutes: int = 15
+    # Per client address (0: off); see accounts/limits.py.
+    login_failures_per_address: int = 100  # failed sign-ins per 15 minutes
+    registrations_per_address: int = 20  # registrations per hour
+    trusted_proxies: str = ""  # comma-separated addresses/CIDRs whose X-Forwarded-For counts
+    password_hashing_concurrency: int = 1  # argon2 checks at once per worker
 
     # Database pool: 2 cores serve best with few connections per worker (see README).
     pool_min: int = 2
@@ -60,11 +80,33 @@ class Settings(BaseSettings):
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19_456
 
+    # Messages (section 9): reminders before the start, mail transport, the outbox sender.
+    reminders: str = "48h,2h"
+    smtp_url: str | None = None  # smtp://[user:pass@]host:port[?starttls=true]; none: held
+    mail_from: str = "careslot <no-reply@careslot.localhost>"
+    smtp_timeout_seconds: float = 10.0
+    outbox_sender: bool = True  # off: this process writes messages but another sends them
+    outbox_poll_seconds: float = 0.5  # a NOTIFY wakes the sender sooner; this finds reminders
+    outbox_retry_seconds: float = 30.0  # first back-off; doubles per attempt up to an hour
+    outbox_give_up_hours: float = 24.0  # a message still failing after this is failed
+    webhook_timeout_seconds: float = 10.0
+    webhook_allow_private: bool = False
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         ZoneInfo(value)  # raises for an unknown IANA name
         return value
+
+    @field_validator("reminders")
+    @classmethod
+    def _known_reminders(cls, value: str) -> str:
+        parse_offsets(value)
+        return value
+
+    @property
+    def reminder_offsets(self) -> tuple[timedelta, ...]:
+        return parse_offsets(self.reminders)
 
     @property
     def zone(self) -> ZoneInfo:

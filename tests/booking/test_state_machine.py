@@ -131,7 +131,9 @@ class BookingMachine(RuleBasedStateMachine):
 
     async def _reset(self) -> None:
         async with self.world.ctx.pool.acquire() as conn:
-            await conn.execute("truncate appointments, activity, audit_log, idempotency_keys")
+            await conn.execute(
+                "truncate appointments, activity, audit_log, idempotency_keys, outbox"
+            )
 
     # -- helpers --------------------------------------------------------------------------
 

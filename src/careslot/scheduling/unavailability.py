@@ -50,7 +50,7 @@ async def _clear(
             conflicts=found,
         )
     return await cancellation.cancel_for_unavailability(
-        conn, actor_id=actor.id, appointment_ids=found
+        ctx, conn, actor_id=actor.id, appointment_ids=found
     )
 
 

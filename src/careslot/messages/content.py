@@ -1,0 +1,155 @@
+"""What a message says: plain text and HTML from Jinja2 templates, in the hospital's zone,
+with an iCalendar part for bookings, moves and cancellations. Never the reason (clinical)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from functools import cache
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import icalendar
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+SUBJECTS = {
+    "booked": "Your appointment on {when} is booked",
+    "rescheduled": "Your appointment has moved to {when}",
+    "cancelled": "Your appointment on {when} is cancelled",
+    "reminder": "Reminder: your appointment on {when}",
+}
+ICAL_METHOD = {"booked": "REQUEST", "rescheduled": "REQUEST", "cancelled": "CANCEL"}
+
+
+class BadAddress(ValueError):
+    """A recipient that no mail server could take (an old account's malformed email)."""
+
+
+@cache
+def _templates() -> Environment:
+    return Environment(
+        loader=PackageLoader("careslot.messages", "templates"),
+        autoescape=select_autoescape(["html"]),
+        keep_trailing_newline=True,
+    )
+
+
+def instant(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def wall_clock(value: str, zone: ZoneInfo) -> str:
+    """'Monday 7 December 2026, 09:30 (Europe/London)': the hospital's local time."""
+    local = instant(value).astimezone(zone)
+    return f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({zone.key})"
+
+
+def short_wall_clock(value: str, zone: ZoneInfo) -> str:
+    """'Mon 7 Dec 2026 at 09:30': short enough for a subject line that never folds."""
+    local = instant(value).astimezone(zone)
+    return f"{local:%a} {local.day} {local:%b %Y} at {local:%H:%M}"
+
+
+def appointment_uid(appointment_id: int) -> str:
+    return f"appointment-{appointment_id}@careslot"
+
+
+def message_id_header(message_id: UUID, mail_from: str) -> str:
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "careslot.localhost"
+    return f"<{message_id}@{domain}>"
+
+
+def check_address(recipient: str) -> Address:
+    try:
+        address = Address(addr_spec=recipient)
+    except (ValueError, TypeError, IndexError) as exc:  # the parser raises all three
+        raise BadAddress(f"malformed address {recipient!r}: {exc}") from exc
+    if not address.domain or "." not in address.domain:
+        raise BadAddress(f"malformed address {recipient!r}: no domain")
+    return address
+
+
+def event(
+    calendar: icalendar.Calendar, appointment: dict[str, Any], *, sequence: int, stamp: datetime
+) -> None:
+    cancelled = appointment["status"] == "cancelled"
+    vevent = icalendar.Event()
+    vevent.add("uid", appointment_uid(appointment["id"]))
+    vevent.add("sequence", sequence)
+    vevent.add("dtstamp", stamp)
+    vevent.add("dtstart", instant(appointment["start"]))
+    vevent.add("dtend", instant(appointment["end"]))
+    vevent.add("summary", f"Appointment with {appointment['doctorName']}")
+    vevent.add("location", appointment["departmentName"])
+    vevent.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    calendar.add_component(vevent)
+
+
+def invitation(
+    appointment: dict[str, Any],
+    *,
+    method: str,
+    sequence: int,
+    stamp: datetime,
+    organizer: str,
+    attendee: str,
+) -> bytes:
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//careslot//appointments//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", method)
+    event(calendar, appointment, sequence=sequence, stamp=stamp)
+    vevent = calendar.walk("VEVENT")[0]
+    vevent.add("organizer", f"mailto:{parseaddr(organizer)[1]}")
+    vevent.add("attendee", f"mailto:{attendee}")
+    return bytes(calendar.to_ical())
+
+
+def build_mail(
+    *,
+    template: str,
+    recipient: str,
+    appointment: dict[str, Any],
+    message_id: UUID,
+    sequence: int | None,
+    mail_from: str,
+    zone: ZoneInfo,
+    now: datetime,
+) -> EmailMessage:
+    address = check_address(recipient)
+    when = wall_clock(appointment["start"], zone)
+    subject = SUBJECTS[template].format(when=short_wall_clock(appointment["start"], zone))
+    values = {
+        "template": template,
+        "subject": subject,
+        "name": appointment["clientName"],
+        "when": when,
+        "doctor": appointment["doctorName"],
+        "department": appointment["departmentName"],
+    }
+    message = EmailMessage()
+    message["From"] = mail_from
+    message["To"] = address
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = message_id_header(message_id, mail_from)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(_templates().get_template("mail.txt").render(values))
+    message.add_alternative(_templates().get_template("mail.html").render(values), subtype="html")
+    method = ICAL_METHOD.get(template)
+    if method is not None and sequence is not None:
+        ics = invitation(
+            appointment,
+            method=method,
+            sequence=sequence,
+            stamp=now,
+            organizer=mail_from,
+            attendee=address.addr_spec,
+        )
+        message.add_alternative(
+            ics.decode(), subtype="calendar", params={"method": method}, cte="8bit"
+        )
+    return message

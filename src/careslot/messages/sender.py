@@ -1,0 +1,226 @@
+"""The outbox sender: started in every worker's lifespan; each due row is sent by one.
+
+A sender keeps one dedicated connection. It LISTENs for the NOTIFY a booking transaction
+sends at commit (so a new message leaves within milliseconds) and otherwise looks every
+CARESLOT_OUTBOX_POLL_SECONDS for rows that came due (reminders, retries) by the context's
+clock. Each row is claimed with FOR UPDATE SKIP LOCKED and stays locked while it is sent, so
+several workers or nodes never send one row twice; if the sender dies mid-send its
+connection ends, the lock goes, and the row is sent again later with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+
+from careslot.config import Settings
+from careslot.db.pool import _init_connection
+from careslot.messages import content, webhooks
+from careslot.messages import repository as repo
+from careslot.messages.outbox import NOTIFY_CHANNEL
+from careslot.messages.transport import DeliveryFailed, Mailer, parse_smtp_url
+from careslot.monitoring import metrics
+
+log = logging.getLogger("careslot.messages.sender")
+MAX_BACKOFF = timedelta(hours=1)
+OBSERVE_SECONDS = 2.0  # how often a sender counts the backlog for /metrics
+CONNECTION_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+
+
+def backoff(settings: Settings, attempts: int) -> timedelta:
+    """After the n-th failed attempt: base * 2^(n-1), at most an hour."""
+    delay = timedelta(seconds=settings.outbox_retry_seconds * 2 ** min(attempts - 1, 20))
+    return min(delay, MAX_BACKOFF)
+
+
+class Sender:
+    def __init__(self, database_url: str, settings: Settings, now: Callable[[], datetime]) -> None:
+        self.database_url = database_url
+        self.settings = settings
+        self.now = now
+        self.mailer = (
+            Mailer(parse_smtp_url(settings.smtp_url), timeout=settings.smtp_timeout_seconds)
+            if settings.smtp_url
+            else None
+        )
+        self.http = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=settings.webhook_timeout_seconds,
+            headers={"user-agent": "careslot-webhooks"},
+        )
+        self._conn: asyncpg.Connection | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="careslot-outbox-sender")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._disconnect()
+        if self.mailer is not None:
+            await self.mailer.close()
+        await self.http.aclose()
+
+    def wake(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        observed = 0.0
+        while True:
+            try:
+                await self.drain()
+                if time.monotonic() - observed >= OBSERVE_SECONDS:
+                    await self.observe()
+                    observed = time.monotonic()
+            except CONNECTION_ERRORS as exc:
+                log.warning("outbox sender lost its connection: %s", exc)
+                await self._disconnect()
+            except asyncpg.PostgresError as exc:
+                log.warning("outbox sender: %s", exc)
+            except Exception:
+                log.exception("outbox sender: unexpected error; trying again shortly")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.outbox_poll_seconds)
+            self._wake.clear()
+
+    async def drain(self) -> int:
+        """Send everything due now; returns how many rows were handled."""
+        conn = await self._connection()
+        handled = 0
+        if self.mailer is None:
+            handled += await repo.hold_due_mail(conn, self.now())
+        while await self.send_one(conn):
+            handled += 1
+        return handled
+
+    async def send_one(self, conn: asyncpg.Connection) -> bool:
+        async with conn.transaction():
+            now = self.now()
+            row = await repo.claim(conn, now)
+            if row is None:
+                return False
+            if row["stale"]:
+                await repo.mark_done(
+                    conn,
+                    row["id"],
+                    "skipped",
+                    "appointment or patient no longer wants this reminder",
+                    tried=False,
+                )
+                return True
+            if row["channel"] == "email" and self.mailer is None:
+                await repo.hold_due_mail(conn, now)
+                return True
+            try:
+                await self._deliver(row, now)
+            except DeliveryFailed as exc:
+                await self._failed(conn, row, str(exc), permanent=exc.permanent, now=now)
+            except Exception as exc:  # a bug must not stop the queue: record it, back off
+                log.exception("outbox %s %s: unexpected error", row["channel"], row["id"])
+                await self._failed(conn, row, f"internal error: {exc!r}", permanent=False, now=now)
+            else:
+                await repo.mark_sent(conn, row["id"], self.now())
+                metrics.OUTBOX_SENT.labels(row["channel"]).inc()
+        return True
+
+    async def _deliver(self, row: asyncpg.Record, now: datetime) -> None:
+        if row["channel"] == "webhook":
+            if row["webhook_secret"] is None:
+                raise DeliveryFailed("webhook deleted", permanent=True)
+            await webhooks.deliver(
+                self.http,
+                url=row["recipient"],
+                secret=row["webhook_secret"],
+                message_id=row["message_id"],
+                payload=row["payload"],
+                now=now,
+                allow_private=self.settings.webhook_allow_private,
+            )
+            return
+        try:
+            message = content.build_mail(
+                template=row["template"],
+                recipient=row["recipient"],
+                appointment=row["payload"],
+                message_id=row["message_id"],
+                sequence=row["sequence"],
+                mail_from=self.settings.mail_from,
+                zone=self.settings.zone,
+                now=now,
+            )
+        except content.BadAddress as exc:
+            raise DeliveryFailed(str(exc), permanent=True) from exc
+        assert self.mailer is not None
+        await self.mailer.send(message)
+
+    async def _failed(
+        self,
+        conn: asyncpg.Connection,
+        row: asyncpg.Record,
+        error: str,
+        *,
+        permanent: bool,
+        now: datetime,
+    ) -> None:
+        give_up = row["due_at"] + timedelta(hours=self.settings.outbox_give_up_hours)
+        retry_at = now + backoff(self.settings, row["attempts"] + 1)
+        if permanent or retry_at > give_up:
+            await repo.mark_done(conn, row["id"], "failed", error, tried=True)
+            metrics.OUTBOX_FAILED.labels(row["channel"]).inc()
+            log.warning("outbox %s %s failed for good: %s", row["channel"], row["id"], error)
+        else:
+            await repo.mark_retry(conn, row["id"], error, retry_at)
+            metrics.OUTBOX_RETRIES.labels(row["channel"]).inc()
+            log.info("outbox %s %s retried at %s: %s", row["channel"], row["id"], retry_at, error)
+
+    async def observe(self) -> None:
+        conn = await self._connection()
+        now = self.now()
+        depth, oldest = await repo.backlog(conn, now)
+        metrics.OUTBOX_DEPTH.set(depth)
+        metrics.OUTBOX_OLDEST_SECONDS.set(
+            max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+        )
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            conn = await asyncpg.connect(
+                self.database_url,
+                timeout=10,
+                server_settings={"application_name": "careslot-outbox-sender"},
+            )
+            await _init_connection(conn)
+            await conn.add_listener(NOTIFY_CHANNEL, self.wake)
+            if self.mailer is not None:
+                await repo.release_held(conn)
+            self._conn = conn
+        return self._conn
+
+    async def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):
+                await asyncio.wait_for(conn.close(), timeout=2)
+            if not conn.is_closed():
+                conn.terminate()

@@ -1,0 +1,174 @@
+"""Webhooks (SPEC section 9): admins register URLs; deliveries go through the outbox and are
+signed by the Standard Webhooks scheme (standardwebhooks), with the outbox row's message_id
+as `webhook-id`, so every retry of one delivery carries the same id."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import secrets
+import socket
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+from careslot import jsonutil
+from careslot.accounts.models import User
+from careslot.audit.log import record_change
+from careslot.context import Context
+from careslot.errors import CareslotError, Forbidden, NotFound, ValidationFailed
+from careslot.messages.transport import DeliveryFailed
+
+EVENTS = (
+    "appointment.booked",
+    "appointment.rescheduled",
+    "appointment.cancelled",
+    "appointment.status_changed",
+    "schedule.changed",
+    "waitlist.offered",
+)
+
+
+class WebhookUrlRefused(CareslotError):
+    status, code, title = 422, "webhook_url_refused", "That webhook address is not allowed"
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+async def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), timeout=5
+        )
+    except (OSError, TimeoutError) as exc:
+        raise ValueError(f"cannot resolve {host}: {exc}") from exc
+    return [ipaddress.ip_address(info[4][0]) for info in infos]
+
+
+async def check_destination(url: str, *, allow_private: bool) -> None:
+    """Refuse what is not http(s), and private, loopback or link-local addresses (a webhook
+    must not reach into the hospital's own network) unless the operator allows them."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("a webhook URL must be http:// or https:// with a host")
+    if allow_private:
+        return
+    for address in await _addresses(parts.hostname):
+        if not address.is_global:
+            raise ValueError(f"{parts.hostname} is a private or loopback address ({address})")
+
+
+async def deliver(
+    client: httpx.AsyncClient,
+    *,
+    url: str,
+    secret: str,
+    message_id: UUID,
+    payload: dict[str, Any],
+    now: datetime,
+    allow_private: bool,
+) -> None:
+    try:
+        await check_destination(url, allow_private=allow_private)  # DNS may have changed
+    except ValueError as exc:
+        raise DeliveryFailed(str(exc), permanent=True) from exc
+    body = jsonutil.dumps(payload).decode()
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": str(message_id),
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(str(message_id), now, body),
+    }
+    try:
+        # Redirects are not followed: a 3xx is a failed attempt, retried like a 500.
+        response = await client.post(url, content=body, headers=headers)
+    except httpx.TimeoutException as exc:
+        raise DeliveryFailed(f"timed out: {type(exc).__name__}", permanent=False) from exc
+    except httpx.HTTPError as exc:
+        raise DeliveryFailed(f"{type(exc).__name__}: {exc}", permanent=False) from exc
+    if not 200 <= response.status_code < 300:
+        raise DeliveryFailed(f"HTTP {response.status_code}", permanent=False)
+
+
+def _admin_only(actor: User) -> None:
+    if actor.role != "admin":
+        raise Forbidden("webhooks are for admins")
+
+
+def _public(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "url": row["url"],
+        "events": list(row["events"]),
+        "createdAt": row["created_at"],
+    }
+
+
+async def register(ctx: Context, *, actor: User, url: str, events: list[str]) -> dict[str, Any]:
+    _admin_only(actor)
+    unknown = sorted(set(events) - set(EVENTS))
+    if not events or unknown:
+        raise ValidationFailed(f"events must be some of {', '.join(EVENTS)}")
+    try:
+        await check_destination(url, allow_private=ctx.settings.webhook_allow_private)
+    except ValueError as exc:
+        raise WebhookUrlRefused(str(exc)) from exc
+    secret = new_secret()
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "insert into webhooks (url, events, secret) values ($1, $2, $3) "
+            "returning id, url, events, created_at",
+            url,
+            sorted(set(events)),
+            secret,
+        )
+        assert row is not None
+        await record_change(
+            conn,
+            actor_id=actor.id,
+            subject_id=None,
+            action="create",
+            entity="webhook",
+            entity_id=row["id"],
+        )
+    return _public(row) | {"secret": secret}  # shown once
+
+
+async def listing(ctx: Context, *, actor: User) -> dict[str, Any]:
+    _admin_only(actor)
+    async with ctx.pool.acquire() as conn:
+        rows = await conn.fetch("select id, url, events, created_at from webhooks order by id")
+    return {"items": [_public(r) for r in rows]}
+
+
+async def delete(ctx: Context, *, actor: User, webhook_id: int) -> None:
+    _admin_only(actor)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "update outbox set status = 'skipped', next_attempt_at = null, "
+            "last_error = 'webhook deleted' where webhook_id = $1 and status = 'pending'",
+            webhook_id,
+        )
+        gone = await conn.fetchval("delete from webhooks where id = $1 returning id", webhook_id)
+        if gone is None:
+            raise NotFound("no such webhook")
+        await record_change(
+            conn,
+            actor_id=actor.id,
+            subject_id=None,
+            action="delete",
+            entity="webhook",
+            entity_id=webhook_id,
+        )
