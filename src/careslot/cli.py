@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from pathlib import Path
@@ -109,6 +110,17 @@ def serve(
         log_level=log_level,
         access_log=False,
     )
+
+
+@app.command()
+def sender() -> None:
+    """Send the outbox's mail and webhooks (beside `serve` with CARESLOT_OUTBOX_SENDER=false)."""
+    from careslot.messages.sender import run_alone
+
+    url = _database()
+    console.print("careslot outbox sender running")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_alone(url, get_settings()))
 
 
 @app.command()
