@@ -20,6 +20,9 @@ import pytest
 # Cheap argon2 parameters keep the suite fast; production defaults live in config.py.
 os.environ.setdefault("CARESLOT_ARGON2_TIME_COST", "1")
 os.environ.setdefault("CARESLOT_ARGON2_MEMORY_KIB", "8192")
+# Every test client is 127.0.0.1: per-address limits are off unless a test turns them on.
+os.environ.setdefault("CARESLOT_LOGIN_FAILURES_PER_ADDRESS", "0")
+os.environ.setdefault("CARESLOT_REGISTRATIONS_PER_ADDRESS", "0")
 
 from careslot.clock import MovableClock
 from careslot.config import Settings
@@ -137,7 +140,13 @@ def serve_in_thread(settings: Settings) -> Iterator[LiveServer]:
     clock = MovableClock()
     app = create_app(settings, database_url=settings.database_url, clock=clock)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio", lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        loop="asyncio",
+        lifespan="on",
+        proxy_headers=False,  # as careslot serve: X-Forwarded-For only via trusted_proxies
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

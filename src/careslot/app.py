@@ -19,6 +19,7 @@ from careslot.config import Settings, get_settings
 from careslot.context import Context
 from careslot.dashboard.mv import MvRefresher
 from careslot.db.pool import create_pool
+from careslot.db.pruning import Pruner
 from careslot.db.urls import resolve_database_url
 from careslot.messages.sender import Sender
 from careslot.monitoring import metrics
@@ -48,6 +49,8 @@ def create_app(
         warming = start_warming(ctx)
         refresher = MvRefresher(url, settings)
         refresher.start()
+        pruner = Pruner(pool, settings, now=clock.now)
+        pruner.start()
         sender = Sender(url, settings, now=clock.now)
         if settings.outbox_sender:
             sender.start()
@@ -58,6 +61,7 @@ def create_app(
                 warming.cancel()
             await cache.stop()
             await refresher.stop()
+            await pruner.stop()
             await sender.stop()
             await audit.stop()
             metrics.untrack_pool(pool)

@@ -109,6 +109,9 @@ def serve(
         http="httptools",
         log_level=log_level,
         access_log=False,
+        # The peer address is the TCP peer's: X-Forwarded-For is believed only from
+        # CARESLOT_TRUSTED_PROXIES (accounts/limits.py), not from uvicorn's default 127.0.0.1.
+        proxy_headers=False,
     )
 
 

@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     session_cache_seconds: float = 30.0
     login_failure_limit: int = 10
     login_failure_window_minutes: int = 15
+    # Per client address (0: off); see accounts/limits.py.
+    login_failures_per_address: int = 100  # failed sign-ins per 15 minutes
+    registrations_per_address: int = 20  # registrations per hour
+    trusted_proxies: str = ""  # comma-separated addresses/CIDRs whose X-Forwarded-For counts
+    password_hashing_concurrency: int = 1  # argon2 checks at once per worker
+    # Background pruning of rows that no longer matter (db/pruning.py); 0: off.
+    prune_seconds: float = 300.0
+    idempotency_keep_hours: float = 24.0  # how long a repeated Idempotency-Key is honoured
 
     # Database pool: 2 cores serve best with few connections per worker (see README).
     pool_min: int = 2

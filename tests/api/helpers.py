@@ -16,6 +16,20 @@ _emails = itertools.count()
 PASSWORD = "a-long-enough-password"  # noqa: S105 (test accounts)
 PROBLEM = "application/problem+json"
 
+# What each per-user answer promises (SPEC 5: `private`, and `no-store` where sensitive):
+# appointments and calendars are no-store, figures and the profile are kept only to revalidate.
+SENSITIVE = "private, no-store"
+REVALIDATE = "private, no-cache"
+CACHE_CONTROL = {
+    "/api/appointments": SENSITIVE,
+    "/api/appointments/{id}": SENSITIVE,
+    "/api/calendar": SENSITIVE,
+    "/api/appointments/stream": SENSITIVE,
+    "/api/dashboard/stats": REVALIDATE,
+    "/api/activity": REVALIDATE,
+    "/api/users/profile": REVALIDATE,
+}
+
 
 def register(live: LiveServer, name: str = "Test Patient") -> tuple[int, str]:
     """A new patient: (user id, bearer token)."""

@@ -1,4 +1,6 @@
-"""Slots and bookings over HTTP on New York's next daylight-saving day."""
+"""Slots and bookings over HTTP on New York's next daylight-saving days: both the next spring
+change (an hour that never shows) and the next autumn change (an hour shown twice), whatever
+the date the suite runs on."""
 
 from __future__ import annotations
 
@@ -17,70 +19,86 @@ NY = ZoneInfo("America/New_York")
 UTC = dt.UTC
 
 
-def next_change(zone: ZoneInfo) -> dt.date:
-    """The next day on which the zone's offset changes (New York: a Sunday in March or
-    November)."""
+def next_changes(zone: ZoneInfo) -> dict[str, dt.date]:
+    """The next day on which the zone's offset grows ("spring") and the next on which it
+    shrinks ("autumn"); for New York, Sundays in March and November."""
+    found: dict[str, dt.date] = {}
     day = dt.datetime.now(zone).date() + dt.timedelta(days=1)
-    while True:
+    while len(found) < 2:
         start = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
         after = (start.astimezone(UTC) + dt.timedelta(days=1)).astimezone(zone)
-        if start.utcoffset() != after.utcoffset():
-            return day
+        before, later = start.utcoffset(), after.utcoffset()
+        assert before is not None
+        assert later is not None
+        if later > before:
+            found.setdefault("spring", day)
+        elif later < before:
+            found.setdefault("autumn", day)
         day += dt.timedelta(days=1)
+    return found
 
 
-CHANGE = next_change(NY)
+CHANGES = next_changes(NY)
+
+
+@pytest.fixture(params=["spring", "autumn"])
+def change(request: pytest.FixtureRequest) -> dt.date:
+    day: dt.date = CHANGES[request.param]
+    return day
 
 
 @pytest.fixture
-def new_york(database_url: str) -> Iterator[LiveServer]:
-    # The horizon must reach the change (2027-03-14 as seen from November 2026).
-    horizon = (CHANGE - dt.datetime.now(NY).date()).days + 3
+def new_york(database_url: str, change: dt.date) -> Iterator[LiveServer]:
+    # The horizon must reach the change (up to a year ahead). Working hours are written
+    # straight into the database before the first read, so nothing may be warmed before.
+    horizon = (change - dt.datetime.now(NY).date()).days + 3
     settings = Settings(
         database_url=database_url,
         redis_url=None,
         timezone="America/New_York",
         horizon_days=max(90, horizon),
+        cache_warm=False,
     )
     yield from serve_in_thread(settings)
 
 
-def _night_shift(live: LiveServer) -> int:
+def _night_shift(live: LiveServer, change: dt.date) -> int:
     """A doctor with 30-minute slots working 00:00-04:00 on the change's weekday."""
     doctor_id = demo_doctor_id(live)
     query(
         live,
         "delete from working_hours where doctor_id = $1 and weekday = $2",
         doctor_id,
-        CHANGE.isoweekday(),
+        change.isoweekday(),
     )
     query(
         live,
         "insert into working_hours (doctor_id, weekday, start_time, end_time) "
         "values ($1, $2, '00:00', '04:00')",
         doctor_id,
-        CHANGE.isoweekday(),
+        change.isoweekday(),
     )
     return doctor_id
 
 
-def _slots(live: LiveServer, doctor_id: int) -> list[dict[str, Any]]:
+def _slots(live: LiveServer, doctor_id: int, change: dt.date) -> list[dict[str, Any]]:
     with live.client() as c:
-        r = c.get("/api/slots", params={"doctorId": doctor_id, "date": CHANGE.isoformat()})
+        r = c.get("/api/slots", params={"doctorId": doctor_id, "date": change.isoformat()})
     assert r.status_code == 200, r.text
     slots: list[dict[str, Any]] = r.json()["slots"]
     return slots
 
 
-def test_slots_on_the_change_day(new_york: LiveServer) -> None:
-    doctor_id = _night_shift(new_york)
-    slots = _slots(new_york, doctor_id)
+def test_slots_on_the_change_day(new_york: LiveServer, change: dt.date) -> None:
+    doctor_id = _night_shift(new_york, change)
+    slots = _slots(new_york, doctor_id, change)
     starts = [dt.datetime.fromisoformat(s["start"]) for s in slots]
     ends = [dt.datetime.fromisoformat(s["end"]) for s in slots]
-    midnight = dt.datetime.combine(CHANGE, dt.time(0), tzinfo=NY)
-    four = dt.datetime.combine(CHANGE, dt.time(4), tzinfo=NY)
+    midnight = dt.datetime.combine(change, dt.time(0), tzinfo=NY)
+    four = dt.datetime.combine(change, dt.time(4), tzinfo=NY)
     real_hours = (four.astimezone(UTC) - midnight.astimezone(UTC)) / dt.timedelta(hours=1)
-    assert real_hours in (3, 5)  # spring forward or fall back
+    # Spring forward loses an hour, fall back gains one.
+    assert real_hours == (3 if change == CHANGES["spring"] else 5)
     assert len(slots) == real_hours * 2
     assert starts == sorted(set(starts))
     assert all(e - s == dt.timedelta(minutes=30) for s, e in zip(starts, ends, strict=True))
@@ -103,9 +121,9 @@ def test_slots_on_the_change_day(new_york: LiveServer) -> None:
         ]
 
 
-def test_booking_across_the_change(new_york: LiveServer) -> None:
-    doctor_id = _night_shift(new_york)
-    slots = _slots(new_york, doctor_id)
+def test_booking_across_the_change(new_york: LiveServer, change: dt.date) -> None:
+    doctor_id = _night_shift(new_york, change)
+    slots = _slots(new_york, doctor_id, change)
     _, token = register(new_york)
     with new_york.client(token) as c:
         # Each slot can be booked by the instant it names, in any offset.
@@ -115,8 +133,8 @@ def test_booking_across_the_change(new_york: LiveServer) -> None:
             assert r.status_code == 201, r.text
             assert dt.datetime.fromisoformat(r.json()["start"]) == start
         # A wall time that never showed (or a time between slots) is no slot.
-        if len(slots) == 6:
-            ghost = dt.datetime.combine(CHANGE, dt.time(2, 30)).replace(
+        if change == CHANGES["spring"]:
+            ghost = dt.datetime.combine(change, dt.time(2, 30)).replace(
                 tzinfo=dt.timezone(dt.timedelta(hours=-5))
             ) + dt.timedelta(minutes=15)
             assert_problem(book(c, doctor_id, ghost.isoformat()), 422, "invalid_slot")
@@ -124,7 +142,7 @@ def test_booking_across_the_change(new_york: LiveServer) -> None:
         assert_problem(
             book(c, doctor_id, (first + dt.timedelta(minutes=10)).isoformat()), 422, "invalid_slot"
         )
-    left = [s["start"] for s in _slots(new_york, doctor_id)]
+    left = [s["start"] for s in _slots(new_york, doctor_id, change)]
     assert left == [s["start"] for s in slots[:3] + slots[6:]]
     assert (
         scalar(
@@ -132,8 +150,8 @@ def test_booking_across_the_change(new_york: LiveServer) -> None:
             "select count(*) from appointments where doctor_id = $1 "
             "and starts_at::date between $2 and $3",
             doctor_id,
-            CHANGE - dt.timedelta(days=1),
-            CHANGE + dt.timedelta(days=1),
+            change - dt.timedelta(days=1),
+            change + dt.timedelta(days=1),
         )
         == 3
     )

@@ -13,16 +13,29 @@ from careslot.config import Settings
 
 
 class Passwords:
-    def __init__(self, hasher: PasswordHasher) -> None:
+    """At most `concurrency` hashes run at once per worker (CARESLOT_PASSWORD_HASHING_
+    CONCURRENCY, default 1): the others wait their turn, so a flood of sign-ins takes one
+    core at most and never starves the requests that need no hash."""
+
+    def __init__(self, hasher: PasswordHasher, concurrency: int = 1) -> None:
         self.hasher = hasher
+        self.concurrency = max(1, concurrency)
+        self._slots: asyncio.Semaphore | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Passwords:
         return cls(
             PasswordHasher(
                 time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib
-            )
+            ),
+            settings.password_hashing_concurrency,
         )
+
+    @property
+    def slots(self) -> asyncio.Semaphore:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        return self._slots
 
     def hash(self, password: str) -> str:
         return self.hasher.hash(password)
@@ -34,10 +47,12 @@ class Passwords:
             return False
 
     async def hash_async(self, password: str) -> str:
-        return await asyncio.to_thread(self.hash, password)
+        async with self.slots:
+            return await asyncio.to_thread(self.hash, password)
 
     async def verify_async(self, password_hash: str, password: str) -> bool:
-        return await asyncio.to_thread(self.verify, password_hash, password)
+        async with self.slots:
+            return await asyncio.to_thread(self.verify, password_hash, password)
 
     @cached_property
     def dummy_hash(self) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,6 +13,7 @@ import asyncpg
 if TYPE_CHECKING:
     from careslot.context import Context
 
+from careslot.accounts import emails, limits
 from careslot.accounts import repository as repo
 from careslot.accounts.models import ROLES, User
 from careslot.errors import (
@@ -25,7 +25,6 @@ from careslot.errors import (
     ValidationFailed,
 )
 
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 TOUCH_EVERY = timedelta(seconds=60)
 
 
@@ -43,17 +42,18 @@ def _user(row: asyncpg.Record) -> User:
     return User(row["id"], row["email"], row["name"], row["role"], row["doctor_id"])
 
 
-def _check_credentials(email: str, password: str) -> None:
-    if not EMAIL_RE.match(email):
-        raise ValidationFailed("email is not a valid address")
+def _check_credentials(email: str, password: str) -> str:
+    """The normalised email (accounts/emails.py), once email and password are acceptable."""
+    normalised = emails.valid(email)
     if not 8 <= len(password) <= 256:
         raise ValidationFailed("password must be 8 to 256 characters")
+    return normalised
 
 
 async def create_user(
     ctx: Context, *, email: str, password: str, name: str, role: str = "patient"
 ) -> User:
-    _check_credentials(email, password)
+    email = _check_credentials(email, password)
     if role not in ROLES:
         raise ValidationFailed(f"role must be one of {', '.join(ROLES)}")
     if not name.strip():
@@ -63,7 +63,7 @@ async def create_user(
         try:
             row = await repo.insert_user(
                 conn,
-                email=email.strip(),
+                email=email,
                 password_hash=password_hash,
                 name=name.strip(),
                 role=role,
@@ -87,22 +87,52 @@ async def _new_session(ctx: Context, user: User) -> str:
     return token
 
 
-async def register(ctx: Context, *, email: str, password: str, name: str) -> tuple[User, str]:
+async def register(
+    ctx: Context, *, email: str, password: str, name: str, address: str | None = None
+) -> tuple[User, str]:
+    """A new patient and their session. `address` (the client's) is held to
+    CARESLOT_REGISTRATIONS_PER_ADDRESS before any password is hashed."""
+    email = _check_credentials(email, password)
+    if address is not None:
+        async with ctx.pool.acquire() as conn:
+            await limits.claim(
+                conn,
+                kind=limits.REGISTER,
+                address=address,
+                limit=ctx.settings.registrations_per_address,
+                now=ctx.clock.now(),
+            )
     user = await create_user(ctx, email=email, password=password, name=name, role="patient")
     return user, await _new_session(ctx, user)
 
 
-async def login(ctx: Context, *, email: str, password: str) -> tuple[User, str]:
-    email = email.strip()
+async def login(
+    ctx: Context, *, email: str, password: str, address: str | None = None
+) -> tuple[User, str]:
+    """Sign in. Failures are throttled per email and, given the client's `address`, per
+    address (CARESLOT_LOGIN_FAILURES_PER_ADDRESS), both counted before the password is."""
+    email = emails.normalise(email)
     settings = ctx.settings
     now = ctx.clock.now()
     since = now - timedelta(minutes=settings.login_failure_window_minutes)
     async with ctx.pool.acquire() as conn:
+        by_address = None
+        if address is not None:
+            by_address = await limits.claim(
+                conn,
+                kind=limits.LOGIN,
+                address=address,
+                limit=settings.login_failures_per_address,
+                now=now,
+            )
         attempt = await repo.claim_login_attempt(
             conn, email=email, now=now, since=since, limit=settings.login_failure_limit
         )
         if attempt is None:
-            raise RateLimited("too many failed sign-ins for this email; wait 15 minutes")
+            raise RateLimited(
+                "too many failed sign-ins for this email; wait 15 minutes",
+                retryAfter=settings.login_failure_window_minutes * 60,
+            )
         row = await repo.user_for_login(conn, email)
     known_hash = row["password_hash"] if row else ctx.passwords.dummy_hash
     ok = await ctx.passwords.verify_async(known_hash, password)
@@ -110,6 +140,7 @@ async def login(ctx: Context, *, email: str, password: str) -> tuple[User, str]:
         raise Unauthenticated("wrong email or password")  # the attempt stays a failure
     async with ctx.pool.acquire() as conn:
         await repo.forget_login_attempt(conn, attempt)
+        await limits.forget(conn, by_address)
     user = _user(row)
     return user, await _new_session(ctx, user)
 

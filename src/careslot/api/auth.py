@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from careslot.accounts import service as accounts
 from careslot.accounts.models import User
 from careslot.api import responses
-from careslot.api.deps import SESSION_COOKIE, Ctx, CurrentUser, session_token
+from careslot.api.deps import (
+    SESSION_COOKIE,
+    Ctx,
+    CurrentUser,
+    client_address,
+    same_origin,
+    session_token,
+)
 from careslot.api.schemas import LoginIn, RegisterIn
 from careslot.cache import sessions
 from careslot.context import Context
@@ -29,17 +36,24 @@ def _signed_in(request: Request, ctx: Context, user: User, token: str, status: i
     return response
 
 
-@router.post("/auth/register", status_code=201)
+# Both set the session cookie: a cross-site page must not sign anyone in (or up).
+@router.post("/auth/register", status_code=201, dependencies=[Depends(same_origin)])
 async def register(body: RegisterIn, request: Request, ctx: Ctx) -> Response:
     user, token = await accounts.register(
-        ctx, email=body.email, password=body.password, name=body.name
+        ctx,
+        email=body.email,
+        password=body.password,
+        name=body.name,
+        address=client_address(request, ctx),
     )
     return _signed_in(request, ctx, user, token, 201)
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", dependencies=[Depends(same_origin)])
 async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
-    user, token = await accounts.login(ctx, email=body.email, password=body.password)
+    user, token = await accounts.login(
+        ctx, email=body.email, password=body.password, address=client_address(request, ctx)
+    )
     return _signed_in(request, ctx, user, token, 200)
 
 

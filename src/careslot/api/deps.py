@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
+from careslot.accounts import limits
 from careslot.accounts.models import User
 from careslot.cache import sessions
 from careslot.context import Context
@@ -49,6 +50,19 @@ def check_same_origin(request: Request) -> None:
         host = request.headers.get("host", "")
         if urlsplit(origin).netloc != host:
             raise Forbidden("cross-origin request refused")
+
+
+async def same_origin(request: Request) -> None:
+    """check_same_origin as a route dependency: it runs before the body is validated."""
+    check_same_origin(request)
+
+
+def client_address(request: Request, ctx: Context) -> str:
+    """The client's address for per-address limits (see accounts/limits.py)."""
+    peer = request.client.host if request.client else None
+    return limits.client_address(
+        peer, request.headers.get("x-forwarded-for"), ctx.settings.trusted_proxies
+    )
 
 
 async def current_user(request: Request) -> User:

@@ -44,7 +44,11 @@ def _error_list(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _domain(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, CareslotError)
-    return problem_for(exc)
+    response = problem_for(exc)
+    retry_after = exc.extra.get("retryAfter")
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 async def _validation(_: Request, exc: Exception) -> Response:
