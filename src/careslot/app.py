@@ -9,7 +9,17 @@ from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
 from careslot import __version__, web
-from careslot.api import appointments, auth, catalog, dashboard, errors, messages, stats, system
+from careslot.api import (
+    admin,
+    appointments,
+    auth,
+    catalog,
+    dashboard,
+    errors,
+    messages,
+    stats,
+    system,
+)
 from careslot.api.middleware import SecurityAndLimits
 from careslot.audit.log import AuditLog
 from careslot.cache.setup import build_cache, start_warming
@@ -19,6 +29,7 @@ from careslot.config import Settings, get_settings
 from careslot.context import Context
 from careslot.dashboard.mv import MvRefresher
 from careslot.db.pool import create_pool
+from careslot.db.pruning import Pruner
 from careslot.db.urls import resolve_database_url
 from careslot.messages.sender import Sender
 from careslot.monitoring import metrics
@@ -48,6 +59,8 @@ def create_app(
         warming = start_warming(ctx)
         refresher = MvRefresher(url, settings)
         refresher.start()
+        pruner = Pruner(pool, settings, now=clock.now)
+        pruner.start()
         sender = Sender(url, settings, now=clock.now)
         if settings.outbox_sender:
             sender.start()
@@ -58,6 +71,7 @@ def create_app(
                 warming.cancel()
             await cache.stop()
             await refresher.stop()
+            await pruner.stop()
             await sender.stop()
             await audit.stop()
             metrics.untrack_pool(pool)
@@ -72,7 +86,7 @@ def create_app(
         redoc_url=None,
     )
     errors.install(app)
-    for module in (auth, catalog, appointments, dashboard, messages, stats, system):
+    for module in (auth, catalog, admin, appointments, dashboard, messages, stats, system):
         app.include_router(module.router)
     web.install(app)
     app.add_middleware(SecurityAndLimits, max_body=settings.max_body_bytes)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,7 +13,7 @@ import asyncpg
 if TYPE_CHECKING:
     from careslot.context import Context
 
-from careslot.accounts import limits
+from careslot.accounts import emails, limits
 from careslot.accounts import repository as repo
 from careslot.accounts.models import ROLES, User
 from careslot.errors import (
@@ -26,7 +25,6 @@ from careslot.errors import (
     ValidationFailed,
 )
 
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 TOUCH_EVERY = timedelta(seconds=60)
 
 
@@ -44,17 +42,18 @@ def _user(row: asyncpg.Record) -> User:
     return User(row["id"], row["email"], row["name"], row["role"], row["doctor_id"])
 
 
-def _check_credentials(email: str, password: str) -> None:
-    if not EMAIL_RE.match(email):
-        raise ValidationFailed("email is not a valid address")
+def _check_credentials(email: str, password: str) -> str:
+    """The normalised email (accounts/emails.py), once email and password are acceptable."""
+    normalised = emails.valid(email)
     if not 8 <= len(password) <= 256:
         raise ValidationFailed("password must be 8 to 256 characters")
+    return normalised
 
 
 async def create_user(
     ctx: Context, *, email: str, password: str, name: str, role: str = "patient"
 ) -> User:
-    _check_credentials(email, password)
+    email = _check_credentials(email, password)
     if role not in ROLES:
         raise ValidationFailed(f"role must be one of {', '.join(ROLES)}")
     if not name.strip():
@@ -64,7 +63,7 @@ async def create_user(
         try:
             row = await repo.insert_user(
                 conn,
-                email=email.strip(),
+                email=email,
                 password_hash=password_hash,
                 name=name.strip(),
                 role=role,
@@ -93,7 +92,7 @@ async def register(
 ) -> tuple[User, str]:
     """A new patient and their session. `address` (the client's) is held to
     CARESLOT_REGISTRATIONS_PER_ADDRESS before any password is hashed."""
-    _check_credentials(email, password)
+    email = _check_credentials(email, password)
     if address is not None:
         async with ctx.pool.acquire() as conn:
             await limits.claim(
@@ -112,7 +111,7 @@ async def login(
 ) -> tuple[User, str]:
     """Sign in. Failures are throttled per email and, given the client's `address`, per
     address (CARESLOT_LOGIN_FAILURES_PER_ADDRESS), both counted before the password is."""
-    email = email.strip()
+    email = emails.normalise(email)
     settings = ctx.settings
     now = ctx.clock.now()
     since = now - timedelta(minutes=settings.login_failure_window_minutes)
