@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,20 +64,29 @@ def serve_workers(database_url: str, redis_url: str | None, **settings: str) -> 
         "--workers",
         str(WORKERS),
     ]
+    # The log goes to a file: a pipe nobody reads would block the workers once full.
+    log = tempfile.TemporaryFile()  # closed below
     process = subprocess.Popen(  # noqa: S603 - our own command line
         command,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     url = f"http://127.0.0.1:{port}"
+
+    def output() -> str:
+        log.seek(0)
+        return log.read().decode(errors="replace")[-5000:]
+
     try:
         deadline = time.monotonic() + 60
         while asyncio.run(_listeners(database_url)) < WORKERS:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert process.poll() is None, output()
             assert time.monotonic() < deadline, "the workers did not start"
             time.sleep(0.1)
+        asyncio.run(_read_everywhere(url, "/healthz", None, {}))  # both answer on the port
         yield url
+        assert process.poll() is None, output()  # no worker died during the test
     finally:
         process.terminate()
         try:
@@ -84,8 +94,7 @@ def serve_workers(database_url: str, redis_url: str | None, **settings: str) -> 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
-        if process.stderr:
-            process.stderr.close()
+        log.close()
 
 
 def worker_of(answer: httpx.Response) -> int:
