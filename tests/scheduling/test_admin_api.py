@@ -203,6 +203,10 @@ BAD = [
      {"start": "2099-01-01T00:00:00", "end": "2099-01-02T00:00:00"}, 422, "validation_error"),
     ("POST", "/api/closures", {"start": "2099-01-01T00:00:00+00:00",
      "end": "2099-01-01T00:00:00+00:00", "reason": "x"}, 422, "invalid_period"),
+    ("POST", "/api/closures", {"start": "0001-01-01T00:00:00+14:00",
+     "end": "0001-01-02T00:00:00+00:00", "reason": "x"}, 422, "invalid_period"),
+    ("POST", "/api/doctors/{doctor}/time-off", {"start": "2099-12-31T00:00:00+00:00",
+     "end": "9999-12-31T23:59:59-12:00"}, 422, "invalid_period"),
     ("DELETE", "/api/closures/999999", None, 404, "not_found"),
     ("DELETE", "/api/doctors/{doctor}/time-off/999999", None, 404, "not_found"),
     ("POST", "/api/doctors", {"name": "Dr. Nobody", "departmentId": 999999}, 422,
@@ -272,3 +276,23 @@ def test_dst_gap_wall_times_are_refused(admin_url: str, template_url: str) -> No
                     json={"items": [{"weekday": weekday, "start": start, "end": end}]},
                 )
                 assert r.status_code == 200, r.text
+
+
+def test_a_renamed_doctor_shows_in_cached_appointment_lists_at_once(live: LiveServer) -> None:
+    place = clinic(live)
+    _, token = register(live)
+    with live.client(token) as patient:
+        r = book(patient, place.doctor_id, at(live, day_after_tomorrow(live), 9).isoformat())
+        assert r.status_code == 201, r.text
+        assert (
+            patient.get("/api/appointments").json()["items"][0]["doctorName"].startswith("Dr. Test")
+        )  # cached now
+        with admin(live) as c:
+            assert c.patch(
+                f"/api/doctors/{place.doctor_id}", json={"name": "Dr. Renamed"}
+            ).is_success
+            assert c.patch(
+                f"/api/departments/{place.department_id}", json={"color": "#123456"}
+            ).is_success
+        item = patient.get("/api/appointments").json()["items"][0]
+        assert (item["doctorName"], item["departmentColor"]) == ("Dr. Renamed", "#123456")

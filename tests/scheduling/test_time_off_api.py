@@ -4,7 +4,11 @@ nothing written; forced, they are cancelled in the same transaction and every ca
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections import Counter
+
+import httpx
 
 from tests.api.helpers import assert_problem, book, query, register
 from tests.conftest import LiveServer
@@ -166,3 +170,68 @@ def test_a_booking_inside_time_off_is_refused(live: LiveServer) -> None:
     with live.client(token) as patient:
         assert_problem(book(patient, place.doctor_id, at(live, day, 9).isoformat()), 422)
         assert book(patient, place.doctor_id, at(live, day, 10).isoformat()).status_code == 201
+
+
+async def _book_and_take_off(
+    live: LiveServer, *, patient: str, staff_token: str, doctor_id: int, start: dt.datetime
+) -> tuple[int, int]:
+    async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
+        gate = asyncio.Event()
+
+        async def booking() -> int:
+            await gate.wait()
+            r = await client.post(
+                "/api/appointments",
+                json={"doctorId": doctor_id, "start": start.isoformat()},
+                headers={"Authorization": f"Bearer {patient}"},
+            )
+            return r.status_code
+
+        async def time_off() -> int:
+            await gate.wait()
+            r = await client.post(
+                f"/api/doctors/{doctor_id}/time-off",
+                json={
+                    "start": start.isoformat(),
+                    "end": (start + dt.timedelta(minutes=30)).isoformat(),
+                },
+                headers={"Authorization": f"Bearer {staff_token}"},
+            )
+            return r.status_code
+
+        tasks = [asyncio.create_task(booking()), asyncio.create_task(time_off())]
+        await asyncio.sleep(0.02)
+        gate.set()
+        booked, taken = await asyncio.gather(*tasks)
+        return booked, taken
+
+
+def test_a_booking_and_time_off_racing_for_one_slot_never_both_stand(live: LiveServer) -> None:
+    """Without the schedule locks a booking and a time off can each miss the other (both
+    check, then both commit); with them one of the two always sees the other."""
+    place = clinic(live)
+    first = day_after_tomorrow(live)
+    staff_token = live.login("staff@demo.careslot")
+    outcomes: Counter[tuple[int, int]] = Counter()
+    for i in range(30):
+        _, token = register(live)
+        start = at(live, first + dt.timedelta(days=i // 6), 9 + i % 6 // 2, 30 * (i % 2))
+        outcomes[
+            asyncio.run(
+                _book_and_take_off(
+                    live,
+                    patient=token,
+                    staff_token=staff_token,
+                    doctor_id=place.doctor_id,
+                    start=start,
+                )
+            )
+        ] += 1
+    assert set(outcomes) <= {(201, 409), (422, 201)}, outcomes
+    clashes = query(
+        live,
+        """select count(*) from appointments a join time_off t on t.doctor_id = a.doctor_id
+           where a.doctor_id = $1 and a.status <> 'cancelled' and a.blocked && t.period""",
+        place.doctor_id,
+    )
+    assert clashes[0][0] == 0

@@ -28,6 +28,12 @@ def _check_color(color: str) -> None:
         raise ValidationFailed("color must look like #1a2b3c")
 
 
+def _renamed(changes: dict[str, Any], *shown: str) -> str | None:
+    """A change to what every appointment answer shows (a name, a colour) makes them all
+    stale, not just the catalogue's: such a change is announced as "renamed"."""
+    return "renamed" if shown and any(k in changes for k in shown) else None
+
+
 async def list_departments(ctx: Context, *, actor: User) -> list[dict[str, Any]]:
     """Every department, inactive ones too (the admin's view)."""
     access.require_schedule_editor(actor)
@@ -77,7 +83,7 @@ async def update_department(
             entity_id=department_id,
         )
         updated = await repo.department(conn, department_id)
-    await ctx.changes.publish(Change("departments"))
+    await ctx.changes.publish(Change(_renamed(changes, "name", "color") or "departments"))
     assert updated is not None
     return updated
 
@@ -175,7 +181,8 @@ async def update_doctor(
             doctor_id=doctor_id,
         )
         updated = await repo.doctor(conn, doctor_id)
-    await ctx.changes.publish(Change("doctors", doctor_ids=(doctor_id,)))
+    kind = _renamed(changes, "name") or "doctors"
+    await ctx.changes.publish(Change(kind, doctor_ids=(doctor_id,)))
     assert updated is not None
     return updated
 

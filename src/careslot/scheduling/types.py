@@ -175,7 +175,11 @@ async def update_type(
         )
         updated = await repo.appointment_type(conn, type_id)
     await ctx.changes.publish(
-        Change("appointment_types", department_ids=(merged.department_id,), type_ids=(type_id,))
+        Change(
+            "renamed" if "name" in changes else "appointment_types",
+            department_ids=(merged.department_id,),
+            type_ids=(type_id,),
+        )
     )
     assert updated is not None
     return updated

@@ -8,7 +8,7 @@ on the same doctor are serialised by advisory locks, so neither can miss the oth
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from careslot.accounts.models import User
@@ -21,11 +21,15 @@ from careslot.scheduling import access
 from careslot.scheduling import admin_repository as repo
 
 MAX_PERIOD = timedelta(days=366)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def check_period(start: datetime, end: datetime) -> None:
     if start.tzinfo is None or end.tzinfo is None:
         raise InvalidPeriod("start and end need a UTC offset, e.g. 2026-01-05T09:00:00+00:00")
+    if not (EARLIEST <= start and end <= LATEST):
+        raise InvalidPeriod("periods lie between the years 2000 and 2100")
     if start >= end:
         raise InvalidPeriod("start must be before end")
     if end - start > MAX_PERIOD:

@@ -60,6 +60,8 @@ def local_instant(value: str, zone: ZoneInfo, label: str) -> dt.datetime:
         naive = dt.datetime.fromisoformat(value)
     except ValueError as exc:
         raise InvalidPeriod(f"give the {label} as a date and a time") from exc
+    if not 2000 <= naive.year < 2100:
+        raise InvalidPeriod(f"the {label} must lie between the years 2000 and 2100")
     if naive.tzinfo is not None:
         return naive
     instant = to_instant(naive.date(), naive.time(), zone)
