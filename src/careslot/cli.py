@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from pathlib import Path
@@ -112,6 +113,17 @@ def serve(
         # CARESLOT_TRUSTED_PROXIES (accounts/limits.py), not from uvicorn's default 127.0.0.1.
         proxy_headers=False,
     )
+
+
+@app.command()
+def sender() -> None:
+    """Send the outbox's mail and webhooks (beside `serve` with CARESLOT_OUTBOX_SENDER=false)."""
+    from careslot.messages.sender import run_alone
+
+    url = _database()
+    console.print("careslot outbox sender running")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_alone(url, get_settings()))
 
 
 @app.command()

@@ -14,11 +14,13 @@ from careslot.errors import Conflict, SlotTaken
 # The one place where rows become Appointments: column names are the model's field names.
 SELECT = """select a.id, a.client_id, u.name as client_name, a.doctor_id, d.name as doctor_name,
        a.department_id, dep.name as department_name, dep.color as department_color,
-       a.starts_at as start, a.ends_at as "end", a.status, a.reason, a.created_at, a.updated_at
+       a.starts_at as start, a.ends_at as "end", a.status, a.reason, a.created_at, a.updated_at,
+       a.type_id, t.name as type_name
 from appointments a
 join users u on u.id = a.client_id
 join doctors d on d.id = a.doctor_id
-join departments dep on dep.id = a.department_id"""
+join departments dep on dep.id = a.department_id
+left join appointment_types t on t.id = a.type_id"""
 _APPOINTMENTS = TypeAdapter(list[Appointment])
 
 
@@ -42,8 +44,9 @@ async def get(conn: Conn, appointment_id: int) -> Appointment | None:
 
 async def lock(conn: Conn, appointment_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "select id, client_id, doctor_id, starts_at, ends_at, status from appointments "
-        "where id = $1 for update",
+        "select id, client_id, doctor_id, starts_at, ends_at, status, type_id, "
+        "buffer_before_minutes, buffer_after_minutes, lower(blocked) as blocked_from, "
+        "upper(blocked) as blocked_to from appointments where id = $1 for update",
         appointment_id,
     )
 
@@ -79,12 +82,16 @@ async def insert(
     end: datetime,
     reason: str,
     created_by: int,
+    type_id: int | None = None,
+    buffer_before: int = 0,
+    buffer_after: int = 0,
 ) -> int:
     try:
         new_id: int = await conn.fetchval(
             """insert into appointments
-                 (client_id, doctor_id, department_id, starts_at, ends_at, reason, created_by)
-               values ($1, $2, $3, $4, $5, $6, $7) returning id""",
+                 (client_id, doctor_id, department_id, starts_at, ends_at, reason, created_by,
+                  type_id, buffer_before_minutes, buffer_after_minutes)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id""",
             client_id,
             doctor_id,
             department_id,
@@ -92,6 +99,9 @@ async def insert(
             end,
             reason,
             created_by,
+            type_id,
+            buffer_before,
+            buffer_after,
         )
     except asyncpg.ExclusionViolationError as exc:
         raise _overlap_error(exc) from exc

@@ -32,6 +32,8 @@ class Appointment(Model):
     reason: str
     created_at: datetime
     updated_at: datetime
+    type_id: int | None = None  # the appointment type (SPEC section 8), if booked as one
+    type_name: str | None = None
 
 
 class AppointmentPage(Model):

@@ -35,6 +35,7 @@ def build_cache(
             settings.redis_url,
             timeout=settings.cache_redis_timeout_ms / 1000,
             cooldown=settings.cache_redis_cooldown_seconds,
+            failures_to_open=settings.cache_redis_failures_to_open,
             namespace=database_namespace(database_url),
         )
     cache = Cache(
@@ -50,6 +51,7 @@ def build_cache(
         on_lost=cache.on_channel_lost,
         on_restored=cache.on_channel_restored,
         ack_timeout=settings.cache_ack_timeout_ms / 1000,
+        health_every=settings.cache_channel_check_seconds,
     )
     return cache
 

@@ -16,11 +16,13 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from typing import Any
 
 import asyncpg
 import httpx
 
+from careslot.clock import SystemClock
 from careslot.config import Settings
 from careslot.db.pool import _init_connection
 from careslot.messages import content, webhooks
@@ -159,20 +161,27 @@ class Sender:
             )
             return
         try:
-            message = content.build_mail(
-                template=row["template"],
-                recipient=row["recipient"],
-                appointment=row["payload"],
-                message_id=row["message_id"],
-                sequence=row["sequence"],
-                mail_from=self.settings.mail_from,
-                zone=self.settings.zone,
-                now=now,
-            )
+            # Rendering and flattening a mail is a few milliseconds of CPU: done in a thread,
+            # so the worker's event loop keeps answering requests meanwhile.
+            data = await asyncio.to_thread(self._render, row, now)
         except content.BadAddress as exc:
             raise DeliveryFailed(str(exc), permanent=True) from exc
         assert self.mailer is not None
-        await self.mailer.send(message)
+        await self.mailer.send(
+            sender=parseaddr(self.settings.mail_from)[1], recipient=row["recipient"], data=data
+        )
+
+    def _render(self, row: asyncpg.Record, now: datetime) -> bytes:
+        return content.build_mail(
+            template=row["template"],
+            recipient=row["recipient"],
+            appointment=row["payload"],
+            message_id=row["message_id"],
+            sequence=row["sequence"],
+            mail_from=self.settings.mail_from,
+            zone=self.settings.zone,
+            now=now,
+        ).as_bytes()
 
     async def _failed(
         self,
@@ -224,3 +233,14 @@ class Sender:
                 await asyncio.wait_for(conn.close(), timeout=2)
             if not conn.is_closed():
                 conn.terminate()
+
+
+async def run_alone(database_url: str, settings: Settings) -> None:
+    """`careslot sender`: a sender on its own, for web workers run with
+    CARESLOT_OUTBOX_SENDER=false (its own process, so mail never takes their CPU time)."""
+    sender = Sender(database_url, settings, now=SystemClock().now)
+    sender.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await sender.stop()

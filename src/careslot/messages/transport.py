@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
@@ -88,10 +87,10 @@ class Mailer:
         self._smtp = smtp
         return smtp
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, *, sender: str, recipient: str, data: bytes) -> None:
         try:
             smtp = await self._connected()
-            await smtp.send_message(message, timeout=self.timeout)
+            await smtp.sendmail(sender, [recipient], data, timeout=self.timeout)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await self.close()  # a half-finished conversation is not reused
             raise _refusal(exc) from exc

@@ -38,9 +38,16 @@ async def doctors(ctx: Context, *, department_id: int | None) -> list[Doctor]:
     return _DOCTORS.validate_json(answer.entry.body)
 
 
-async def slots(ctx: Context, *, doctor_id: int, first: dt.date, last: dt.date) -> list[FreeSlot]:
+async def slots(
+    ctx: Context,
+    *,
+    doctor_id: int,
+    first: dt.date,
+    last: dt.date,
+    type_id: int | None = None,
+) -> list[FreeSlot]:
     answer = await scheduling.slots(
-        ctx, doctor_id=doctor_id, department_id=None, first=first, last=last
+        ctx, doctor_id=doctor_id, department_id=None, first=first, last=last, type_id=type_id
     )
     return _parse(answer, SlotList).slots
 
