@@ -40,8 +40,6 @@ def back(path: str, **query: Any) -> RedirectResponse:
 @router.get("/admin")
 async def admin_home(request: Request, saved: str | None = None) -> Response:
     user = await signed_in(request, *EDITORS)
-    if not isinstance(user, User):
-        return user
     return await _home(request, user, saved=saved)
 
 
@@ -72,8 +70,6 @@ async def _home(
 @router.post("/admin/departments")
 async def add_department(request: Request) -> Response:
     user = await signed_in(request, *EDITORS)
-    if not isinstance(user, User):
-        return user
     fields = await read_form(request)
     try:
         await admin.create_department(
@@ -90,8 +86,6 @@ async def add_department(request: Request) -> Response:
 @router.post("/admin/departments/{department_id}")
 async def toggle_department(request: Request, department_id: PathId) -> Response:
     user = await signed_in(request, *EDITORS)
-    if not isinstance(user, User):
-        return user
     fields = await read_form(request)
     try:
         await admin.update_department(
@@ -108,8 +102,6 @@ async def toggle_department(request: Request, department_id: PathId) -> Response
 @router.post("/admin/doctors")
 async def add_doctor(request: Request) -> Response:
     user = await signed_in(request, *EDITORS)
-    if not isinstance(user, User):
-        return user
     fields = await read_form(request)
     try:
         created = await admin.create_doctor(
@@ -183,8 +175,6 @@ async def doctor_page(
     request: Request, doctor_id: PathId, saved: str | None = None, outside: str | None = None
 ) -> Response:
     user = await signed_in(request, *EDITORS)
-    if not isinstance(user, User):
-        return user
     ids = [int(i) for i in (outside or "").split(",") if i.isdigit()][:50]
     return await _doctor_page(request, user, doctor_id, saved=saved, outside=ids)
 
@@ -192,8 +182,6 @@ async def doctor_page(
 @router.post("/admin/doctors/{doctor_id}")
 async def change_doctor(request: Request, doctor_id: PathId) -> Response:
     user = await signed_in(request, *EDITORS)
-    if not isinstance(user, User):
-        return user
     fields = await read_form(request)
     try:
         await admin.update_doctor(
@@ -231,8 +219,6 @@ def _week(fields: dict[str, str]) -> list[tuple[int, dt.time, dt.time]]:
 @router.post("/admin/doctors/{doctor_id}/hours")
 async def save_hours(request: Request, doctor_id: PathId) -> Response:
     user = await signed_in(request, *EDITORS)
-    if not isinstance(user, User):
-        return user
     fields = await read_form(request)
     week: list[tuple[int, dt.time, dt.time]] | None = None
     try:
@@ -254,8 +240,6 @@ async def save_hours(request: Request, doctor_id: PathId) -> Response:
 @router.post("/admin/doctors/{doctor_id}/time-off")
 async def add_time_off(request: Request, doctor_id: PathId) -> Response:
     user = await signed_in(request, *EDITORS)
-    if not isinstance(user, User):
-        return user
     fields = await read_form(request)
     ctx = get_ctx(request)
     try:
@@ -288,8 +272,6 @@ async def add_time_off(request: Request, doctor_id: PathId) -> Response:
 @router.post("/admin/doctors/{doctor_id}/time-off/{time_off_id}/delete")
 async def remove_time_off(request: Request, doctor_id: PathId, time_off_id: PathId) -> Response:
     user = await signed_in(request, *EDITORS)
-    if not isinstance(user, User):
-        return user
     await read_form(request)
     try:
         await unavailability.remove_time_off(

@@ -56,16 +56,12 @@ async def _closures_page(
 @router.get("/admin/closures")
 async def closures_page(request: Request, saved: str | None = None) -> Response:
     user = await signed_in(request, *EDITORS)
-    if not isinstance(user, User):
-        return user
     return await _closures_page(request, user, saved=saved)
 
 
 @router.post("/admin/closures")
 async def add_closure(request: Request) -> Response:
     user = await signed_in(request, *EDITORS)
-    if not isinstance(user, User):
-        return user
     fields = await read_form(request)
     ctx = get_ctx(request)
     try:
@@ -96,8 +92,6 @@ async def add_closure(request: Request) -> Response:
 @router.post("/admin/closures/{closure_id}/delete")
 async def remove_closure(request: Request, closure_id: PathId) -> Response:
     user = await signed_in(request, *EDITORS)
-    if not isinstance(user, User):
-        return user
     await read_form(request)
     try:
         await unavailability.remove_closure(get_ctx(request), actor=user, closure_id=closure_id)
@@ -140,8 +134,6 @@ async def _types_page(
 @router.get("/admin/types")
 async def types_page(request: Request, saved: str | None = None) -> Response:
     user = await signed_in(request, *EDITORS)
-    if not isinstance(user, User):
-        return user
     return await _types_page(request, user, saved=saved)
 
 
@@ -158,8 +150,6 @@ def _type_fields(fields: dict[str, str]) -> dict[str, Any]:
 @router.post("/admin/types")
 async def add_type(request: Request) -> Response:
     user = await signed_in(request, *EDITORS)
-    if not isinstance(user, User):
-        return user
     fields = await read_form(request)
     try:
         await types.create_type(
@@ -176,8 +166,6 @@ async def add_type(request: Request) -> Response:
 @router.post("/admin/types/{type_id}")
 async def change_type(request: Request, type_id: PathId) -> Response:
     user = await signed_in(request, *EDITORS)
-    if not isinstance(user, User):
-        return user
     fields = await read_form(request)
     try:
         await types.update_type(

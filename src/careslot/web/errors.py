@@ -80,7 +80,6 @@ async def error_page(request: Request, status: int, detail: str | None) -> Respo
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(ElsewhereHome, go_home)
     api_domain: Handler = app.exception_handlers[CareslotError]
     api_http: Handler = app.exception_handlers[HTTPException]
     api_validation: Handler = app.exception_handlers[RequestValidationError]
@@ -123,3 +122,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(CareslotError, domain)
     app.add_exception_handler(HTTPException, http)
     app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(ElsewhereHome, go_home)  # a redirect, not an outage: unwrapped
