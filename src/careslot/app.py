@@ -9,7 +9,17 @@ from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
 from careslot import __version__, web
-from careslot.api import appointments, auth, catalog, dashboard, errors, messages, stats, system
+from careslot.api import (
+    admin,
+    appointments,
+    auth,
+    catalog,
+    dashboard,
+    errors,
+    messages,
+    stats,
+    system,
+)
 from careslot.api.middleware import SecurityAndLimits
 from careslot.audit.log import AuditLog
 from careslot.cache.setup import build_cache, start_warming
@@ -76,7 +86,7 @@ def create_app(
         redoc_url=None,
     )
     errors.install(app)
-    for module in (auth, catalog, appointments, dashboard, messages, stats, system):
+    for module in (auth, catalog, admin, appointments, dashboard, messages, stats, system):
         app.include_router(module.router)
     web.install(app)
     app.add_middleware(SecurityAndLimits, max_body=settings.max_body_bytes)

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     min_notice_minutes: int = 60
     horizon_days: int = 90
     max_future_appointments: int = 10
+    # A patient may not cancel or reschedule later than this before the start (0: off).
+    change_notice_minutes: int = Field(default=0, ge=0)
 
     # Sessions
     session_absolute_hours: int = 12
@@ -71,6 +73,8 @@ class Settings(BaseSettings):
     # this is treated as down, so a dead or hung Redis costs at most this once per cooldown.
     cache_redis_timeout_ms: float = 50
     cache_redis_cooldown_seconds: float = 1.5
+    # Timeouts in a row before the breaker opens (a refused connection opens it at once).
+    cache_redis_failures_to_open: int = 3
     # How long a write waits for the other workers to confirm their layer 1 is clean.
     cache_ack_timeout_ms: float = 250
     cache_warm: bool = True

@@ -48,6 +48,22 @@ class BookingLimit(Conflict):
     code, title = "booking_limit", "Too many upcoming appointments"
 
 
+class ScheduleConflict(Conflict):
+    code, title = "schedule_conflict", "Live appointments are in the way"
+
+
+class ChangeWindowClosed(Conflict):
+    code, title = "change_window_closed", "Too close to the appointment to change it"
+
+
+class NameTaken(Conflict):
+    code, title = "name_taken", "That name is already used"
+
+
+class TypeNotBookable(Forbidden):
+    code, title = "type_not_bookable", "That appointment type is booked by staff only"
+
+
 class IdempotencyKeyReused(CareslotError):
     status, code, title = 422, "idempotency_key_reused", "Idempotency-Key reused with another body"
 
@@ -58,6 +74,38 @@ class InvalidSlot(CareslotError):
 
 class ValidationFailed(CareslotError):
     status, code, title = 422, "validation_error", "The request is not valid"
+
+
+class InvalidSchedule(CareslotError):
+    status, code, title = 422, "invalid_schedule", "Those working hours are not valid"
+
+
+class InvalidPeriod(CareslotError):
+    status, code, title = 422, "invalid_period", "That period is not valid"
+
+
+class UnknownReference(CareslotError):
+    status, code, title = (
+        422,
+        "unknown_reference",
+        "The request refers to something that does not exist",
+    )
+
+
+class TypeTooLong(CareslotError):
+    status, code, title = (
+        422,
+        "type_too_long",
+        "The appointment type does not fit in any working window",
+    )
+
+
+class TypeNotOffered(CareslotError):
+    status, code, title = (
+        422,
+        "type_not_offered",
+        "That doctor's department does not offer that type",
+    )
 
 
 class MalformedRequest(CareslotError):

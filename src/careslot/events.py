@@ -24,6 +24,8 @@ class Change:
     days: tuple[date, ...] = ()
     # The doctors' departments, when the writer has them at hand; empty means look them up.
     department_ids: tuple[int, ...] = ()
+    # Appointment types whose definition changed (kind "appointment_types").
+    type_ids: tuple[int, ...] = ()
 
 
 Listener = Callable[[Change], Awaitable[None]]

@@ -30,6 +30,8 @@ APPOINTMENT_KEYS = {
     "reason",
     "createdAt",
     "updatedAt",
+    "typeId",  # null without a type (SPEC section 8)
+    "typeName",
 }
 
 

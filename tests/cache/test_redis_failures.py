@@ -98,6 +98,13 @@ def test_redis_hung_costs_an_open_circuit_not_errors(
             assert [upcoming(live, token) for _ in range(5)] == [1] * 5
             with live.client() as c:
                 assert c.get("/api/departments").status_code == 200
+                # Reads that miss layer 1 each wait for Redis once: timeouts in a row (three)
+                # open the circuit; a single slow reply would not (test_redis_layer.py).
+                today = dt.datetime.now(live.settings.zone).date()
+                for day in range(20, 24):
+                    date = (today + dt.timedelta(days=day)).isoformat()
+                    r = c.get("/api/slots", params={"doctorId": doctor, "date": date})
+                    assert r.status_code == 200
             assert counter("careslot_cache_redis_circuit_opens_total") > opened
         finally:
             own_redis.thaw()

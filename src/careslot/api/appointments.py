@@ -46,6 +46,7 @@ async def book(
         start=body.start,
         reason=body.reason,
         client_id=body.client_id,
+        type_id=body.type_id,
         idempotency_key=idempotency_key,
         request_hash=hashlib.sha256(raw).digest(),
     )

@@ -57,10 +57,16 @@ async def slots(
     date: Day = None,
     from_: Annotated[Day, Query(alias="from")] = None,
     to: Day = None,
+    typeId: OptId = None,
 ) -> Response:
     first, last = day_range(date, from_, to)
     answer = await reads.slots(
-        ctx, doctor_id=doctorId, department_id=departmentId, first=first, last=last
+        ctx,
+        doctor_id=doctorId,
+        department_id=departmentId,
+        first=first,
+        last=last,
+        type_id=typeId,
     )
     return cached_response(request, answer)
 

@@ -49,6 +49,7 @@ class BookIn(Body):
     start: AwareDatetime
     reason: Annotated[Text, Field(max_length=1000)] = ""
     client_id: Id | None = None
+    type_id: Id | None = None
 
 
 class AppointmentPatch(Body):

@@ -33,16 +33,21 @@ async def record_change(
     entity: str,
     entity_id: int | None,
     outcome: str = "ok",
+    doctor_id: int | None = None,
 ) -> None:
+    """One change, in the caller's transaction; `doctor_id` says which doctor's schedule
+    an admin change was about."""
     await conn.execute(
-        """insert into audit_log (actor_id, subject_id, action, entity, entity_id, outcome)
-           values ($1, $2, $3, $4, $5, $6)""",
+        """insert into audit_log (actor_id, subject_id, action, entity, entity_id, outcome,
+                                  doctor_id)
+           values ($1, $2, $3, $4, $5, $6, $7)""",
         actor_id,
         subject_id,
         action,
         entity,
         entity_id,
         outcome,
+        doctor_id,
     )
 
 

@@ -14,11 +14,13 @@ SELECT = """select a.id, a.client_id as "clientId", u.name as "clientName",
        a.doctor_id as "doctorId", d.name as "doctorName", a.department_id as "departmentId",
        dep.name as "departmentName", dep.color as "departmentColor",
        a.starts_at as start, a.ends_at as "end", a.status, a.reason,
-       a.created_at as "createdAt", a.updated_at as "updatedAt"
+       a.created_at as "createdAt", a.updated_at as "updatedAt",
+       a.type_id as "typeId", t.name as "typeName"
 from appointments a
 join users u on u.id = a.client_id
 join doctors d on d.id = a.doctor_id
-join departments dep on dep.id = a.department_id"""
+join departments dep on dep.id = a.department_id
+left join appointment_types t on t.id = a.type_id"""
 
 
 def _overlap_error(exc: asyncpg.ExclusionViolationError) -> Conflict:
@@ -36,8 +38,9 @@ async def get(conn: Conn, appointment_id: int) -> dict[str, Any] | None:
 
 async def lock(conn: Conn, appointment_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "select id, client_id, doctor_id, starts_at, ends_at, status from appointments "
-        "where id = $1 for update",
+        "select id, client_id, doctor_id, starts_at, ends_at, status, type_id, "
+        "buffer_before_minutes, buffer_after_minutes, lower(blocked) as blocked_from, "
+        "upper(blocked) as blocked_to from appointments where id = $1 for update",
         appointment_id,
     )
 
@@ -73,12 +76,16 @@ async def insert(
     end: datetime,
     reason: str,
     created_by: int,
+    type_id: int | None = None,
+    buffer_before: int = 0,
+    buffer_after: int = 0,
 ) -> int:
     try:
         new_id: int = await conn.fetchval(
             """insert into appointments
-                 (client_id, doctor_id, department_id, starts_at, ends_at, reason, created_by)
-               values ($1, $2, $3, $4, $5, $6, $7) returning id""",
+                 (client_id, doctor_id, department_id, starts_at, ends_at, reason, created_by,
+                  type_id, buffer_before_minutes, buffer_after_minutes)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id""",
             client_id,
             doctor_id,
             department_id,
@@ -86,6 +93,9 @@ async def insert(
             end,
             reason,
             created_by,
+            type_id,
+            buffer_before,
+            buffer_after,
         )
     except asyncpg.ExclusionViolationError as exc:
         raise _overlap_error(exc) from exc

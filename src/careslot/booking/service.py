@@ -15,6 +15,7 @@ from careslot import clock, jsonutil
 from careslot.accounts.models import User
 from careslot.audit.log import record_change
 from careslot.booking import repository as repo
+from careslot.booking.policies import booked_shape, check_change_window
 from careslot.booking.rules import STATUSES, check_move, check_reschedule
 from careslot.context import Context
 from careslot.db import Conn
@@ -27,8 +28,9 @@ from careslot.errors import (
 )
 from careslot.events import Change
 from careslot.messages import outbox
+from careslot.scheduling import types
 from careslot.scheduling.service import check_slot
-from careslot.scheduling.slots import days_touched
+from careslot.scheduling.slots import Shape, days_touched
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,7 @@ async def book(
     client_id: int | None = None,
     idempotency_key: str | None = None,
     request_hash: bytes = b"",
+    type_id: int | None = None,
 ) -> Booked:
     now = ctx.clock.now()
     async with ctx.pool.acquire() as conn, conn.transaction():
@@ -90,7 +93,16 @@ async def book(
         patient_id = await _booking_client(conn, actor, client_id)
         if actor.role == "patient":
             await repo.lock_patient(conn, patient_id)  # serialises the booking limit check
-        doctor, slot = await check_slot(ctx, conn, doctor_id=doctor_id, start=start, now=now)
+        kind = await types.for_booking(conn, actor=actor, type_id=type_id) if type_id else None
+        doctor, slot = await check_slot(
+            ctx,
+            conn,
+            doctor_id=doctor_id,
+            start=start,
+            now=now,
+            shape=kind.shape if kind else None,
+            department_id=kind.department_id if kind else None,
+        )
         limit = ctx.settings.max_future_appointments
         if await repo.live_future_count(conn, patient_id, now) >= limit:
             raise BookingLimit(f"at most {limit} upcoming appointments at a time")
@@ -103,6 +115,9 @@ async def book(
             end=slot.end,
             reason=reason,
             created_by=actor.id,
+            type_id=kind.id if kind else None,
+            buffer_before=kind.before if kind else 0,
+            buffer_after=kind.after if kind else 0,
         )
         await repo.add_activity(
             conn,
@@ -133,7 +148,7 @@ async def book(
             (patient_id,),
             (doctor_id,),
             appointment_id,
-            days_touched(slot.start, slot.end, ctx.zone),
+            days_touched(*(kind.shape if kind else Shape(0)).blocked(slot), ctx.zone),
             (doctor["department_id"],),
         )
     )
@@ -182,6 +197,8 @@ async def update(
         if not seen:
             raise NotFound("no such appointment")
         assert row is not None
+        zone = ctx.zone
+        was_blocking = days_touched(row["blocked_from"], row["blocked_to"], zone)
         if status is not None:
             check_move(
                 actor=actor,
@@ -190,25 +207,32 @@ async def update(
                 starts_at=row["starts_at"],
                 now=now,
             )
+            if status == "cancelled":
+                await check_change_window(conn, ctx.settings, actor=actor, appointment=row, now=now)
             await repo.set_status(conn, appointment_id, status)
             kind, summary = status, f"Status changed to {status.replace('_', ' ')}"
-            days = days_touched(row["starts_at"], row["ends_at"], ctx.zone)
+            days = was_blocking
             departments: tuple[int, ...] = ()  # the cache looks the doctor's up
         else:
             assert start is not None
             check_reschedule(
                 actor=actor, current=row["status"], starts_at=row["starts_at"], now=now
             )
+            await check_change_window(conn, ctx.settings, actor=actor, appointment=row, now=now)
+            shape = booked_shape(row)
             doctor, slot = await check_slot(
-                ctx, conn, doctor_id=row["doctor_id"], start=start, now=now
+                ctx,
+                conn,
+                doctor_id=row["doctor_id"],
+                start=start,
+                now=now,
+                shape=shape,
             )
             await repo.move(conn, appointment_id, slot.start, slot.end)
             departments = (doctor["department_id"],)
             kind, summary = "rescheduled", "Rescheduled"
-            days = (
-                *days_touched(row["starts_at"], row["ends_at"], ctx.zone),
-                *days_touched(slot.start, slot.end, ctx.zone),
-            )
+            now_blocking = (shape or Shape(0)).blocked(slot)
+            days = (*was_blocking, *days_touched(*now_blocking, zone))
         await repo.add_activity(
             conn,
             actor_id=actor.id,

@@ -11,6 +11,8 @@ from careslot.events import Change
 SCHEDULE_KINDS = frozenset({"schedule", "working_hours", "time_off"})
 CATALOG_KINDS = frozenset({"departments", "doctors"})
 CLOSURE_KINDS = frozenset({"closure", "closures"})
+TYPE_KIND = "appointment_types"
+RENAMED_KIND = "renamed"  # a doctor, department or type shown under a new name
 APPOINTMENT_STRATEGIES = (
     s.USER_STATS,
     s.APPOINTMENTS,
@@ -37,6 +39,11 @@ async def affected(
             s.AVAILABLE_SLOTS.name,
             s.DOCTOR_SCHEDULE.name,
         )
+    if change.kind == RENAMED_KIND:  # names and colours are in every appointment answer
+        return (keys.EVERYTHING,), tuple(x.name for x in s.ALL)
+    if change.kind == TYPE_KIND:  # only the slot lists asked for those types
+        tags = [keys.slots_of(keys.appointment_type(t)) for t in change.type_ids]
+        return keys.dedupe(tags or [keys.ALL_SLOTS]), (s.AVAILABLE_SLOTS.name,)
     if change.kind in CLOSURE_KINDS:
         return (
             (keys.ALL_SLOTS, keys.ALL_SCHEDULES),

@@ -42,6 +42,10 @@ def department(department_id: int) -> str:
     return f"department:{department_id}"
 
 
+def appointment_type(type_id: int) -> str:
+    return f"type:{type_id}"
+
+
 def slots_of(owner: str) -> str:
     """Every slot list of a doctor or department (owner): what a schedule change affects."""
     return f"slots:{owner}"

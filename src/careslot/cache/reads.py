@@ -70,7 +70,13 @@ async def doctors(ctx: Context, *, department_id: int | None) -> Answer:
 
 
 async def slots(
-    ctx: Context, *, doctor_id: int | None, department_id: int | None, first: dt.date, last: dt.date
+    ctx: Context,
+    *,
+    doctor_id: int | None,
+    department_id: int | None,
+    first: dt.date,
+    last: dt.date,
+    type_id: int | None = None,
 ) -> Answer:
     async def load() -> bytes:
         found = await scheduling.slots(
@@ -79,6 +85,7 @@ async def slots(
             department_id=department_id,
             first=first,
             last=last,
+            type_id=type_id,
         )
         return jsonutil.dumps({"slots": found})
 
@@ -88,12 +95,16 @@ async def slots(
         owner = keys.department(department_id)
     else:
         return Answer(Entry.of(await load()), s.AVAILABLE_SLOTS)  # the service refuses it
-    key = keys.key(s.AVAILABLE_SLOTS.name, owner, first.isoformat(), last.isoformat())
-    tags = (
+    parts: tuple[str, ...] = (first.isoformat(), last.isoformat())
+    tags: tuple[str, ...] = (
         keys.slots_of(owner),
         keys.slots_on(owner, first if first == last else None),
         keys.ALL_SLOTS,
     )
+    if type_id is not None:  # typed lists also go when their type is edited
+        parts += (f"type{type_id}",)
+        tags += (keys.slots_of(keys.appointment_type(type_id)),)
+    key = keys.key(s.AVAILABLE_SLOTS.name, owner, *parts)
     answer, _ = await _get(ctx, s.AVAILABLE_SLOTS, key, tags, load)
     return answer
 

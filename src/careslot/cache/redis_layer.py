@@ -1,6 +1,11 @@
 """Layer 2: Redis, shared by every worker. Fails open: any error or timeout is a miss, and a
 circuit breaker then skips Redis for a moment so a dead or hung server costs no latency.
 
+The breaker tells a dead Redis from a slow one: a refused or reset connection opens it at
+once, but a timeout only counts, and it opens after `failures_to_open` (default 3) failures in
+a row; any success resets the count. One reply slower than 50 ms on a loaded machine then
+costs one miss (and, for an invalidation, one epoch move), not every write for the cool-down.
+
 Keys live under a database namespace and an epoch (`cs:v1:<db>:e3:...`). When a write
 cannot invalidate Redis (it is down or hung), the epoch moves on (recorded in PostgreSQL
 and broadcast), so entries that missed their invalidation are never read again, whatever
@@ -19,6 +24,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from careslot.cache import metrics
 from careslot.cache.entry import Entry
@@ -65,7 +71,14 @@ def _raw(value: bytes | str) -> bytes:
 
 class RedisLayer:
     def __init__(
-        self, url: str, *, timeout: float, cooldown: float, namespace: str = "", epoch: int = 0
+        self,
+        url: str,
+        *,
+        timeout: float,
+        cooldown: float,
+        namespace: str = "",
+        epoch: int = 0,
+        failures_to_open: int = 3,
     ) -> None:
         self.client = aioredis.Redis.from_url(
             url,
@@ -83,6 +96,8 @@ class RedisLayer:
         self.namespace = namespace
         self._open_until = 0.0
         self._probing = False
+        self.failures_to_open = max(1, failures_to_open)
+        self._failures = 0  # consecutive
         self._store = self.client.register_script(STORE)
         self._invalidate = self.client.register_script(INVALIDATE)
 
@@ -115,6 +130,10 @@ class RedisLayer:
                 result = await call
         except (RedisError, OSError, TimeoutError) as exc:
             metrics.REDIS_ERRORS.inc()
+            self._failures += 1
+            slow = isinstance(exc, (TimeoutError, RedisTimeoutError))
+            if slow and self._failures < self.failures_to_open and not self._probing:
+                return False, None  # slow, not (yet) dead: this call misses, the next tries
             if self._open_until == 0.0 or self._probing:
                 metrics.CIRCUIT_OPENS.inc()
                 log.warning(
@@ -126,24 +145,36 @@ class RedisLayer:
             return False, None
         finally:
             self._probing = False
+        self._failures = 0
         if self._open_until:
             log.warning("redis is back; layer 2 in use again")
             self._open_until = 0.0
         return True, result
 
     async def get(self, key: str, tags: tuple[str, ...]) -> tuple[Entry | None, list[str] | None]:
-        """The entry (or None) and the owners' generations to store against (None: skip)."""
+        """The entry (or None) and what to store against (None: skip): the epoch the read was
+        made in, then the owners' generations in that epoch."""
+        epoch = self.epoch
         _, gens = self._tag_keys(tags)
         ok, values = await self._guard(self.client.mget([self._k(key), *gens]))
         if not ok or values is None:
             return None, None
         raw, *generations = values  # bytes: the client does not decode responses
         entry = Entry.unpack(_raw(raw)) if raw is not None else None
-        return entry, [_raw(g).decode() if g is not None else "" for g in generations]
+        return entry, [
+            str(epoch),
+            *(_raw(g).decode() if g is not None else "" for g in generations),
+        ]
 
     async def put(
         self, key: str, entry: Entry, *, tags: tuple[str, ...], ttl: float, generations: list[str]
     ) -> None:
+        """Store `entry` unless an owner changed since `get`: its generation moved, or the
+        epoch did (an invalidation missed Redis while the answer was loading; the new epoch's
+        counters start empty, so comparing them with the old epoch's would let it through)."""
+        read_in, *generations = generations
+        if read_in != str(self.epoch):
+            return
         sets, gens = self._tag_keys(tags)
         await self._guard(
             self._store(

@@ -41,6 +41,7 @@ def build_cache(
             settings.redis_url,
             timeout=settings.cache_redis_timeout_ms / 1000,
             cooldown=settings.cache_redis_cooldown_seconds,
+            failures_to_open=settings.cache_redis_failures_to_open,
             namespace=database_namespace(database_url),
         )
     cache = Cache(

@@ -23,6 +23,7 @@ async def doctors(conn: Conn, department_id: int | None) -> list[dict[str, Any]]
         """select id, name, department_id as "departmentId", specialty,
                   slot_minutes as "slotMinutes"
            from doctors where is_active and ($1::bigint is null or department_id = $1)
+             and department_id in (select id from departments where is_active)
            order by name, id""",
         department_id,
     )
@@ -53,6 +54,7 @@ async def schedules(conn: Conn, doctor_ids: list[int]) -> dict[int, dict[str, An
                   coalesce(array_agg(w.start_time) filter (where w.id is not null), '{}') as starts,
                   coalesce(array_agg(w.end_time) filter (where w.id is not null), '{}') as ends
            from doctors d left join working_hours w on w.doctor_id = d.id
+           join departments dep on dep.id = d.department_id and dep.is_active
            where d.id = any($1::bigint[]) and d.is_active
            group by d.id""",
         doctor_ids,
@@ -74,11 +76,12 @@ async def schedules(conn: Conn, doctor_ids: list[int]) -> dict[int, dict[str, An
 async def busy_intervals(
     conn: Conn, doctor_ids: list[int], start: datetime, end: datetime
 ) -> dict[int, list[tuple[datetime, datetime]]]:
-    """Live appointments, time off and closures overlapping [start, end), per doctor."""
+    """What blocks each doctor over [start, end): live appointments with their buffers,
+    time off and closures."""
     rows = await conn.fetch(
-        """select doctor_id, starts_at as s, ends_at as e from appointments
+        """select doctor_id, lower(blocked) as s, upper(blocked) as e from appointments
            where doctor_id = any($1::bigint[]) and status <> 'cancelled'
-             and tstzrange(starts_at, ends_at, '[)') && tstzrange($2, $3, '[)')
+             and blocked && tstzrange($2, $3, '[)')
            union all
            select doctor_id, lower(period), upper(period) from time_off
            where doctor_id = any($1::bigint[]) and period && tstzrange($2, $3, '[)')

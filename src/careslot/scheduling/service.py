@@ -8,9 +8,19 @@ from typing import TYPE_CHECKING, Any
 from careslot import clock
 from careslot.config import Settings
 from careslot.db import Conn
-from careslot.errors import InvalidSlot, NotFound, ValidationFailed
+from careslot.errors import InvalidSlot, NotFound, TypeNotOffered, TypeTooLong, ValidationFailed
+from careslot.scheduling import admin_repository as admin_repo
 from careslot.scheduling import repository as repo
-from careslot.scheduling.slots import BusyTimes, Slot, day_slots, days_between, free_slots
+from careslot.scheduling import types
+from careslot.scheduling.slots import (
+    MAX_BUFFER,
+    BusyTimes,
+    Shape,
+    Slot,
+    day_slots,
+    days_between,
+    free_slots,
+)
 
 if TYPE_CHECKING:
     from careslot.context import Context
@@ -50,12 +60,16 @@ async def slots(
     department_id: int | None,
     first: date,
     last: date,
+    type_id: int | None = None,
 ) -> list[dict[str, Any]]:
+    """Free slots; with `type_id`, of that type's length and each with room for its
+    buffers (inside the working window, clear of every other blocked range)."""
     check_range(first, last)
     now = ctx.clock.now()
     settings, zone = ctx.settings, ctx.zone
     start, end = clock.day_bounds(first, last, zone)
     async with ctx.pool.acquire() as conn:
+        appointment_type = await types.for_slots(conn, type_id) if type_id is not None else None
         if doctor_id is not None:
             doctor_ids = [doctor_id]
         elif department_id is not None:
@@ -65,22 +79,57 @@ async def slots(
         schedules = await repo.schedules(conn, doctor_ids)
         if doctor_id is not None and doctor_id not in schedules:
             raise NotFound("no such doctor")
-        busy = await repo.busy_intervals(conn, list(schedules), start, end)
+        if appointment_type is not None:
+            schedules = _offering(schedules, appointment_type, strict=doctor_id is not None)
+        # Buffers reach outside the days asked for: look that far for what blocks them.
+        busy = await repo.busy_intervals(
+            conn, list(schedules), start - MAX_BUFFER, end + MAX_BUFFER
+        )
     earliest, latest = booking_window(settings, now)
     days = days_between(first, last)
     out: list[dict[str, Any]] = []
     for did, schedule in schedules.items():
+        shape = appointment_type.shape if appointment_type else Shape(schedule["slot_minutes"])
         for slot in free_slots(
             days=days,
             windows=schedule["windows"],
-            slot_minutes=schedule["slot_minutes"],
+            slot_minutes=shape.minutes,
             zone=zone,
             busy=BusyTimes(busy[did]),
             earliest=earliest,
             latest=latest,
+            before=shape.before,
+            after=shape.after,
         ):
             out.append({"doctorId": did, "start": slot.start, "end": slot.end})
     out.sort(key=lambda s: (s["start"], s["doctorId"]))
+    return out
+
+
+def _offering(
+    schedules: dict[int, dict[str, Any]], appointment_type: types.AppointmentType, *, strict: bool
+) -> dict[int, dict[str, Any]]:
+    """The doctors that offer the type (its department's, with a window it fits in); for
+    one doctor asked by name (strict), one who does not is a 422."""
+    total = appointment_type.shape.step
+    out = {}
+    for did, schedule in schedules.items():
+        if schedule["department_id"] != appointment_type.department_id:
+            if strict:
+                raise TypeNotOffered("that doctor's department does not offer this type")
+            continue
+        longest = max(
+            (
+                datetime.combine(date.min, w.end) - datetime.combine(date.min, w.start)
+                for w in schedule["windows"]
+            ),
+            default=None,
+        )
+        if longest is not None and total > longest:
+            if strict:
+                raise TypeTooLong("this type, with its buffers, is longer than every window")
+            continue
+        out[did] = schedule
     return out
 
 
@@ -91,13 +140,21 @@ async def check_slot(
     doctor_id: int,
     start: datetime,
     now: datetime,
+    shape: Shape | None = None,
+    department_id: int | None = None,
 ) -> tuple[dict[str, Any], Slot]:
-    """The doctor's schedule and the slot that begins at `start`, or InvalidSlot. Whether
-    the slot is free is the database's call (the exclusion constraint), not this function's.
-    Runs on the caller's connection, inside the booking's transaction."""
+    """The doctor's schedule and the slot of `shape` (default: the doctor's plain slot)
+    that begins at `start`, or InvalidSlot. Whether the slot is free is the database's call
+    (the exclusion constraint), not this function's. Takes the doctor's schedule lock
+    (shared) first, so a concurrent time off or closure either sees this booking or is
+    seen by it. `department_id`: the department a typed booking's type belongs to."""
+    await admin_repo.lock_for_booking(conn, doctor_id)
     schedule = (await repo.schedules(conn, [doctor_id])).get(doctor_id)
     if schedule is None:
         raise NotFound("no such doctor")
+    if department_id is not None and department_id != schedule["department_id"]:
+        raise TypeNotOffered("that doctor's department does not offer this type")
+    shape = shape or Shape(schedule["slot_minutes"])
     settings, zone = ctx.settings, ctx.zone
     earliest, latest = booking_window(settings, now)
     if not earliest <= start <= latest:
@@ -106,18 +163,15 @@ async def check_slot(
             f"{settings.horizon_days} days from now"
         )
     day = start.astimezone(zone).date()
-    match = next(
-        (
-            s
-            for s in day_slots(day, schedule["windows"], schedule["slot_minutes"], zone)
-            if s.start == start
-        ),
-        None,
+    day_grid = day_slots(
+        day, schedule["windows"], shape.minutes, zone, before=shape.before, after=shape.after
     )
+    match = next((s for s in day_grid if s.start == start), None)
     if match is None:
         raise InvalidSlot("the doctor has no slot starting at that time")
-    blocked = BusyTimes(await repo.blocked_intervals(conn, doctor_id, match.start, match.end))
-    if blocked.overlaps(match.start, match.end):
+    blocked_from, blocked_to = shape.blocked(match)
+    away = BusyTimes(await repo.blocked_intervals(conn, doctor_id, blocked_from, blocked_to))
+    if away.overlaps(blocked_from, blocked_to):
         raise InvalidSlot("the doctor is away at that time")
     return schedule, match
 

@@ -27,16 +27,36 @@ class Slot:
     end: datetime
 
 
-MAX_SLOT = timedelta(minutes=240)  # doctors.slot_minutes is at most 240 (a table check)
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What a slot looks like: its length and the buffers it blocks around itself."""
+
+    minutes: int
+    before: int = 0
+    after: int = 0
+
+    @property
+    def step(self) -> timedelta:
+        return timedelta(minutes=self.before + self.minutes + self.after)
+
+    def blocked(self, slot: Slot) -> tuple[datetime, datetime]:
+        return slot.start - timedelta(minutes=self.before), slot.end + timedelta(minutes=self.after)
+
+
+# Table checks: slot and type minutes at most 240, each buffer at most 120.
+MAX_SLOT = timedelta(minutes=240)
+MAX_BUFFER = timedelta(minutes=120)
 
 
 def days_touched(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, ...]:
-    """The local days whose free slots an appointment over [start, end) can change: the
-    days on which a slot that overlaps it could start (no slot is longer than MAX_SLOT)."""
+    """The local days whose free slots an appointment blocking [start, end) can change: the
+    days on which a slot whose own blocked range overlaps it could start (a slot starts at
+    most MAX_BUFFER after its blocked range begins, and blocks at most MAX_SLOT plus
+    MAX_BUFFER from its start)."""
     return tuple(
         days_between(
-            (start - MAX_SLOT).astimezone(zone).date(),
-            (end - timedelta(microseconds=1)).astimezone(zone).date(),
+            (start - MAX_SLOT - MAX_BUFFER).astimezone(zone).date(),
+            (end + MAX_BUFFER - timedelta(microseconds=1)).astimezone(zone).date(),
         )
     )
 
@@ -65,10 +85,22 @@ def to_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
 
 
 def day_slots(
-    day: date, windows: Iterable[WorkingWindow], slot_minutes: int, zone: ZoneInfo
+    day: date,
+    windows: Iterable[WorkingWindow],
+    slot_minutes: int,
+    zone: ZoneInfo,
+    *,
+    before: int = 0,
+    after: int = 0,
 ) -> list[Slot]:
-    step = timedelta(minutes=slot_minutes)
+    """The day's slots: from the start of each working window, one blocked range (buffer
+    before, the slot, buffer after) after another, each wholly inside the window. Without
+    buffers that is the doctor's plain grid of `slot_minutes`."""
+    shape = Shape(slot_minutes, before, after)
+    step, pad = shape.step, timedelta(minutes=shape.before)
+    length = timedelta(minutes=shape.minutes)
     out: list[Slot] = []
+    last_blocked_end: datetime | None = None
     for window in sorted(windows, key=lambda w: w.start):
         if window.weekday != day.isoweekday():
             continue
@@ -76,8 +108,9 @@ def day_slots(
         end = to_instant(day, window.end, zone)
         t = start
         while t + step <= end:
-            if not out or t >= out[-1].end:
-                out.append(Slot(t, t + step))
+            if last_blocked_end is None or t >= last_blocked_end:
+                out.append(Slot(t + pad, t + pad + length))
+                last_blocked_end = t + step
             t += step
     return out
 
@@ -117,11 +150,15 @@ def free_slots(
     busy: BusyTimes,
     earliest: datetime,
     latest: datetime,
+    before: int = 0,
+    after: int = 0,
 ) -> list[Slot]:
+    """Slots whose whole blocked range (buffers included) is clear of `busy`."""
+    shape = Shape(slot_minutes, before, after)
     windows = list(windows)
     out: list[Slot] = []
     for day in days:
-        for slot in day_slots(day, windows, slot_minutes, zone):
-            if earliest <= slot.start <= latest and not busy.overlaps(slot.start, slot.end):
+        for slot in day_slots(day, windows, slot_minutes, zone, before=before, after=after):
+            if earliest <= slot.start <= latest and not busy.overlaps(*shape.blocked(slot)):
                 out.append(slot)
     return out

@@ -44,8 +44,11 @@ async def slots(
     doctor_id: int,
     first: dt.date,
     last: dt.date,
+    type_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    answer = await reads.slots(ctx, doctor_id=doctor_id, department_id=None, first=first, last=last)
+    answer = await reads.slots(
+        ctx, doctor_id=doctor_id, department_id=None, first=first, last=last, type_id=type_id
+    )
     return _instants(_decode(answer)["slots"])
 
 

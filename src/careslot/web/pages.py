@@ -17,6 +17,7 @@ from careslot.api.deps import get_ctx, optional_user
 from careslot.api.schemas import MAX_ID
 from careslot.booking import service as booking
 from careslot.errors import NotFound, ValidationFailed
+from careslot.scheduling import types
 from careslot.web import data
 from careslot.web.render import PUBLIC_PAGE, SENSITIVE, home_of, page, signed_in
 
@@ -100,10 +101,11 @@ async def _day_picker(
     request: Request,
     doctor_id: int,
     today: dt.date,
+    type_id: int | None = None,
 ) -> dict[dt.date, list[dict[str, Any]]]:
     ctx = get_ctx(request)
     last = today + dt.timedelta(days=BOOKING_DAYS - 1)
-    found = await data.slots(ctx, doctor_id=doctor_id, first=today, last=last)
+    found = await data.slots(ctx, doctor_id=doctor_id, first=today, last=last, type_id=type_id)
     days: dict[dt.date, list[dict[str, Any]]] = defaultdict(list)
     for slot in found:
         days[slot["start"].astimezone(ctx.settings.zone).date()].append(slot)
@@ -122,6 +124,7 @@ async def book_page(
     start: Annotated[dt.datetime | None, Query()] = None,
     clientId: OptId = None,
     reschedule: OptId = None,
+    typeId: OptId = None,
 ) -> Response:
     user = await signed_in(request, "patient", "staff", "admin")
     if not isinstance(user, User):
@@ -134,6 +137,7 @@ async def book_page(
     if reschedule is not None:
         moving = await booking.get(ctx, actor=user, appointment_id=reschedule)
         doctorId, departmentId = moving["doctorId"], moving["departmentId"]
+        typeId = moving["typeId"]
         if patient is None:
             patient = await accounts.get_patient(ctx, actor=user, patient_id=moving["clientId"])
     departments = await data.departments(ctx)
@@ -141,8 +145,12 @@ async def book_page(
     doctor = next((d for d in doctors if d["id"] == doctorId), None)
     if doctorId is not None and doctor is None:
         raise NotFound("That doctor is not in this department.")
+    kinds = await types.bookable(ctx, actor=user, department_id=departmentId)
+    kind = next((k for k in kinds if k["id"] == typeId), None)
+    if typeId is not None and kind is None and moving is None:
+        raise NotFound("That type of visit is not offered here.")
     today = clock.today(ctx.zone, ctx.clock.now())
-    days = await _day_picker(request, doctor["id"], today) if doctor else {}
+    days = await _day_picker(request, doctor["id"], today, typeId) if doctor else {}
     if date is not None and date not in days:
         date = None
     chosen = None
@@ -166,8 +174,13 @@ async def book_page(
         chosen=chosen,
         patient=patient,
         moving=moving,
+        kinds=kinds,
+        kind=kind,
+        type_id=typeId,
         base={
-            k: v for k, v in (("clientId", clientId), ("reschedule", reschedule)) if v is not None
+            k: v
+            for k, v in (("clientId", clientId), ("reschedule", reschedule), ("typeId", typeId))
+            if v is not None
         },
     )
 

@@ -35,6 +35,7 @@ def environment() -> Environment:
     )
     env.globals["asset"] = asset_url
     env.globals["query"] = urlencode
+    env.filters["reject_key"] = lambda mapping, key: {k: v for k, v in mapping.items() if k != key}
     return env
 
 

@@ -307,7 +307,8 @@
     message.hidden = false;
     const list = $("#slots");
     if (list) {
-      const r = await api("GET", `/api/slots?doctorId=${list.dataset.doctorId}&date=${list.dataset.date}`);
+      const typed = list.dataset.typeId ? `&typeId=${list.dataset.typeId}` : "";
+      const r = await api("GET", `/api/slots?doctorId=${list.dataset.doctorId}&date=${list.dataset.date}${typed}`);
       if (r.ok) renderSlots(r.data.slots);
     }
     const confirm = $("#confirm");
@@ -328,6 +329,7 @@
         d.key = d.key || (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
         const payload = { doctorId: Number(d.doctorId), start: d.start, reason: bookForm.elements.reason.value };
         if (d.clientId) payload.clientId = Number(d.clientId);
+        if (d.typeId) payload.typeId = Number(d.typeId);
         r = await api("POST", "/api/appointments", payload, { "Idempotency-Key": d.key });
       }
       if (r.ok) {

@@ -1,0 +1,201 @@
+"""Appointment types per department: a name, a length, buffers, who may book them.
+
+A type changes the slots it is asked for (its length, with room for its buffers) and is
+copied onto each appointment booked with it, so editing a type never moves a booking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from careslot.accounts.models import User
+from careslot.audit.log import record_change
+from careslot.context import Context
+from careslot.db import Conn
+from careslot.errors import (
+    NotFound,
+    TypeNotBookable,
+    TypeTooLong,
+    UnknownReference,
+    ValidationFailed,
+)
+from careslot.events import Change
+from careslot.scheduling import access
+from careslot.scheduling import admin_repository as repo
+from careslot.scheduling.slots import Shape
+
+MINUTES = (5, 240)
+BUFFER = (0, 120)
+# What a PATCH may change: its name -> (the column, the name on the wire).
+FIELDS = {
+    "name": ("name", "name"),
+    "minutes": ("minutes", "minutes"),
+    "buffer_before_minutes": ("buffer_before_minutes", "bufferBeforeMinutes"),
+    "buffer_after_minutes": ("buffer_after_minutes", "bufferAfterMinutes"),
+    "patient_bookable": ("patient_bookable", "patientBookable"),
+    "active": ("is_active", "active"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentType:
+    id: int
+    department_id: int
+    name: str
+    minutes: int
+    before: int
+    after: int
+    patient_bookable: bool
+    active: bool
+
+    @property
+    def shape(self) -> Shape:
+        return Shape(self.minutes, self.before, self.after)
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> AppointmentType:
+        return cls(
+            row["id"],
+            row["departmentId"],
+            row["name"],
+            row["minutes"],
+            row["bufferBeforeMinutes"],
+            row["bufferAfterMinutes"],
+            row["patientBookable"],
+            row["active"],
+        )
+
+
+def _check_numbers(values: dict[str, Any]) -> None:
+    low, high = MINUTES
+    if "minutes" in values and not low <= values["minutes"] <= high:
+        raise ValidationFailed(f"minutes must be between {low} and {high}")
+    low, high = BUFFER
+    for name in ("buffer_before_minutes", "buffer_after_minutes"):
+        if name in values and not low <= values[name] <= high:
+            raise ValidationFailed(f"buffers must be between {low} and {high} minutes")
+
+
+async def _check_fits(conn: Conn, department_id: int, total_minutes: int) -> None:
+    longest = await repo.longest_window_minutes(conn, department_id)
+    if longest is not None and total_minutes > longest:
+        raise TypeTooLong(
+            f"{total_minutes} minutes with buffers, but the department's longest working "
+            f"window is {longest} minutes"
+        )
+
+
+async def list_types(
+    ctx: Context, *, actor: User | None, department_id: int | None
+) -> dict[str, Any]:
+    """Active types for everyone; admins also see inactive ones."""
+    include_inactive = actor is not None and access.is_admin(actor)
+    async with ctx.pool.acquire() as conn:
+        items = await repo.types(conn, department_id, include_inactive=include_inactive)
+    return {"items": items}
+
+
+async def bookable(ctx: Context, *, actor: User, department_id: int | None) -> list[dict[str, Any]]:
+    """The department's active types this caller may book (patients: patient-bookable)."""
+    if department_id is None:
+        return []
+    async with ctx.pool.acquire() as conn:
+        found = await repo.types(conn, department_id, include_inactive=False)
+    return [k for k in found if k["patientBookable"] or actor.role != "patient"]
+
+
+async def create_type(
+    ctx: Context,
+    *,
+    actor: User,
+    department_id: int,
+    name: str,
+    minutes: int,
+    buffer_before_minutes: int = 0,
+    buffer_after_minutes: int = 0,
+    patient_bookable: bool = True,
+) -> dict[str, Any]:
+    access.require_admin(actor)
+    values = {
+        "department_id": department_id,
+        "name": name,
+        "minutes": minutes,
+        "buffer_before_minutes": buffer_before_minutes,
+        "buffer_after_minutes": buffer_after_minutes,
+        "patient_bookable": patient_bookable,
+    }
+    _check_numbers(values)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if await repo.department(conn, department_id) is None:
+            raise UnknownReference("no such department")
+        await _check_fits(
+            conn, department_id, minutes + buffer_before_minutes + buffer_after_minutes
+        )
+        type_id = await repo.insert_type(conn, values)
+        await record_change(
+            conn,
+            actor_id=actor.id,
+            subject_id=None,
+            action="create",
+            entity="appointment_type",
+            entity_id=type_id,
+        )
+        created = await repo.appointment_type(conn, type_id)
+    await ctx.changes.publish(
+        Change("appointment_types", department_ids=(department_id,), type_ids=(type_id,))
+    )
+    assert created is not None
+    return created
+
+
+async def update_type(
+    ctx: Context, *, actor: User, type_id: int, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """`changes` holds any of FIELDS (name, minutes, buffer_before_minutes, ..., active)."""
+    access.require_admin(actor)
+    values = {FIELDS[k][0]: v for k, v in changes.items()}
+    _check_numbers(values)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        current = await repo.appointment_type(conn, type_id)
+        if current is None:
+            raise NotFound("no such appointment type")
+        merged = AppointmentType.of({**current, **{FIELDS[k][1]: v for k, v in changes.items()}})
+        if {"minutes", "buffer_before_minutes", "buffer_after_minutes"} & changes.keys():
+            total = merged.minutes + merged.before + merged.after
+            await _check_fits(conn, merged.department_id, total)
+        await repo.update_type(conn, type_id, values)
+        await record_change(
+            conn,
+            actor_id=actor.id,
+            subject_id=None,
+            action="update:" + ",".join(sorted(changes)),
+            entity="appointment_type",
+            entity_id=type_id,
+        )
+        updated = await repo.appointment_type(conn, type_id)
+    await ctx.changes.publish(
+        Change(
+            "renamed" if "name" in changes else "appointment_types",
+            department_ids=(merged.department_id,),
+            type_ids=(type_id,),
+        )
+    )
+    assert updated is not None
+    return updated
+
+
+async def for_slots(conn: Conn, type_id: int) -> AppointmentType:
+    """An active type, or 422 unknown_reference."""
+    row = await repo.appointment_type(conn, type_id)
+    if row is None or not row["active"]:
+        raise UnknownReference("no such appointment type")
+    return AppointmentType.of(row)
+
+
+async def for_booking(conn: Conn, *, actor: User, type_id: int) -> AppointmentType:
+    """An active type this caller may book: staff any, patients only patient-bookable."""
+    found = await for_slots(conn, type_id)
+    if not found.patient_bookable and actor.role == "patient":
+        raise TypeNotBookable("this appointment type is booked by staff only")
+    return found

@@ -1,0 +1,108 @@
+"""RedisLayer against a real Redis (issue 13, item 8): a put never stores an answer read
+before the epoch moved, and the breaker tells a slow Redis from a dead one."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import pytest
+
+from careslot.cache.entry import Entry
+from careslot.cache.redis_layer import RedisLayer
+from tests.cache.conftest import OwnRedis
+
+pytestmark = pytest.mark.redis
+TAGS = ("client:42",)
+
+
+def _layer(url: str, **extra: float) -> RedisLayer:
+    return RedisLayer(
+        url,
+        timeout=0.05,
+        cooldown=extra.pop("cooldown", 30.0),
+        namespace=f"test-{secrets.token_hex(4)}",
+        epoch=1,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def test_a_load_that_spans_an_epoch_move_is_not_stored(redis_url: str) -> None:
+    async def scenario() -> tuple[Entry | None, Entry | None]:
+        layer = _layer(redis_url)
+        try:
+            # A read misses and starts loading from PostgreSQL...
+            found, generations = await layer.get("cs:v1:userStats:client:42", TAGS)
+            assert found is None
+            assert generations is not None
+            # ... meanwhile a write's invalidation misses Redis, so the epoch moves on ...
+            layer.epoch += 1
+            # ... and the load, which began before the write, finishes and tries to store.
+            stale = Entry.of(b'{"upcomingCount": 0}')
+            await layer.put(
+                "cs:v1:userStats:client:42", stale, tags=TAGS, ttl=30, generations=generations
+            )
+            after, fresh_generations = await layer.get("cs:v1:userStats:client:42", TAGS)
+            # A load that starts in the new epoch is stored as usual.
+            assert fresh_generations is not None
+            fresh = Entry.of(b'{"upcomingCount": 1}')
+            await layer.put(
+                "cs:v1:userStats:client:42", fresh, tags=TAGS, ttl=30, generations=fresh_generations
+            )
+            stored, _ = await layer.get("cs:v1:userStats:client:42", TAGS)
+            return after, stored
+        finally:
+            await layer.close()
+
+    after, stored = asyncio.run(scenario())
+    assert after is None  # the outdated answer was not stored in the new epoch
+    assert stored is not None
+    assert stored.body == b'{"upcomingCount": 1}'
+
+
+def test_one_slow_reply_does_not_open_the_breaker(own_redis: OwnRedis) -> None:
+    async def scenario() -> list[bool]:
+        layer = _layer(own_redis.url)
+        seen = []
+        try:
+            assert (await layer.get("k", TAGS))[1] is not None  # connected, working
+            own_redis.freeze()  # every reply now times out
+            try:
+                for _ in range(2):
+                    _, generations = await layer.get("k", TAGS)
+                    assert generations is None  # a miss, answered from below
+                    seen.append(layer.available)
+            finally:
+                own_redis.thaw()
+            assert (await layer.get("k", TAGS))[1] is not None  # used again at once
+            seen.append(layer.available)
+            own_redis.freeze()
+            try:
+                for _ in range(3):
+                    await layer.get("k", TAGS)
+                    seen.append(layer.available)
+            finally:
+                own_redis.thaw()
+        finally:
+            await layer.close()
+        return seen
+
+    # Two timeouts: still closed; a success resets the count; three in a row open it.
+    assert asyncio.run(scenario()) == [True, True, True, True, True, False]
+
+
+def test_a_dead_redis_opens_the_breaker_at_once(own_redis: OwnRedis) -> None:
+    async def scenario() -> tuple[bool, bool]:
+        layer = _layer(own_redis.url)
+        try:
+            await layer.get("k", TAGS)
+            own_redis.kill()
+            await layer.get("k", TAGS)  # connection refused
+            opened = not layer.available
+            # An invalidation while open reports failure, so the caller moves the epoch.
+            invalidated = await layer.invalidate(TAGS)
+            return opened, invalidated
+        finally:
+            await layer.close()
+
+    assert asyncio.run(scenario()) == (True, False)
