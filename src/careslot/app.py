@@ -90,5 +90,7 @@ def create_app(
         app.include_router(module.router)
     web.install(app)
     app.add_middleware(SecurityAndLimits, max_body=settings.max_body_bytes)
-    app.add_middleware(Monitoring, slow_ms=settings.slow_ms)  # outermost: times everything
+    app.add_middleware(
+        Monitoring, slow_ms=settings.slow_ms, expose_worker=settings.expose_worker
+    )  # outermost: times everything
     return app

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     # How long a write waits for the other workers to confirm their layer 1 is clean.
     cache_ack_timeout_ms: float = 250
     cache_warm: bool = True
+    # How often each worker checks its invalidation channel, and tries to restore a lost one.
+    cache_channel_check_seconds: float = 1.0
+    # Tests only: every answer names the worker process that served it (X-Careslot-Worker),
+    # so a test can show that each worker answered. Off in production (it says nothing useful).
+    expose_worker: bool = False
     mv_refresh_seconds: float = 30.0
     metrics_token: str | None = None
     slow_ms: float = 100.0  # calls slower than this are logged as structured warnings

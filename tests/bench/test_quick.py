@@ -65,6 +65,23 @@ def test_no_double_bookings_and_bookings_happened(quick_report: Path) -> None:
     assert report["summary"]["after"]["bookings_burst"]["booked"] > 0
 
 
+@pytest.mark.parametrize("column", ["before", "after"])
+def test_every_write_is_visible_at_once_and_nothing_is_stale(
+    quick_report: Path, column: str
+) -> None:
+    """The bench's write-to-visible probe (bench/visibility.py): after each 201, rounds of
+    simultaneous reads on fresh connections (every worker); not one may show the old answer,
+    and every booking must be visible within 2 s."""
+    visible = json.loads((quick_report / "report.json").read_text())["summary"][column][
+        "write_to_visible"
+    ]
+    assert visible["tries"] > 0
+    assert visible["reads_after_201"] >= visible["tries"] * visible["reads_per_round"]
+    assert visible["stale_reads_after_201"] == 0, visible["failures"]
+    assert visible["not_visible_within_2s"] == 0, visible["failures"]
+    assert visible["first_round_all_fresh"] == visible["tries"]
+
+
 def test_markdown_and_chart_written(quick_report: Path) -> None:
     markdown = (quick_report / "report.md").read_text()
     assert "| Dashboard load" in markdown

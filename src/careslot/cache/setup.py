@@ -57,6 +57,7 @@ def build_cache(
         on_lost=cache.on_channel_lost,
         on_restored=cache.on_channel_restored,
         ack_timeout=settings.cache_ack_timeout_ms / 1000,
+        health_every=settings.cache_channel_check_seconds,
     )
     return cache
 

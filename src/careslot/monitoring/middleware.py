@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import time
 from typing import Any
 
@@ -84,9 +85,13 @@ def _header(headers: Any, name: bytes) -> bytes | None:
 
 
 class Monitoring:
-    def __init__(self, app: ASGIApp, *, slow_ms: float = 100.0) -> None:
+    def __init__(
+        self, app: ASGIApp, *, slow_ms: float = 100.0, expose_worker: bool = False
+    ) -> None:
         self.app = app
         self.slow_seconds = slow_ms / 1000
+        # Settings.expose_worker (tests): name the serving process on every answer.
+        self._worker = [(b"x-careslot-worker", str(os.getpid()).encode())] if expose_worker else []
         self._histograms: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -104,6 +109,7 @@ class Monitoring:
         def finish_headers(message: Message, extra: list[tuple[bytes, bytes]]) -> Message:
             headers = list(message.get("headers", ()))
             headers.extend(extra)
+            headers.extend(self._worker)
             if api:
                 headers.append(
                     (b"server-timing", server_timing(t, time.perf_counter() - t.started))
