@@ -5,6 +5,7 @@ Every form is filled through its label; the week is saved from the keyboard alon
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -79,7 +80,9 @@ def test_overlapping_windows_are_shown_not_saved(pages: Pages, live: LiveServer)
     ]
 
 
-def test_time_off_over_a_booking_shows_it_then_forces(pages: Pages, live: LiveServer) -> None:
+def test_time_off_over_a_booking_shows_it_then_forces(
+    pages: Pages, live: LiveServer, screenshots: Path
+) -> None:
     doctor = _lena(live)
     _, token = register(live, "Ola Overlap")
     with live.client(token) as patient:
@@ -102,6 +105,7 @@ def test_time_off_over_a_booking_shows_it_then_forces(pages: Pages, live: LiveSe
     conflicts = admin.locator("[data-list=conflicts] li")
     expect(conflicts).to_have_count(1)
     expect(conflicts.first).to_contain_text("Ola Overlap")
+    admin.screenshot(path=str(screenshots / "admin-doctor-conflicts.png"), full_page=True)
     with live.client(token) as patient:  # nothing happened yet
         assert patient.get(f"/api/appointments/{booked.json()['id']}").json()["status"] == (
             "scheduled"
@@ -139,7 +143,9 @@ def test_closures_admins_add_staff_read(pages: Pages, live: LiveServer) -> None:
     assert patient.url.endswith("/dashboard")  # not their page
 
 
-def test_admin_adds_types_and_a_patient_books_one(pages: Pages, live: LiveServer) -> None:
+def test_admin_adds_types_and_a_patient_books_one(
+    pages: Pages, live: LiveServer, screenshots: Path
+) -> None:
     admin = pages.new()
     pages.sign_in(admin, "admin@demo.careslot", then="/admin/types")
     for name, minutes, after in (("Echo scan", "45", "15"), ("Follow-up", "20", "0")):
@@ -151,6 +157,7 @@ def test_admin_adds_types_and_a_patient_books_one(pages: Pages, live: LiveServer
         add.get_by_role("button", name="Add type").click()
         admin.wait_for_url("**saved=type*")
     expect(admin.locator("form.type-row")).to_have_count(2)
+    admin.screenshot(path=str(screenshots / "admin-types.png"), full_page=True)
     row = admin.locator("form.type-row").filter(has=admin.locator("input[value='Follow-up']"))
     row.get_by_label("Patients may book").uncheck()
     row.get_by_role("button", name="Save").click()
@@ -163,6 +170,7 @@ def test_admin_adds_types_and_a_patient_books_one(pages: Pages, live: LiveServer
     step = page.locator("section[aria-labelledby=step-type]")
     expect(step.get_by_role("link")).to_have_count(2)  # standard visit + the scan
     assert step.get_by_text("Follow-up").count() == 0  # staff only
+    page.screenshot(path=str(screenshots / "book-types.png"))
     step.get_by_role("link", name="Echo scan").click()
     page.get_by_role("link", name="Dr. Amara Okafor").click()
     page.locator("a.day").first.click()

@@ -29,6 +29,7 @@ from careslot.errors import (
 from careslot.events import Change
 from careslot.messages import outbox
 from careslot.scheduling import types
+from careslot.scheduling.admin_repository import lock_appointments_doctor
 from careslot.scheduling.service import check_slot
 from careslot.scheduling.slots import Shape, days_touched
 
@@ -190,6 +191,8 @@ async def update(
         raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
     now = ctx.clock.now()
     async with ctx.pool.acquire() as conn, conn.transaction():
+        if start is not None:  # the schedule lock before the row's, as a time off takes them
+            await lock_appointments_doctor(conn, appointment_id)
         row = await repo.lock(conn, appointment_id)
         seen = row is not None and visible_to(
             actor, {"clientId": row["client_id"], "doctorId": row["doctor_id"]}

@@ -32,6 +32,20 @@ async def lock_for_booking(conn: Conn, doctor_id: int) -> None:
     )
 
 
+async def lock_appointments_doctor(conn: Conn, appointment_id: int) -> None:
+    """lock_for_booking for the doctor of an appointment, taken before the appointment's
+    row lock: a forced time off holds the doctor's lock and then locks the rows it cancels,
+    so a reschedule that locked its row first and then waited here would deadlock it."""
+    await conn.execute(
+        """select pg_advisory_xact_lock_shared($1, $2),
+                  pg_advisory_xact_lock_shared($1, (doctor_id % 2147483647 + 1)::int)
+           from appointments where id = $3""",
+        SCHEDULE_LOCK,
+        HOSPITAL,
+        appointment_id,
+    )
+
+
 async def lock_doctor(conn: Conn, doctor_id: int) -> None:
     await conn.execute(
         "select pg_advisory_xact_lock($1, $2)", SCHEDULE_LOCK, _doctor_key(doctor_id)

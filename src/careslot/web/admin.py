@@ -274,7 +274,7 @@ async def add_time_off(request: Request, doctor_id: PathId) -> Response:
             user,
             doctor_id,
             status=409,
-            problem=exc.detail,
+            problem="Patients are booked in that period. Nothing was added yet: see below.",
             conflicts=list(exc.extra["conflicts"]),
             proposed=fields,
         )

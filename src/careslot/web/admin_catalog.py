@@ -82,7 +82,7 @@ async def add_closure(request: Request) -> Response:
             request,
             user,
             status=409,
-            problem=exc.detail,
+            problem="Patients are booked in that period. Nothing was added yet: see below.",
             conflicts=list(exc.extra["conflicts"]),
             proposed=fields,
         )
