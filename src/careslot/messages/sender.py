@@ -68,16 +68,19 @@ class Sender:
         self._conn: asyncpg.Connection | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="careslot-outbox-sender")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
+            # A client library may turn the cancellation into its own error (a send that
+            # failed): the loop then sees _stopping. Never wait long for it either way.
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=5)
             self._task = None
         await self._disconnect()
         if self.mailer is not None:
@@ -89,7 +92,7 @@ class Sender:
 
     async def _run(self) -> None:
         observed = 0.0
-        while True:
+        while not self._stopping:
             try:
                 await self.drain()
                 if time.monotonic() - observed >= OBSERVE_SECONDS:
@@ -112,7 +115,7 @@ class Sender:
         handled = 0
         if self.mailer is None:
             handled += await repo.hold_due_mail(conn, self.now())
-        while await self.send_one(conn):
+        while not self._stopping and await self.send_one(conn):
             handled += 1
         return handled
 
