@@ -70,12 +70,45 @@ def test_time_off_and_closures_remove_slots(live: LiveServer) -> None:
         assert_problem(book(c, doctor_id, other_slot), 422, "invalid_slot")
 
 
-def test_notice_and_horizon(live: LiveServer) -> None:
+def _next_weekday_at(live: LiveServer, weekday: int, hour: int) -> dt.datetime:
+    """The next `weekday` (1 = Monday) at `hour`:00 in the hospital's zone, at least a day
+    ahead, as an instant."""
+    day = live.clock.now().astimezone(live.settings.zone).date() + dt.timedelta(days=1)
+    while day.isoweekday() != weekday:
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=live.settings.zone)
+
+
+def test_the_first_slot_offered_is_the_first_after_the_notice(live: LiveServer) -> None:
+    """With the clock moved to 5 s before (a Tuesday slot S) minus the 60 min notice, the
+    first slot offered that day is S, the one before it (inside the notice) is gone and
+    booking it is 422, and every later slot is still offered."""
+    doctor_id = demo_doctor_id(live, "Dr. Lena Fischer")  # works Monday to Saturday, 09-17
+    tuesday = _next_weekday_at(live, 2, 0)
+    whole_day = _starts(live, doctor_id, tuesday.date())  # a day ahead: nothing cut yet
+    assert len(whole_day) >= 4
+    # A slot in the middle of the day whose predecessor is right before it.
+    k = next(
+        i
+        for i in range(len(whole_day) // 2, len(whole_day))
+        if whole_day[i] - whole_day[i - 1] < dt.timedelta(minutes=live.settings.min_notice_minutes)
+    )
+    first, inside = whole_day[k], whole_day[k - 1]
+    notice = dt.timedelta(minutes=live.settings.min_notice_minutes)
+    live.clock.set(first - notice - dt.timedelta(seconds=5))
+    assert live.clock.now() < inside  # the slot before is in the future, inside the notice
+    starts = _starts(live, doctor_id, tuesday.date())
+    assert starts == whole_day[k:]
+    _, token = register(live)
+    with live.client(token) as c:
+        assert_problem(book(c, doctor_id, inside.isoformat()), 422, "invalid_slot")
+        assert book(c, doctor_id, first.isoformat()).status_code == 201
+
+
+def test_the_horizon(live: LiveServer) -> None:
     doctor_id = demo_doctor_id(live, "Dr. Lena Fischer")  # works Monday to Saturday
-    now = dt.datetime.now(dt.UTC)
+    now = live.clock.now()
     today = now.astimezone(live.settings.zone).date()
-    soonest = now + dt.timedelta(minutes=live.settings.min_notice_minutes)
-    assert all(s >= soonest for s in _starts(live, doctor_id, today))
     far = today + dt.timedelta(days=live.settings.horizon_days + 2)
     assert _starts(live, doctor_id, far) == []
     # The day the horizon ends is cut at the horizon itself.
