@@ -15,6 +15,7 @@ from careslot.api.deps import (
     same_origin,
     session_token,
 )
+from careslot.api.problems import problems
 from careslot.api.schemas import LoginIn, RegisterIn
 from careslot.cache import sessions
 from careslot.context import Context
@@ -37,7 +38,12 @@ def _signed_in(request: Request, ctx: Context, user: User, token: str, status: i
 
 
 # Both set the session cookie: a cross-site page must not sign anyone in (or up).
-@router.post("/auth/register", status_code=201, dependencies=[Depends(same_origin)])
+@router.post(
+    "/auth/register",
+    status_code=201,
+    dependencies=[Depends(same_origin)],
+    responses=problems(429),  # per-address registration limit
+)
 async def register(body: RegisterIn, request: Request, ctx: Ctx) -> Response:
     user, token = await accounts.register(
         ctx,
@@ -49,7 +55,11 @@ async def register(body: RegisterIn, request: Request, ctx: Ctx) -> Response:
     return _signed_in(request, ctx, user, token, 201)
 
 
-@router.post("/auth/login", dependencies=[Depends(same_origin)])
+@router.post(
+    "/auth/login",
+    dependencies=[Depends(same_origin)],
+    responses=problems(429),  # per-email and per-address sign-in limits
+)
 async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
     user, token = await accounts.login(
         ctx, email=body.email, password=body.password, address=client_address(request, ctx)

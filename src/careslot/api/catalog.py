@@ -71,7 +71,7 @@ async def slots(
     return cached_response(request, answer)
 
 
-@router.get("/doctors/{doctor_id}/schedule")
+@router.get("/doctors/{doctor_id:int}/schedule")
 async def doctor_schedule(
     request: Request,
     ctx: Ctx,
