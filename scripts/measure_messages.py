@@ -8,6 +8,8 @@ Starts an SMTP sink (aiosmtpd) in this process on --sink-port, then:
   latency: seeded patients book one free slot each, one after another; for each, the time
            from the booking's 201 (its transaction has committed) to the confirmation
            arriving at the sink, and from the request being sent;
+  hook:    --hook calls of what a booking adds to its transaction (the outbox write: mail,
+           two reminders, webhook rows, NOTIFY), each in a transaction rolled back;
   drain:   --drain rows put straight into the outbox in one transaction (due now), and the
            time from that commit to the last one arriving: messages per second.
 """
@@ -129,6 +131,40 @@ async def drain(database_url: str, sink: Sink, *, count: int) -> None:
     print(f"drain: {count} messages in {seconds:.2f} s = {count / seconds:.0f} messages/s")
 
 
+async def hook(database_url: str, *, calls: int) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        # A different appointment each time, as bookings are (one appointment called over
+        # and over would measure its own pile of rolled-back rows instead).
+        appointment_ids = [
+            r["id"]
+            for r in await conn.fetch(
+                "select id from appointments where status = 'scheduled' and starts_at > now() "
+                "order by id desc limit $1",
+                calls,
+            )
+        ]
+        offsets = [timedelta(hours=48), timedelta(hours=2)]
+        millis = []
+        for appointment_id in appointment_ids:
+            transaction = conn.transaction()
+            await transaction.start()
+            began = time.perf_counter()
+            await conn.execute(
+                "select outbox_appointment_changed($1, 'booked', now(), $2)",
+                appointment_id,
+                offsets,
+            )
+            millis.append((time.perf_counter() - began) * 1000)
+            await transaction.rollback()  # drop what it wrote
+    finally:
+        await conn.close()
+    print(
+        f"hook: n={len(millis)} p50={pct(millis, 50):.3f} ms p95={pct(millis, 95):.3f} ms "
+        f"(one round trip on loopback, inside the booking's transaction)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("url", nargs="?", default="http://127.0.0.1:8000")
@@ -136,8 +172,12 @@ def main() -> None:
     parser.add_argument("--bookings", type=int, default=100)
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--drain", type=int, default=2000)
+    parser.add_argument("--hook", type=int, default=0)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = parser.parse_args()
+    if args.hook:
+        asyncio.run(hook(args.database_url, calls=args.hook))
+        return
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=args.sink_port)
     controller.start()

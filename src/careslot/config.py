@@ -108,6 +108,15 @@ class Settings(BaseSettings):
         ZoneInfo(value)  # raises for an unknown IANA name
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _known_smtp_url(cls, value: str | None) -> str | None:
+        from careslot.messages.transport import parse_smtp_url
+
+        if value:
+            parse_smtp_url(value)  # refused at start, not at the first mail
+        return value or None
+
     @field_validator("reminders")
     @classmethod
     def _known_reminders(cls, value: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from tests.api.helpers import PASSWORD, assert_problem, register, scalar
@@ -98,6 +100,21 @@ def test_ten_failures_lock_the_email_even_for_the_right_password(live: LiveServe
             "/api/auth/login", json={"email": "patient2@demo.careslot", "password": "careslot-demo"}
         )
         assert r.status_code == 200
+
+
+def test_the_throttle_window_is_fifteen_minutes(live: LiveServer) -> None:
+    """Failures 14 minutes old still count; at 16 minutes they have left the window and the
+    right password works again. The server's clock moves; nothing sleeps."""
+    with live.client() as c:
+        for i in range(10):
+            r = c.post("/api/auth/login", json={"email": PATIENT, "password": f"wrong-{i}"})
+            assert_problem(r, 401, "unauthenticated")
+        live.clock.move(dt.timedelta(minutes=14))
+        r = c.post("/api/auth/login", json={"email": PATIENT, "password": "careslot-demo"})
+        assert_problem(r, 429, "rate_limited")
+        live.clock.move(dt.timedelta(minutes=2))
+        r = c.post("/api/auth/login", json={"email": PATIENT, "password": "careslot-demo"})
+        assert r.status_code == 200, r.text
 
 
 def test_unknown_emails_are_throttled_too(live: LiveServer) -> None:

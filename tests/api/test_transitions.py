@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.api.helpers import assert_problem, demo_doctor_id, query, register, scalar
-from tests.conftest import LiveServer
+from careslot.config import Settings
+from tests.api.helpers import assert_problem, demo_doctor_id, register, scalar
+from tests.conftest import LiveServer, _admin, serve_in_thread, with_database
 
 STATUSES = ("scheduled", "confirmed", "checked_in", "completed", "cancelled", "no_show")
 ALLOWED = {
@@ -39,28 +43,77 @@ def staff(module_live: LiveServer) -> str:
     return module_live.login("staff@demo.careslot")
 
 
+# How to reach each status through the API from "scheduled" (staff moves).
+PATHS = {
+    "scheduled": [],
+    "confirmed": ["confirmed"],
+    "checked_in": ["checked_in"],
+    "completed": ["checked_in", "completed"],
+    "cancelled": ["cancelled"],
+    "no_show": ["no_show"],
+}
+
+
+@pytest.fixture(scope="module")
+def module_live(admin_url: str, template_url: str) -> Iterator[LiveServer]:
+    """As tests/api/conftest.py's, but one patient may hold every case's appointment."""
+    template = urlsplit(template_url).path.lstrip("/")
+    name = f"careslot_m_{os.getpid()}_transitions"
+    asyncio.run(_admin(admin_url, f"create database {name} template {template}"))
+    url = with_database(admin_url, name)
+    yield from serve_in_thread(
+        Settings(database_url=url, redis_url=None, max_future_appointments=10_000)
+    )
+    asyncio.run(_admin(admin_url, f"drop database if exists {name} with (force)"))
+
+
 @pytest.fixture(scope="module")
 def make(module_live: LiveServer, patient: tuple[int, str]) -> Make:
-    """Insert an appointment straight into the database, in the past or the future."""
-    doctor_id = demo_doctor_id(module_live)
-    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    """An appointment in the given status, in the past or the future, made through the API
+    (booked by staff, then moved): the past by moving the server's clock back to book it,
+    and past its start for a no-show, then back to now."""
+    live = module_live
+    doctor_id = demo_doctor_id(live)
+    real = live.clock.now()
+    free: dict[bool, list[str]] = {}
+    for past, offset in ((True, -45), (False, 30)):
+        first = (real + dt.timedelta(days=offset)).date()
+        if past:
+            live.clock.set(real + dt.timedelta(days=offset - 2))
+        with live.client() as c:
+            r = c.get(
+                "/api/slots",
+                params={
+                    "doctorId": doctor_id,
+                    "from": first.isoformat(),
+                    "to": (first + dt.timedelta(days=14)).isoformat(),
+                },
+            )
+        assert r.status_code == 200, r.text
+        free[past] = [slot["start"] for slot in r.json()["slots"]]
+    live.clock.set(real)
 
     def make_one(status: str, *, past: bool, client_id: int | None = None) -> int:
-        hours = dt.timedelta(days=30, hours=next(_hours))
-        start = now - hours if past else now + hours
-        rows = query(
-            module_live,
-            """insert into appointments (client_id, doctor_id, department_id, starts_at,
-                                         ends_at, status)
-               select $1, d.id, d.department_id, $3, $4, $5 from doctors d where d.id = $2
-               returning id""",
-            client_id or patient[0],
-            doctor_id,
-            start,
-            start + dt.timedelta(minutes=30),
-            status,
-        )
-        appointment_id: int = rows[0]["id"]
+        start = free[past].pop(0)
+        moment = dt.datetime.fromisoformat(start)
+        if past:
+            live.clock.set(moment - dt.timedelta(days=1))  # a day before: bookable
+        # A session of that moment (a session touched in the moved past would look idle).
+        with live.client(live.login("staff@demo.careslot")) as c:
+            r = c.post(
+                "/api/appointments",
+                json={"doctorId": doctor_id, "start": start, "clientId": client_id or patient[0]},
+            )
+            assert r.status_code == 201, r.text
+            appointment_id: int = r.json()["id"]
+            if status == "no_show":
+                live.clock.set(moment + dt.timedelta(minutes=1))  # a no-show is after the start
+                c.headers["Authorization"] = f"Bearer {live.login('staff@demo.careslot')}"
+            for step in PATHS[status]:
+                moved = c.patch(f"/api/appointments/{appointment_id}", json={"status": step})
+                assert moved.status_code == 200, moved.text
+            c.post("/api/auth/logout")
+        live.clock.offset = dt.timedelta()
         return appointment_id
 
     return make_one
@@ -87,13 +140,20 @@ def test_staff_moves(
         assert _status(module_live, appointment_id) == target
         kinds = scalar(
             module_live,
-            "select array_agg(kind) from activity where appointment_id = $1",
+            "select array_agg(kind order by id) from activity where appointment_id = $1",
             appointment_id,
         )
-        assert kinds == [target]
+        assert kinds[-1] == target
+        assert len(kinds) == 2 + len(PATHS[current])  # booked, the set-up moves, this one
     else:
         assert_problem(r, 409, "invalid_transition")
         assert _status(module_live, appointment_id) == current
+        kinds = scalar(
+            module_live,
+            "select array_agg(kind order by id) from activity where appointment_id = $1",
+            appointment_id,
+        )
+        assert len(kinds) == 1 + len(PATHS[current])  # nothing written
 
 
 @pytest.mark.parametrize("when", ["future", "past"])
@@ -143,12 +203,10 @@ def test_reschedule_only_scheduled_or_confirmed(
         r = c.patch(f"/api/appointments/{appointment_id}", json={"start": slot["start"]})
     if current in ("scheduled", "confirmed"):
         assert r.status_code == 200, r.text
-        # Put it back where it was so the slot stays free for the next case.
-        query(
-            module_live,
-            "update appointments set status = 'cancelled' where id = $1",
-            appointment_id,
-        )
+        # Cancel it so the slot stays free for the next case.
+        with module_live.client(token) as c:
+            cancelled = c.patch(f"/api/appointments/{appointment_id}", json={"status": "cancelled"})
+        assert cancelled.status_code == 200, cancelled.text
     else:
         assert_problem(r, 409, "invalid_transition")
 

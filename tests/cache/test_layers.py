@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+import redis.asyncio
 
 from careslot.cache.core import Cache
 from careslot.cache.redis_layer import RedisLayer
 from careslot.cache.setup import database_namespace
 from careslot.cache.strategies import PRIVATE, Strategy
+from careslot.clock import MovableClock
 
-TINY = Strategy("test", 0.3, PRIVATE)
 LONG = Strategy("test", 30, PRIVATE)
 TAGS = ("client:1",)
 
@@ -61,11 +63,14 @@ async def test_miss_then_memory_hit(pool: asyncpg.Pool) -> None:
 
 
 async def test_ttl_expiry_in_memory(pool: asyncpg.Pool) -> None:
-    cache, load = Cache(), CountingLoader(pool)
-    await cache.fetch(TINY, "cs:v1:test:client:1", TAGS, load)
-    assert (await cache.fetch(TINY, "cs:v1:test:client:1", TAGS, load)).outcome == "l1"
-    await asyncio.sleep(0.4)
-    assert (await cache.fetch(TINY, "cs:v1:test:client:1", TAGS, load)).outcome == "miss"
+    """Layer 1's TTL runs on the cache's clock: moved, not slept."""
+    clock = MovableClock()
+    cache, load = Cache(clock=clock), CountingLoader(pool)
+    await cache.fetch(LONG, "cs:v1:test:client:1", TAGS, load)
+    clock.move(dt.timedelta(seconds=29))
+    assert (await cache.fetch(LONG, "cs:v1:test:client:1", TAGS, load)).outcome == "l1"
+    clock.move(dt.timedelta(seconds=2))
+    assert (await cache.fetch(LONG, "cs:v1:test:client:1", TAGS, load)).outcome == "miss"
     assert load.calls == 2
 
 
@@ -144,12 +149,23 @@ async def test_redis_shared_between_workers(
 
 
 @pytest.mark.redis
-async def test_redis_ttl_expiry(shared: tuple[Cache, Cache], pool: asyncpg.Pool) -> None:
+async def test_redis_keeps_an_entry_for_its_ttl(
+    shared: tuple[Cache, Cache], pool: asyncpg.Pool, redis_url: str
+) -> None:
+    """Redis expires keys on its own clock, which a test cannot move: so instead of sleeping
+    past the TTL, check that Redis was told the strategy's TTL (it does the rest)."""
     a, b = shared
     load = CountingLoader(pool)
-    await a.fetch(TINY, "cs:v1:test:client:1", TAGS, load)
-    await asyncio.sleep(0.4)
-    assert (await b.fetch(TINY, "cs:v1:test:client:1", TAGS, load)).outcome == "miss"
+    await a.fetch(LONG, "cs:v1:test:client:1", TAGS, load)
+    assert a.redis is not None
+    stored = a.redis._k("cs:v1:test:client:1")
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        remaining = await client.pttl(stored)
+    finally:
+        await client.aclose()
+    assert 25_000 < remaining <= 30_000, remaining
+    assert (await b.fetch(LONG, "cs:v1:test:client:1", TAGS, load)).outcome == "l2"
 
 
 @pytest.mark.redis

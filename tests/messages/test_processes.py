@@ -126,3 +126,23 @@ def test_a_sender_killed_mid_send_loses_nothing(
     assert row["status"] == "sent"
     assert row["attempts"] == 1  # the killed attempt never committed
     assert str(row["message_id"]) in delivered[0]["Message-ID"]
+
+
+@pytest.mark.slow
+def test_serve_stops_while_a_send_hangs(
+    database_url: str, tmp_path: Path, sink: MailSink, stop: list[subprocess.Popen[str]]
+) -> None:
+    """SIGTERM in the middle of a send to a hung server: careslot still exits, and the
+    message stays pending for the next start."""
+    env = {**_env(database_url, tmp_path), "CARESLOT_SMTP_URL": sink.url}
+    port = free_port()
+    process = _serve(env, port)
+    stop.append(process)
+    live = LiveServer(f"http://127.0.0.1:{port}", Settings(database_url=database_url))
+    sink.hang.set()
+    _book_one(live)
+    eventually(lambda: sink.attempts == 1)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    (row,) = query(live, "select status from outbox where template = 'booked'")
+    assert row["status"] == "pending"

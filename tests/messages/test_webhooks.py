@@ -199,3 +199,26 @@ def test_a_recovered_receiver_gets_it_and_a_booking_never_waits(
     drain(hooks_live.settings, hooks_live.clock.now)
     (row,) = query(hooks_live, "select status from outbox where channel = 'webhook'")
     assert row["status"] == "sent"
+
+
+def test_each_change_is_its_own_event(hooks_live: LiveServer, receiver: Receiver) -> None:
+    _register(
+        hooks_live,
+        receiver.url,
+        ["appointment.rescheduled", "appointment.status_changed", "appointment.cancelled"],
+    )
+    appointment_id = _book(hooks_live)  # booked: not subscribed
+    later = free_slots(hooks_live, demo_doctor_id(hooks_live), days_ahead=9)[0]
+    with hooks_live.client(hooks_live.login("staff@demo.careslot")) as staff:
+        for change in ({"start": later["start"]}, {"status": "confirmed"}, {"status": "cancelled"}):
+            r = staff.patch(f"/api/appointments/{appointment_id}", json=change)
+            assert r.status_code == 200, r.text
+    drain(hooks_live.settings, hooks_live.clock.now)
+    events = [json.loads(body) for _, body in receiver.requests]
+    assert [e["type"] for e in events] == [
+        "appointment.rescheduled",
+        "appointment.status_changed",
+        "appointment.cancelled",
+    ]
+    assert [e["data"]["status"] for e in events] == ["scheduled", "confirmed", "cancelled"]
+    assert len({headers["Webhook-Id"] for headers, _ in receiver.requests}) == 3

@@ -47,28 +47,31 @@ def change(request: pytest.FixtureRequest) -> dt.date:
 
 @pytest.fixture
 def new_york(serve: Serve, change: dt.date) -> LiveServer:
-    # The horizon must reach the change (up to a year ahead). Working hours are written
-    # straight into the database before the first read, so nothing may be warmed before.
+    # The horizon must reach the change (up to a year ahead).
     horizon = (change - dt.datetime.now(NY).date()).days + 3
-    return serve(timezone="America/New_York", horizon_days=max(90, horizon), cache_warm=False)
+    return serve(timezone="America/New_York", horizon_days=max(90, horizon))
 
 
 def _night_shift(live: LiveServer, change: dt.date) -> int:
-    """A doctor with 30-minute slots working 00:00-04:00 on the change's weekday."""
+    """A doctor working 00:00-04:00 on the change's weekday (30-minute slots), set through
+    the schedule API, so the cache (on here, warmed at start) hears of it as of any change."""
     doctor_id = demo_doctor_id(live)
-    query(
-        live,
-        "delete from working_hours where doctor_id = $1 and weekday = $2",
-        doctor_id,
-        change.isoweekday(),
-    )
-    query(
-        live,
-        "insert into working_hours (doctor_id, weekday, start_time, end_time) "
-        "values ($1, $2, '00:00', '04:00')",
-        doctor_id,
-        change.isoweekday(),
-    )
+    _slots(live, doctor_id, change)  # the day's old answer is cached now
+    admin = live.login("admin@demo.careslot")
+    with live.client(admin) as c:
+        current = c.get(f"/api/doctors/{doctor_id}/working-hours")
+        assert current.status_code == 200, current.text
+        body = current.json()
+        items = body["items"] if isinstance(body, dict) else body
+        windows = [
+            {"weekday": w["weekday"], "start": w["start"], "end": w["end"]}
+            for w in items
+            if w["weekday"] != change.isoweekday()
+        ]
+        windows.append({"weekday": change.isoweekday(), "start": "00:00", "end": "04:00"})
+        replaced = c.put(f"/api/doctors/{doctor_id}/working-hours", json={"items": windows})
+        assert replaced.status_code == 200, replaced.text
+    assert scalar(live, "select slot_minutes from doctors where id = $1", doctor_id) == 30
     return doctor_id
 
 

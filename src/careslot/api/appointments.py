@@ -7,12 +7,13 @@ import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
+from pydantic import BeforeValidator
 from starlette.responses import Response, StreamingResponse
 
 from careslot import clock
 from careslot.api import responses
 from careslot.api.deps import Ctx, CurrentUser
-from careslot.api.schemas import MAX_ID, AppointmentPatch, BookIn
+from careslot.api.schemas import MAX_ID, AppointmentPatch, BookIn, iso_only
 from careslot.booking import cache as reads
 from careslot.booking import service as booking
 from careslot.booking import stream
@@ -22,7 +23,7 @@ from careslot.errors import ValidationFailed
 
 router = APIRouter(prefix="/api", tags=["appointments"])
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
-Instant = Annotated[dt.datetime | None, Query()]
+Instant = Annotated[dt.datetime | None, Query(), BeforeValidator(iso_only)]
 
 
 def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
@@ -84,11 +85,13 @@ async def list_appointments(
     return cached_response(request, answer)
 
 
-@router.get(
-    "/appointments/stream",
-    response_class=StreamingResponse,
-    responses={200: {"content": {"application/x-ndjson": {}}}},
-)
+class NDJSON(StreamingResponse):
+    """What the stream answers, so the OpenAPI document says so (not application/json)."""
+
+    media_type = "application/x-ndjson"
+
+
+@router.get("/appointments/stream", response_class=NDJSON)
 async def stream_appointments(ctx: Ctx, user: CurrentUser) -> Response:
     return StreamingResponse(
         stream.ndjson(ctx, actor=user),
@@ -97,7 +100,7 @@ async def stream_appointments(ctx: Ctx, user: CurrentUser) -> Response:
     )
 
 
-@router.get("/appointments/{appointment_id}", response_model=Appointment)
+@router.get("/appointments/{appointment_id:int}", response_model=Appointment)
 async def get_appointment(
     ctx: Ctx,
     user: CurrentUser,
@@ -107,7 +110,7 @@ async def get_appointment(
     return responses.json(appointment, headers=responses.SENSITIVE)
 
 
-@router.patch("/appointments/{appointment_id}", response_model=Appointment)
+@router.patch("/appointments/{appointment_id:int}", response_model=Appointment)
 async def change_appointment(
     body: AppointmentPatch,
     ctx: Ctx,

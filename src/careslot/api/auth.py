@@ -16,6 +16,7 @@ from careslot.api.deps import (
     same_origin,
     session_token,
 )
+from careslot.api.problems import problems
 from careslot.api.schemas import LoginIn, RegisterIn
 from careslot.context import Context
 
@@ -43,6 +44,7 @@ def _signed_in(request: Request, ctx: Context, user: User, token: str, status: i
     status_code=201,
     response_model=SignedIn,
     dependencies=[Depends(same_origin)],
+    responses=problems(429),  # per-address registration limit
 )
 async def register(body: RegisterIn, request: Request, ctx: Ctx) -> Response:
     user, token = await accounts.register(
@@ -55,7 +57,12 @@ async def register(body: RegisterIn, request: Request, ctx: Ctx) -> Response:
     return _signed_in(request, ctx, user, token, 201)
 
 
-@router.post("/auth/login", response_model=SignedIn, dependencies=[Depends(same_origin)])
+@router.post(
+    "/auth/login",
+    response_model=SignedIn,
+    dependencies=[Depends(same_origin)],
+    responses=problems(429),  # per-email and per-address sign-in limits
+)
 async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
     user, token = await accounts.login(
         ctx, email=body.email, password=body.password, address=client_address(request, ctx)

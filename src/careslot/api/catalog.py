@@ -72,7 +72,7 @@ async def slots(
     return cached_response(request, answer)
 
 
-@router.get("/doctors/{doctor_id}/schedule", response_model=DoctorSchedule)
+@router.get("/doctors/{doctor_id:int}/schedule", response_model=DoctorSchedule)
 async def doctor_schedule(
     request: Request,
     ctx: Ctx,

@@ -6,11 +6,13 @@ import logging
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import compile_path
 
+from careslot.api import problems
 from careslot.api.responses import problem, problem_for
 from careslot.db.failures import UNAVAILABLE
 from careslot.errors import (
@@ -60,10 +62,28 @@ async def _validation(_: Request, exc: Exception) -> Response:
     )
 
 
-async def _http(_: Request, exc: Exception) -> Response:
+async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+    response = problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+    if exc.headers:  # e.g. Allow on a 405, which RFC 9110 requires
+        response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        response.headers["Allow"] = _allowed(request)
+    return response
+
+
+def _allowed(request: Request) -> str:
+    """Every method of every route on this path (Starlette's 405 names only the first
+    route's, so a path served by separate GET and POST routes answered `Allow: POST`)."""
+    methods: set[str] = set()
+    for context in routing.iter_route_contexts(request.app.routes):
+        if not context.path or not context.methods:
+            continue
+        regex, _, _ = compile_path(context.path)  # with the router's prefix
+        if regex.match(request.url.path):
+            methods |= context.methods
+    return ", ".join(sorted(methods))
 
 
 async def _bad_data(_: Request, exc: Exception) -> Response:
@@ -81,6 +101,7 @@ async def _unavailable(_: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
+    problems.document(app)  # the answers below, in the OpenAPI document
     app.add_exception_handler(CareslotError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)

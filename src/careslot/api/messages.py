@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import Field
+from pydantic import Field, StrictBool
 from starlette.responses import Response
 
 from careslot.api import responses
@@ -20,7 +20,7 @@ FEED_HEADERS = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-ref
 
 
 class ProfilePatch(Body):
-    reminders: bool
+    reminders: StrictBool  # 0 and "yes" are not booleans (the schema says boolean)
 
 
 class WebhookIn(Body):
@@ -52,7 +52,13 @@ async def calendar_token(request: Request, ctx: Ctx, user: CurrentUser) -> Respo
     return responses.json({"url": url}, headers=responses.SENSITIVE)
 
 
-@router.get("/calendar.ics", name="calendar_feed")
+class ICalendar(Response):
+    """What the feed answers, so the OpenAPI document says so (not application/json)."""
+
+    media_type = "text/calendar"
+
+
+@router.get("/calendar.ics", name="calendar_feed", response_class=ICalendar)
 async def calendar_feed(ctx: Ctx, token: Annotated[str, Query(max_length=200)]) -> Response:
     body = await service.calendar_feed(ctx, token=token)
     return Response(body, media_type="text/calendar; charset=utf-8", headers=FEED_HEADERS)
@@ -69,7 +75,7 @@ async def list_webhooks(ctx: Ctx, user: CurrentUser) -> Response:
     return responses.json(await webhooks.listing(ctx, actor=user), headers=responses.SENSITIVE)
 
 
-@router.delete("/admin/webhooks/{webhook_id}", status_code=204)
+@router.delete("/admin/webhooks/{webhook_id:int}", status_code=204)
 async def delete_webhook(
     ctx: Ctx, user: CurrentUser, webhook_id: Annotated[int, Path(ge=1, le=MAX_ID)]
 ) -> Response:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
+from annotated_types import Ge, Le
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -23,8 +25,22 @@ def _not_bool(value: object) -> object:
     return value
 
 
+_NUMBER = re.compile(r"\s*[-+]?[0-9.]+([eE][-+]?[0-9]+)?\s*")
+
+
+def iso_only(value: object) -> object:
+    # Lax mode reads a number (or "0.5") as a Unix time; the contract says ISO 8601.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("must be an ISO 8601 date-time")
+    return value
+
+
 Text = Annotated[str, AfterValidator(_no_nul)]
-Id = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=MAX_ID)]
+Instant = Annotated[AwareDatetime, BeforeValidator(iso_only)]
+
+# The bounds before the validator: after it, pydantic's schema shows them as unknown "ge"/"le"
+# keywords instead of minimum/maximum (the validator still runs first).
+Id = Annotated[int, Ge(1), Le(MAX_ID), BeforeValidator(_not_bool)]
 
 
 class Body(BaseModel):
@@ -46,7 +62,7 @@ class LoginIn(Body):
 
 class BookIn(Body):
     doctor_id: Id
-    start: AwareDatetime
+    start: Instant
     reason: Annotated[Text, Field(max_length=1000)] = ""
     client_id: Id | None = None
     type_id: Id | None = None
@@ -54,13 +70,17 @@ class BookIn(Body):
 
 class AppointmentPatch(Body):
     status: Annotated[Text, Field(max_length=32)] | None = None
-    start: AwareDatetime | None = None
+    start: Instant | None = None
+
+
+# A timing in milliseconds; a boolean is not one (lax mode would read false as 0).
+Millis = Annotated[float, Ge(0), Le(600_000), BeforeValidator(_not_bool)]
 
 
 class PageLoadIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     route: Annotated[Text, Field(max_length=200)]
-    fcp: Annotated[float, Field(ge=0, le=600_000)] | None = None
-    lcp: Annotated[float, Field(ge=0, le=600_000)] | None = None
-    tti: Annotated[float, Field(ge=0, le=600_000)] | None = None
-    inp: Annotated[float, Field(ge=0, le=600_000)] | None = None
+    fcp: Millis | None = None
+    lcp: Millis | None = None
+    tti: Millis | None = None
+    inp: Millis | None = None

@@ -7,6 +7,7 @@ inside PostgreSQL and raise p50 without adding throughput.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -130,7 +131,10 @@ class _Acquire:
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if is_broken_connection(exc) and self._conn is not None:
-            self._conn.terminate()  # the pool's release sees it closed and drops it
+            # The pool's release then sees it closed and drops it. A connection that closed
+            # itself may already be back with the pool (its proxy detached): nothing to do.
+            with contextlib.suppress(asyncpg.InterfaceError):
+                self._conn.terminate()
         await self._inner.__aexit__(exc_type, exc, tb)
 
     def __await__(self) -> Any:

@@ -24,3 +24,11 @@ async def appointment_changed(conn: Conn, ctx: Context, *, appointment_id: int, 
         ctx.clock.now(),
         list(ctx.settings.reminder_offsets),
     )
+
+
+async def schedule_changed(conn: Conn, ctx: Context, *, doctor_id: int | None, change: str) -> None:
+    """A doctor's hours or time off, or a hospital closure (doctor_id None), changed:
+    `schedule.changed` webhook deliveries, in the change's transaction."""
+    await conn.execute(
+        "select outbox_schedule_changed($1, $2, $3)", doctor_id, change, ctx.clock.now()
+    )

@@ -1,4 +1,4 @@
-"""SQL for the outbox: claim one due row (locked while it is sent), record what happened."""
+"""SQL for the outbox: claim due rows (locked while they are sent), record what happened."""
 
 from __future__ import annotations
 
@@ -21,14 +21,13 @@ select o.id, o.channel, o.template, o.appointment_id, o.recipient, o.payload, o.
   from outbox o left join webhooks w on w.id = o.webhook_id
  where o.status = 'pending' and o.next_attempt_at <= $1
  order by o.next_attempt_at, o.id
- limit 1
+ limit $2
    for update of o skip locked
 """
 
 
-async def claim(conn: Conn, now: datetime) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(CLAIM, now)
-    return row
+async def claim(conn: Conn, now: datetime, *, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(CLAIM, now, limit)
 
 
 async def mark_sent(conn: Conn, outbox_id: int, now: datetime) -> None:

@@ -33,7 +33,8 @@ from careslot.monitoring import metrics
 
 log = logging.getLogger("careslot.messages.sender")
 MAX_BACKOFF = timedelta(hours=1)
-OBSERVE_SECONDS = 2.0  # how often a sender counts the backlog for /metrics
+OBSERVE_SECONDS = 2.0
+BATCH = 20  # rows claimed per transaction  # how often a sender counts the backlog for /metrics
 CONNECTION_ERRORS = (
     OSError,
     TimeoutError,
@@ -68,16 +69,20 @@ class Sender:
         self._conn: asyncpg.Connection | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.batch = BATCH
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="careslot-outbox-sender")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
+            # A client library may turn the cancellation into its own error (a send that
+            # failed): the loop then sees _stopping. Never wait long for it either way.
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=5)
             self._task = None
         await self._disconnect()
         if self.mailer is not None:
@@ -89,7 +94,7 @@ class Sender:
 
     async def _run(self) -> None:
         observed = 0.0
-        while True:
+        while not self._stopping:
             try:
                 await self.drain()
                 if time.monotonic() - observed >= OBSERVE_SECONDS:
@@ -112,39 +117,50 @@ class Sender:
         handled = 0
         if self.mailer is None:
             handled += await repo.hold_due_mail(conn, self.now())
-        while await self.send_one(conn):
-            handled += 1
+        while not self._stopping and (sent := await self.send_batch(conn)):
+            handled += sent
         return handled
 
-    async def send_one(self, conn: asyncpg.Connection) -> bool:
+    async def send_batch(self, conn: asyncpg.Connection) -> int:
+        """Claim up to BATCH due rows in one transaction and handle them one by one.
+
+        Their outcomes commit together: a crash mid-batch leaves them all pending, so each
+        may go out once more (same Message-ID), never less. One transaction per batch instead
+        of per row is what lets a sender drain a backlog at SMTP speed."""
         async with conn.transaction():
             now = self.now()
-            row = await repo.claim(conn, now)
-            if row is None:
-                return False
-            if row["stale"]:
-                await repo.mark_done(
-                    conn,
-                    row["id"],
-                    "skipped",
-                    "appointment or patient no longer wants this reminder",
-                    tried=False,
-                )
-                return True
-            if row["channel"] == "email" and self.mailer is None:
-                await repo.hold_due_mail(conn, now)
-                return True
-            try:
-                await self._deliver(row, now)
-            except DeliveryFailed as exc:
-                await self._failed(conn, row, str(exc), permanent=exc.permanent, now=now)
-            except Exception as exc:  # a bug must not stop the queue: record it, back off
-                log.exception("outbox %s %s: unexpected error", row["channel"], row["id"])
-                await self._failed(conn, row, f"internal error: {exc!r}", permanent=False, now=now)
-            else:
-                await repo.mark_sent(conn, row["id"], self.now())
-                metrics.OUTBOX_SENT.labels(row["channel"]).inc()
-        return True
+            rows = await repo.claim(conn, now, limit=self.batch)
+            handled = 0
+            for row in rows:
+                if self._stopping:
+                    break
+                await self._handle(conn, row, now)
+                handled += 1
+        return handled
+
+    async def _handle(self, conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> None:
+        if row["stale"]:
+            await repo.mark_done(
+                conn,
+                row["id"],
+                "skipped",
+                "appointment or patient no longer wants this reminder",
+                tried=False,
+            )
+            return
+        if row["channel"] == "email" and self.mailer is None:
+            await repo.hold_due_mail(conn, now)
+            return
+        try:
+            await self._deliver(row, now)
+        except DeliveryFailed as exc:
+            await self._failed(conn, row, str(exc), permanent=exc.permanent, now=now)
+        except Exception as exc:  # a bug must not stop the queue: record it, back off
+            log.exception("outbox %s %s: unexpected error", row["channel"], row["id"])
+            await self._failed(conn, row, f"internal error: {exc!r}", permanent=False, now=now)
+        else:
+            await repo.mark_sent(conn, row["id"], self.now())
+            metrics.OUTBOX_SENT.labels(row["channel"]).inc()
 
     async def _deliver(self, row: asyncpg.Record, now: datetime) -> None:
         if row["channel"] == "webhook":

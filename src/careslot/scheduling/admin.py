@@ -16,6 +16,7 @@ from careslot.audit.log import record_change
 from careslot.context import Context
 from careslot.errors import NotFound, UnknownReference, ValidationFailed
 from careslot.events import Change
+from careslot.messages import outbox
 from careslot.scheduling import access, hours
 from careslot.scheduling import admin_repository as repo
 from careslot.scheduling.slots import WorkingWindow
@@ -228,6 +229,7 @@ async def replace_working_hours(
             entity_id=None,
             doctor_id=doctor_id,
         )
+        await outbox.schedule_changed(conn, ctx, doctor_id=doctor_id, change="working_hours")
     conflicts = hours.outside(
         ((r["id"], r["starts_at"], r["ends_at"]) for r in future), windows, zone
     )

@@ -17,6 +17,7 @@ from careslot.booking import cancellation
 from careslot.context import Context
 from careslot.errors import InvalidPeriod, NotFound, ScheduleConflict
 from careslot.events import Change
+from careslot.messages import outbox
 from careslot.scheduling import access
 from careslot.scheduling import admin_repository as repo
 
@@ -104,6 +105,7 @@ async def add_time_off(
             entity_id=time_off_id,
             doctor_id=doctor_id,
         )
+        await outbox.schedule_changed(conn, ctx, doctor_id=doctor_id, change="time_off")
     await _announce(ctx, Change("time_off", doctor_ids=(doctor_id,)), cancelled)
     return {
         "id": time_off_id,
@@ -130,6 +132,7 @@ async def remove_time_off(ctx: Context, *, actor: User, doctor_id: int, time_off
             entity_id=time_off_id,
             doctor_id=doctor_id,
         )
+        await outbox.schedule_changed(conn, ctx, doctor_id=doctor_id, change="time_off")
     await ctx.changes.publish(Change("time_off", doctor_ids=(doctor_id,)))
 
 
@@ -164,6 +167,7 @@ async def add_closure(
             entity="closure",
             entity_id=closure_id,
         )
+        await outbox.schedule_changed(conn, ctx, doctor_id=None, change="closure")
     await _announce(ctx, Change("closure"), cancelled)
     return {
         "id": closure_id,
@@ -188,4 +192,5 @@ async def remove_closure(ctx: Context, *, actor: User, closure_id: int) -> None:
             entity="closure",
             entity_id=closure_id,
         )
+        await outbox.schedule_changed(conn, ctx, doctor_id=None, change="closure")
     await ctx.changes.publish(Change("closure"))
