@@ -11,12 +11,14 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, parseaddr
 from functools import cache
-from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import icalendar
 from jinja2 import Environment, PackageLoader, select_autoescape
+
+from careslot.booking.schemas import Status
+from careslot.messages.schemas import Notice
 
 SUBJECTS = {
     "booked": "Your appointment on {when} is booked",
@@ -40,19 +42,15 @@ def _templates() -> Environment:
     )
 
 
-def instant(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
-def wall_clock(value: str, zone: ZoneInfo) -> str:
+def wall_clock(value: datetime, zone: ZoneInfo) -> str:
     """'Monday 7 December 2026, 09:30 (Europe/London)': the hospital's local time."""
-    local = instant(value).astimezone(zone)
+    local = value.astimezone(zone)
     return f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({zone.key})"
 
 
-def short_wall_clock(value: str, zone: ZoneInfo) -> str:
+def short_wall_clock(value: datetime, zone: ZoneInfo) -> str:
     """'Mon 7 Dec 2026 at 09:30': short enough for a subject line that never folds."""
-    local = instant(value).astimezone(zone)
+    local = value.astimezone(zone)
     return f"{local:%a} {local.day} {local:%b %Y} at {local:%H:%M}"
 
 
@@ -76,23 +74,23 @@ def check_address(recipient: str) -> Address:
 
 
 def event(
-    calendar: icalendar.Calendar, appointment: dict[str, Any], *, sequence: int, stamp: datetime
+    calendar: icalendar.Calendar, appointment: Notice, *, sequence: int, stamp: datetime
 ) -> None:
-    cancelled = appointment["status"] == "cancelled"
+    cancelled = appointment.status == Status.CANCELLED
     vevent = icalendar.Event()
-    vevent.add("uid", appointment_uid(appointment["id"]))
+    vevent.add("uid", appointment_uid(appointment.id))
     vevent.add("sequence", sequence)
     vevent.add("dtstamp", stamp)
-    vevent.add("dtstart", instant(appointment["start"]))
-    vevent.add("dtend", instant(appointment["end"]))
-    vevent.add("summary", f"Appointment with {appointment['doctorName']}")
-    vevent.add("location", appointment["departmentName"])
+    vevent.add("dtstart", appointment.start)
+    vevent.add("dtend", appointment.end)
+    vevent.add("summary", f"Appointment with {appointment.doctor_name}")
+    vevent.add("location", appointment.department_name)
     vevent.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     calendar.add_component(vevent)
 
 
 def invitation(
-    appointment: dict[str, Any],
+    appointment: Notice,
     *,
     method: str,
     sequence: int,
@@ -123,7 +121,7 @@ def build_mail(
     *,
     template: str,
     recipient: str,
-    appointment: dict[str, Any],
+    appointment: Notice,
     message_id: UUID,
     sequence: int | None,
     mail_from: str,
@@ -134,15 +132,15 @@ def build_mail(
     10-20 ms a mail here (header parsing and refolding), on the event loop of a worker that
     also answers bookings; this takes well under a millisecond."""
     address = check_address(recipient)
-    when = wall_clock(appointment["start"], zone)
-    subject = SUBJECTS[template].format(when=short_wall_clock(appointment["start"], zone))
+    when = wall_clock(appointment.start, zone)
+    subject = SUBJECTS[template].format(when=short_wall_clock(appointment.start, zone))
     values = {
         "template": template,
         "subject": subject,
-        "name": appointment["clientName"],
+        "name": appointment.client_name,
         "when": when,
-        "doctor": appointment["doctorName"],
-        "department": appointment["departmentName"],
+        "doctor": appointment.doctor_name,
+        "department": appointment.department_name,
     }
     message = MIMEMultipart("alternative")
     message["From"] = mail_from

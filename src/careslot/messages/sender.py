@@ -28,6 +28,7 @@ from careslot.db.pool import _init_connection
 from careslot.messages import content, webhooks
 from careslot.messages import repository as repo
 from careslot.messages.outbox import NOTIFY_CHANNEL
+from careslot.messages.schemas import Notice
 from careslot.messages.transport import DeliveryFailed, Mailer, parse_smtp_url
 from careslot.monitoring import metrics
 
@@ -191,7 +192,7 @@ class Sender:
         return content.build_mail(
             template=row["template"],
             recipient=row["recipient"],
-            appointment=row["payload"],
+            appointment=Notice.model_validate(row["payload"]),
             message_id=row["message_id"],
             sequence=row["sequence"],
             mail_from=self.settings.mail_from,

@@ -16,6 +16,7 @@ from careslot.context import Context
 from careslot.errors import Forbidden, NotFound, ValidationFailed
 from careslot.messages import content
 from careslot.messages import repository as repo
+from careslot.messages.schemas import Notice
 
 STATUSES = ("pending", "sent", "failed", "held", "skipped")
 FEED_PAST = timedelta(days=31)  # a feed shows the last month and everything ahead
@@ -117,13 +118,13 @@ async def calendar_feed(ctx: Context, *, token: str) -> bytes:
     calendar.add("version", "2.0")
     calendar.add("x-wr-calname", "careslot appointments")
     for row in rows:
-        appointment = {
-            "id": row["id"],
-            "start": row["starts_at"].isoformat(),
-            "end": row["ends_at"].isoformat(),
-            "status": row["status"],
-            "doctorName": row["doctorName"],
-            "departmentName": row["departmentName"],
-        }
+        appointment = Notice(
+            id=row["id"],
+            start=row["starts_at"],
+            end=row["ends_at"],
+            status=row["status"],
+            doctor_name=row["doctorName"],
+            department_name=row["departmentName"],
+        )
         content.event(calendar, appointment, sequence=row["sequence"], stamp=now)
     return bytes(calendar.to_ical())

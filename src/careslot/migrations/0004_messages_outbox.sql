@@ -1,4 +1,4 @@
--- depends: 0002_dashboard_mv
+-- depends: 0003_appointment_types
 -- The outbox: every message (mail to a patient, delivery to a webhook) is a row written in
 -- the same transaction as the change that causes it, then sent by careslot.messages.sender.
 -- A sender claims a due row with FOR UPDATE SKIP LOCKED and holds that lock while it sends,

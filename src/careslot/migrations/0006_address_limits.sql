@@ -1,4 +1,4 @@
--- depends: 0001_schema
+-- depends: 0005_outbox_waiting_index
 -- Per-client-address limits (issue 13): one row per failed sign-in (kind 'login', deleted
 -- again when the sign-in succeeds) or registration attempt (kind 'register') from an
 -- address. Counted over a sliding window before any password is hashed; pruned in the

@@ -1,4 +1,4 @@
--- depends: 0004_outbox_waiting_index
+-- depends: 0006_address_limits
 -- schedule.changed webhooks (working hours, time off, closures): one delivery per subscriber,
 -- written in the transaction of the change, like the appointment events.
 create function outbox_schedule_changed(

@@ -1,4 +1,4 @@
--- depends: 0003_messages_outbox
+-- depends: 0004_messages_outbox
 -- The outbox's depth and oldest-waiting age (on /metrics) count what is due and not yet
 -- delivered, retries included: a range scan over due rows only, however many reminders
 -- wait in the future.
