@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-READS = 24
+READS = 24  # default --reads
 
 
 def pct(values: list[float], p: float) -> float:
@@ -106,7 +106,7 @@ def week(start: str, end: str) -> dict[str, Any]:
 
 
 async def fresh_reads(
-    url: str, doctor_id: int, day: date, began: float = 0.0
+    url: str, doctor_id: int, day: date, began: float = 0.0, reads: int = READS
 ) -> list[tuple[str | None, str, float]]:
     """READS answers, each on a new connection (any worker): the first slot's start, the
     worker that answered (X-Careslot-Worker, with CARESLOT_EXPOSE_WORKER=true) and when the
@@ -121,7 +121,7 @@ async def fresh_reads(
             first = (a.json()["slots"] or [{"start": None}])[0]["start"]
             return first, a.headers.get("x-careslot-worker", "?"), done
 
-        return list(await asyncio.gather(*(one() for _ in range(READS))))
+        return list(await asyncio.gather(*(one() for _ in range(reads))))
 
 
 async def empty_doctor(client: httpx.AsyncClient) -> int:
@@ -155,7 +155,7 @@ async def measure_visibility(url: str, args: argparse.Namespace) -> dict[str, An
             r.raise_for_status()
             put_ms.append((time.perf_counter() - began) * 1000)
             first_fresh: dict[str, float] = {}
-            for first, worker, done in await fresh_reads(url, doctor, day, began):
+            for first, worker, done in await fresh_reads(url, doctor, day, began, args.reads):
                 seen = datetime.fromisoformat(first) if first else None
                 if seen is None or seen.replace(tzinfo=None) != expected:
                     stale += 1
@@ -168,7 +168,7 @@ async def measure_visibility(url: str, args: argparse.Namespace) -> dict[str, An
         r.raise_for_status()
     return {
         "rounds": args.rounds,
-        "reads_per_round": READS,
+        "reads_per_round": args.reads,
         "put_p50_ms": pct(put_ms, 50),
         "put_max_ms": pct(put_ms, 100),
         "put_to_every_worker_p50_ms": pct(visible_ms, 50),
@@ -187,6 +187,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--doctors", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--reads", type=int, default=READS)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     run = measure_slots if args.what == "slots" else measure_visibility

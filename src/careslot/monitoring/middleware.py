@@ -12,6 +12,7 @@ import base64
 import hashlib
 import logging
 import os
+import re
 import time
 from typing import Any
 
@@ -36,11 +37,15 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 MAX_HASHED_BODY = 8 * 1024 * 1024  # larger answers go out without an ETag, unbuffered
 
 
+_CONVERTOR = re.compile(r":\w+}")
+
+
 def route_label(scope: Scope) -> str:
     """The matched route's template (/api/appointments/{appointment_id}), never a raw path."""
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+    # The template without convertors: {appointment_id:int} -> {appointment_id}.
+    return _CONVERTOR.sub("}", path) if isinstance(path, str) else "unmatched"
 
 
 def body_etag(body: bytes) -> bytes:
