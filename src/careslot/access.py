@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from careslot.accounts.models import User
+from careslot.accounts.models import Role, User
 from careslot.cache import keys
 from careslot.errors import Forbidden, ValidationFailed
 
@@ -119,8 +119,7 @@ def activity(actor: User) -> Scope:
 
 def doctor_schedule(actor: User, *, doctor_id: int) -> Scope:
     """A doctor's working hours, time off and bookings: staff, and that doctor."""
-    if not (actor.is_staff or (actor.is_doctor and actor.doctor_id == doctor_id)):
-        raise Forbidden("only staff and the doctor see this schedule")
+    require_schedule_reader(actor, doctor_id)
     owner = keys.doctor(doctor_id)
     return Scope(None, doctor_id, owner, (owner, keys.ALL_SCHEDULES), None)
 
@@ -129,3 +128,36 @@ def staff_only(actor: User, what: str) -> None:
     """Hospital-wide reads (figures, the NDJSON stream, patient search)."""
     if not actor.is_staff:
         raise Forbidden(f"{what} is for staff")
+
+
+# Running the hospital (SPEC section 8): admins manage everything; staff manage working
+# hours and time off; a doctor reads their own schedule. Pages ask the same functions which
+# controls to show.
+
+
+def is_admin(actor: User) -> bool:
+    return actor.role == Role.ADMIN
+
+
+def can_edit_schedules(actor: User) -> bool:
+    """Working hours and time off: staff and admins."""
+    return actor.is_staff
+
+
+def can_read_schedule(actor: User, doctor_id: int) -> bool:
+    return can_edit_schedules(actor) or (actor.is_doctor and actor.doctor_id == doctor_id)
+
+
+def require_admin(actor: User) -> None:
+    if not is_admin(actor):
+        raise Forbidden("only admins manage departments, doctors, closures and types")
+
+
+def require_schedule_editor(actor: User) -> None:
+    if not can_edit_schedules(actor):
+        raise Forbidden("only staff and admins change working hours and time off")
+
+
+def require_schedule_reader(actor: User, doctor_id: int) -> None:
+    if not can_read_schedule(actor, doctor_id):
+        raise Forbidden("only staff, admins and the doctor see this schedule")

@@ -24,6 +24,7 @@ from careslot.api.admin_schemas import (
 from careslot.api.deps import Ctx, CurrentUser, optional_user
 from careslot.api.schemas import MAX_ID
 from careslot.scheduling import admin, types, unavailability
+from careslot.scheduling.schemas import AppointmentType, AppointmentTypeList
 
 router = APIRouter(prefix="/api", tags=["admin"])
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -146,7 +147,7 @@ async def remove_closure(ctx: Ctx, user: CurrentUser, closure_id: PathId) -> Res
     return Response(status_code=204, headers=NO_STORE)
 
 
-@router.get("/appointment-types")
+@router.get("/appointment-types", response_model=AppointmentTypeList)
 async def appointment_types(
     request: Request,
     ctx: Ctx,
@@ -157,7 +158,7 @@ async def appointment_types(
     return responses.json(found, headers=responses.PRIVATE)
 
 
-@router.post("/appointment-types", status_code=201)
+@router.post("/appointment-types", status_code=201, response_model=AppointmentType)
 async def create_type(body: TypeIn, ctx: Ctx, user: CurrentUser) -> Response:
     created = await types.create_type(
         ctx,
@@ -172,7 +173,7 @@ async def create_type(body: TypeIn, ctx: Ctx, user: CurrentUser) -> Response:
     return responses.json(created, 201, NO_STORE)
 
 
-@router.patch("/appointment-types/{type_id}")
+@router.patch("/appointment-types/{type_id}", response_model=AppointmentType)
 async def change_type(body: TypePatch, ctx: Ctx, user: CurrentUser, type_id: PathId) -> Response:
     updated = await types.update_type(ctx, actor=user, type_id=type_id, changes=changes(body))
     return responses.json(updated, headers=NO_STORE)

@@ -103,8 +103,8 @@ async def book(
             reason=reason,
             created_by=actor.id,
             type_id=kind.id if kind else None,
-            buffer_before=kind.before if kind else 0,
-            buffer_after=kind.after if kind else 0,
+            buffer_before=kind.buffer_before_minutes if kind else 0,
+            buffer_after=kind.buffer_after_minutes if kind else 0,
         )
         await repo.add_activity(
             conn,

@@ -11,14 +11,15 @@ from collections.abc import Sequence
 from datetime import time
 from typing import Any
 
+from careslot import access
 from careslot.accounts.models import User
 from careslot.audit.log import record_change
 from careslot.context import Context
 from careslot.errors import NotFound, UnknownReference, ValidationFailed
 from careslot.events import Change
 from careslot.messages import outbox
-from careslot.scheduling import access, hours
 from careslot.scheduling import admin_repository as repo
+from careslot.scheduling import hours
 from careslot.scheduling.slots import WorkingWindow
 
 COLOR_CHARS = frozenset("0123456789abcdefABCDEF")

@@ -10,6 +10,7 @@ import asyncpg
 
 from careslot.db import Conn
 from careslot.errors import NameTaken, UnknownReference
+from careslot.scheduling.schemas import AppointmentType
 
 # Advisory lock keys (two-int form, so they never meet the one-bigint locks of the seeder
 # and the view refresher). A booking takes both shared; a schedule write of one doctor takes
@@ -302,15 +303,14 @@ async def delete_closure(conn: Conn, closure_id: int) -> bool:
 
 # Appointment types -------------------------------------------------------------------------
 
-TYPE = """select id, department_id as "departmentId", name, minutes,
-       buffer_before_minutes as "bufferBeforeMinutes", buffer_after_minutes as "bufferAfterMinutes",
-       patient_bookable as "patientBookable", is_active as "active"
+TYPE = """select id, department_id, name, minutes, buffer_before_minutes, buffer_after_minutes,
+       patient_bookable, is_active as active
 from appointment_types"""
 
 
 async def types(
     conn: Conn, department_id: int | None, *, include_inactive: bool
-) -> list[dict[str, Any]]:
+) -> list[AppointmentType]:
     rows = await conn.fetch(
         TYPE
         + """ where ($1::bigint is null or department_id = $1) and ($2 or is_active)
@@ -318,12 +318,12 @@ async def types(
         department_id,
         include_inactive,
     )
-    return [dict(r) for r in rows]
+    return [AppointmentType.model_validate(dict(r)) for r in rows]
 
 
-async def appointment_type(conn: Conn, type_id: int) -> dict[str, Any] | None:
+async def appointment_type(conn: Conn, type_id: int) -> AppointmentType | None:
     row = await conn.fetchrow(TYPE + " where id = $1", type_id)
-    return dict(row) if row else None
+    return AppointmentType.model_validate(dict(row)) if row else None
 
 
 async def insert_type(conn: Conn, values: dict[str, Any]) -> int:

@@ -5,7 +5,30 @@ from __future__ import annotations
 from datetime import datetime
 
 from careslot.booking.schemas import Appointment
+from careslot.scheduling.slots import Shape
 from careslot.schemas import Model
+
+
+class AppointmentType(Model):
+    """A kind of visit per department (SPEC section 8): its length, its buffers, who may
+    book it. Copied onto each appointment booked with it."""
+
+    id: int
+    department_id: int
+    name: str
+    minutes: int
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    patient_bookable: bool
+    active: bool
+
+    @property
+    def shape(self) -> Shape:
+        return Shape(self.minutes, self.buffer_before_minutes, self.buffer_after_minutes)
+
+
+class AppointmentTypeList(Model):
+    items: list[AppointmentType]
 
 
 class Department(Model):

@@ -13,7 +13,15 @@ from careslot.errors import InvalidSlot, NotFound, TypeNotOffered, TypeTooLong, 
 from careslot.scheduling import admin_repository as admin_repo
 from careslot.scheduling import repository as repo
 from careslot.scheduling import types
-from careslot.scheduling.schemas import Department, Doctor, FreeSlot, SlotList, TimeOff, WeeklyHours
+from careslot.scheduling.schemas import (
+    AppointmentType,
+    Department,
+    Doctor,
+    FreeSlot,
+    SlotList,
+    TimeOff,
+    WeeklyHours,
+)
 from careslot.scheduling.slots import (
     MAX_BUFFER,
     BusyTimes,
@@ -112,7 +120,7 @@ async def slots(
 
 
 def _offering(
-    schedules: dict[int, DoctorHours], appointment_type: types.AppointmentType, *, strict: bool
+    schedules: dict[int, DoctorHours], appointment_type: AppointmentType, *, strict: bool
 ) -> dict[int, DoctorHours]:
     """The doctors that offer the type (its department's, with a window it fits in); for
     one doctor asked by name (strict), one who does not is a 422."""

@@ -6,9 +6,9 @@ copied onto each appointment booked with it, so editing a type never moves a boo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from careslot import access
 from careslot.accounts.models import User
 from careslot.audit.log import record_change
 from careslot.context import Context
@@ -21,50 +21,20 @@ from careslot.errors import (
     ValidationFailed,
 )
 from careslot.events import Change
-from careslot.scheduling import access
 from careslot.scheduling import admin_repository as repo
-from careslot.scheduling.slots import Shape
+from careslot.scheduling.schemas import AppointmentType, AppointmentTypeList
 
 MINUTES = (5, 240)
 BUFFER = (0, 120)
-# What a PATCH may change: its name -> (the column, the name on the wire).
+# What a PATCH may change: its field name -> its column.
 FIELDS = {
-    "name": ("name", "name"),
-    "minutes": ("minutes", "minutes"),
-    "buffer_before_minutes": ("buffer_before_minutes", "bufferBeforeMinutes"),
-    "buffer_after_minutes": ("buffer_after_minutes", "bufferAfterMinutes"),
-    "patient_bookable": ("patient_bookable", "patientBookable"),
-    "active": ("is_active", "active"),
+    "name": "name",
+    "minutes": "minutes",
+    "buffer_before_minutes": "buffer_before_minutes",
+    "buffer_after_minutes": "buffer_after_minutes",
+    "patient_bookable": "patient_bookable",
+    "active": "is_active",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class AppointmentType:
-    id: int
-    department_id: int
-    name: str
-    minutes: int
-    before: int
-    after: int
-    patient_bookable: bool
-    active: bool
-
-    @property
-    def shape(self) -> Shape:
-        return Shape(self.minutes, self.before, self.after)
-
-    @classmethod
-    def of(cls, row: dict[str, Any]) -> AppointmentType:
-        return cls(
-            row["id"],
-            row["departmentId"],
-            row["name"],
-            row["minutes"],
-            row["bufferBeforeMinutes"],
-            row["bufferAfterMinutes"],
-            row["patientBookable"],
-            row["active"],
-        )
 
 
 def _check_numbers(values: dict[str, Any]) -> None:
@@ -88,21 +58,23 @@ async def _check_fits(conn: Conn, department_id: int, total_minutes: int) -> Non
 
 async def list_types(
     ctx: Context, *, actor: User | None, department_id: int | None
-) -> dict[str, Any]:
+) -> AppointmentTypeList:
     """Active types for everyone; admins also see inactive ones."""
     include_inactive = actor is not None and access.is_admin(actor)
     async with ctx.pool.acquire() as conn:
         items = await repo.types(conn, department_id, include_inactive=include_inactive)
-    return {"items": items}
+    return AppointmentTypeList(items=items)
 
 
-async def bookable(ctx: Context, *, actor: User, department_id: int | None) -> list[dict[str, Any]]:
+async def bookable(
+    ctx: Context, *, actor: User, department_id: int | None
+) -> list[AppointmentType]:
     """The department's active types this caller may book (patients: patient-bookable)."""
     if department_id is None:
         return []
     async with ctx.pool.acquire() as conn:
         found = await repo.types(conn, department_id, include_inactive=False)
-    return [k for k in found if k["patientBookable"] or actor.role != "patient"]
+    return [k for k in found if k.patient_bookable or not actor.is_patient]
 
 
 async def create_type(
@@ -115,7 +87,7 @@ async def create_type(
     buffer_before_minutes: int = 0,
     buffer_after_minutes: int = 0,
     patient_bookable: bool = True,
-) -> dict[str, Any]:
+) -> AppointmentType:
     access.require_admin(actor)
     values = {
         "department_id": department_id,
@@ -151,18 +123,18 @@ async def create_type(
 
 async def update_type(
     ctx: Context, *, actor: User, type_id: int, changes: dict[str, Any]
-) -> dict[str, Any]:
+) -> AppointmentType:
     """`changes` holds any of FIELDS (name, minutes, buffer_before_minutes, ..., active)."""
     access.require_admin(actor)
-    values = {FIELDS[k][0]: v for k, v in changes.items()}
+    values = {FIELDS[k]: v for k, v in changes.items()}
     _check_numbers(values)
     async with ctx.pool.acquire() as conn, conn.transaction():
         current = await repo.appointment_type(conn, type_id)
         if current is None:
             raise NotFound("no such appointment type")
-        merged = AppointmentType.of({**current, **{FIELDS[k][1]: v for k, v in changes.items()}})
+        merged = current.model_copy(update=changes)
         if {"minutes", "buffer_before_minutes", "buffer_after_minutes"} & changes.keys():
-            total = merged.minutes + merged.before + merged.after
+            total = merged.minutes + merged.buffer_before_minutes + merged.buffer_after_minutes
             await _check_fits(conn, merged.department_id, total)
         await repo.update_type(conn, type_id, values)
         await record_change(
@@ -187,15 +159,15 @@ async def update_type(
 
 async def for_slots(conn: Conn, type_id: int) -> AppointmentType:
     """An active type, or 422 unknown_reference."""
-    row = await repo.appointment_type(conn, type_id)
-    if row is None or not row["active"]:
+    found = await repo.appointment_type(conn, type_id)
+    if found is None or not found.active:
         raise UnknownReference("no such appointment type")
-    return AppointmentType.of(row)
+    return found
 
 
 async def for_booking(conn: Conn, *, actor: User, type_id: int) -> AppointmentType:
     """An active type this caller may book: staff any, patients only patient-bookable."""
     found = await for_slots(conn, type_id)
-    if not found.patient_bookable and actor.role == "patient":
+    if not found.patient_bookable and actor.is_patient:
         raise TypeNotBookable("this appointment type is booked by staff only")
     return found

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from careslot import access
 from careslot.accounts.models import User
 from careslot.audit.log import record_change
 from careslot.booking import cancellation
@@ -18,7 +19,6 @@ from careslot.context import Context
 from careslot.errors import InvalidPeriod, NotFound, ScheduleConflict
 from careslot.events import Change
 from careslot.messages import outbox
-from careslot.scheduling import access
 from careslot.scheduling import admin_repository as repo
 
 MAX_PERIOD = timedelta(days=366)

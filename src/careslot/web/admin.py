@@ -15,12 +15,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Path, Request
 from starlette.responses import RedirectResponse, Response
 
+from careslot import access
 from careslot.accounts.models import User
 from careslot.api.deps import get_ctx
 from careslot.api.schemas import MAX_ID
 from careslot.booking import service as booking
 from careslot.errors import CareslotError, NotFound, ScheduleConflict, ValidationFailed
-from careslot.scheduling import access, admin, types, unavailability
+from careslot.scheduling import admin, types, unavailability
 from careslot.scheduling.slots import WorkingWindow
 from careslot.web.forms import checkbox, local_instant, number, read_form, wall_time
 from careslot.web.render import SENSITIVE, page, signed_in
@@ -157,7 +158,7 @@ async def _doctor_page(
         weekdays=WEEKDAYS,
         rows=rows,
         time_off=off["items"],
-        types=kinds["items"],
+        types=kinds.items,
         departments=await admin.list_departments(ctx, actor=user),
         is_admin=access.is_admin(user),
         problem=problem,

@@ -10,12 +10,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
+from careslot import access
 from careslot.accounts.models import User
 from careslot.api.deps import get_ctx
 from careslot.api.schemas import MAX_ID
 from careslot.booking import service as booking
 from careslot.errors import CareslotError, NotFound, ScheduleConflict
-from careslot.scheduling import access, admin, types, unavailability
+from careslot.scheduling import admin, types, unavailability
+from careslot.scheduling.schemas import AppointmentType
 from careslot.web.admin import EDITORS, back
 from careslot.web.forms import checkbox, local_instant, number, read_form
 from careslot.web.render import SENSITIVE, page, signed_in
@@ -112,10 +114,10 @@ async def _types_page(
 ) -> Response:
     ctx = get_ctx(request)
     departments = await admin.list_departments(ctx, actor=user)
-    found = (await types.list_types(ctx, actor=user, department_id=None))["items"]
-    by_department: dict[int, list[dict[str, Any]]] = {d["id"]: [] for d in departments}
+    found = (await types.list_types(ctx, actor=user, department_id=None)).items
+    by_department: dict[int, list[AppointmentType]] = {d["id"]: [] for d in departments}
     for kind in found:
-        by_department.setdefault(kind["departmentId"], []).append(kind)
+        by_department.setdefault(kind.department_id, []).append(kind)
     return page(
         request,
         "admin_types.html",

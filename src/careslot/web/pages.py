@@ -143,7 +143,7 @@ async def book_page(
     if doctorId is not None and doctor is None:
         raise NotFound("That doctor is not in this department.")
     kinds = await types.bookable(ctx, actor=user, department_id=departmentId)
-    kind = next((k for k in kinds if k["id"] == typeId), None)
+    kind = next((k for k in kinds if k.id == typeId), None)
     if typeId is not None and kind is None and moving is None:
         raise NotFound("That type of visit is not offered here.")
     today = clock.today(ctx.zone, ctx.clock.now())
