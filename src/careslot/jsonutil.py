@@ -5,6 +5,7 @@ serialise to the same bytes."""
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import orjson
 from pydantic import BaseModel
@@ -13,6 +14,8 @@ from pydantic import BaseModel
 def _default(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(by_alias=True)
+    if isinstance(value, UUID):  # asyncpg's own UUID subclass, which orjson does not take
+        return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 

@@ -13,6 +13,7 @@ from careslot.api import responses
 from careslot.api.deps import Ctx, CurrentUser
 from careslot.api.schemas import MAX_ID, Body, Text
 from careslot.messages import service, webhooks
+from careslot.messages.schemas import OutboxListing, Profile
 
 router = APIRouter(prefix="/api", tags=["messages"])
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
@@ -28,7 +29,7 @@ class WebhookIn(Body):
     events: Annotated[list[Annotated[Text, Field(max_length=64)]], Field(max_length=20)]
 
 
-@router.get("/admin/messages")
+@router.get("/admin/messages", response_model=OutboxListing)
 async def messages(
     ctx: Ctx,
     user: CurrentUser,
@@ -39,7 +40,7 @@ async def messages(
     return responses.json(found, headers=responses.SENSITIVE)
 
 
-@router.patch("/users/profile")
+@router.patch("/users/profile", response_model=Profile)
 async def update_profile(body: ProfilePatch, ctx: Ctx, user: CurrentUser) -> Response:
     updated = await service.set_reminders(ctx, actor=user, enabled=body.reminders)
     return responses.json(updated, headers=responses.SENSITIVE)

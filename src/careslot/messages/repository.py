@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from careslot.db import Conn
+from careslot.messages.schemas import OutboxMessage
 
 # The row stays locked until the sender's transaction ends: a second sender skips it, and
 # a sender that dies mid-send (connection gone) releases it still pending, to be sent again.
@@ -99,11 +99,10 @@ async def backlog(conn: Conn, now: datetime) -> tuple[int, datetime | None]:
 
 async def listing(
     conn: Conn, *, appointment_id: int | None, status: str | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[OutboxMessage]:
     rows = await conn.fetch(
-        """select id, recipient as "to", template, channel, appointment_id as "appointmentId",
-                  due_at as "dueAt", status, attempts, last_error as "lastError",
-                  sent_at as "sentAt", message_id as "messageId"
+        """select id, recipient as "to", template, channel, appointment_id, due_at, status,
+                  attempts, last_error, sent_at, message_id
              from outbox
             where ($1::bigint is null or appointment_id = $1)
               and ($2::text is null or status = $2)
@@ -113,4 +112,4 @@ async def listing(
         status,
         limit,
     )
-    return [dict(r) | {"messageId": str(r["messageId"])} for r in rows]
+    return [OutboxMessage.model_validate(dict(r)) for r in rows]

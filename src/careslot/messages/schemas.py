@@ -8,7 +8,10 @@ transaction as the change.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
+from uuid import UUID
 
+from careslot.accounts.models import UserOut
 from careslot.booking.schemas import Status
 from careslot.schemas import Model
 
@@ -21,3 +24,29 @@ class Notice(Model):
     start: datetime
     end: datetime
     status: Status
+
+
+class OutboxMessage(Model):
+    """One row of the outbox as staff see it (SPEC section 9)."""
+
+    id: int
+    to: str
+    template: str
+    channel: str
+    appointment_id: int | None
+    due_at: datetime
+    status: Literal["pending", "sent", "failed", "held", "skipped"]
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+    message_id: UUID
+
+
+class OutboxListing(Model):
+    items: list[OutboxMessage]
+
+
+class Profile(UserOut):
+    """The caller's account with their reminder choice (PATCH /api/users/profile)."""
+
+    reminders: bool

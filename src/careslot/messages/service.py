@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
-from typing import Any
 
 import icalendar
 
@@ -16,7 +15,7 @@ from careslot.context import Context
 from careslot.errors import Forbidden, NotFound, ValidationFailed
 from careslot.messages import content
 from careslot.messages import repository as repo
-from careslot.messages.schemas import Notice
+from careslot.messages.schemas import Notice, OutboxListing, Profile
 
 STATUSES = ("pending", "sent", "failed", "held", "skipped")
 FEED_PAST = timedelta(days=31)  # a feed shows the last month and everything ahead
@@ -29,7 +28,7 @@ async def messages(
     appointment_id: int | None = None,
     status: str | None = None,
     limit: int = 200,
-) -> dict[str, Any]:
+) -> OutboxListing:
     if not actor.is_staff:
         raise Forbidden("the outbox is for staff")
     if status is not None and status not in STATUSES:
@@ -37,10 +36,10 @@ async def messages(
     async with ctx.pool.acquire() as conn:
         items = await repo.listing(conn, appointment_id=appointment_id, status=status, limit=limit)
     ctx.audit.read(actor_id=actor.id, subject_id=None, entity="outbox")
-    return {"items": items}
+    return OutboxListing(items=items)
 
 
-async def set_reminders(ctx: Context, *, actor: User, enabled: bool) -> dict[str, Any]:
+async def set_reminders(ctx: Context, *, actor: User, enabled: bool) -> Profile:
     """Only reminders stop; notices of a booking, move or cancellation still go."""
     async with ctx.pool.acquire() as conn, conn.transaction():
         await conn.execute("update users set reminders = $2 where id = $1", actor.id, enabled)
@@ -52,7 +51,7 @@ async def set_reminders(ctx: Context, *, actor: User, enabled: bool) -> dict[str
             entity="user",
             entity_id=actor.id,
         )
-    return actor.public().model_dump() | {"reminders": enabled}
+    return Profile(**actor.public().model_dump(), reminders=enabled)
 
 
 def _hash(token: str) -> bytes:

@@ -26,7 +26,7 @@ async def messages_page(
         "admin_messages.html",
         user=user,
         title="Messages",
-        items=found["items"],
+        items=found.items,
         statuses=service.STATUSES,
         chosen=wanted,
         cache_control=SENSITIVE,
