@@ -24,7 +24,14 @@ from careslot.api.admin_schemas import (
 from careslot.api.deps import Ctx, CurrentUser, optional_user
 from careslot.api.schemas import MAX_ID
 from careslot.scheduling import admin, types, unavailability
-from careslot.scheduling.schemas import AppointmentType, AppointmentTypeList
+from careslot.scheduling.schemas import (
+    AppointmentType,
+    AppointmentTypeList,
+    ClosureAdded,
+    ClosureList,
+    TimeOffAdded,
+    TimeOffList,
+)
 
 router = APIRouter(prefix="/api", tags=["admin"])
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -93,13 +100,13 @@ async def replace_working_hours(
     return responses.json(replaced, headers=NO_STORE)
 
 
-@router.get("/doctors/{doctor_id}/time-off")
+@router.get("/doctors/{doctor_id}/time-off", response_model=TimeOffList)
 async def time_off(ctx: Ctx, user: CurrentUser, doctor_id: PathId) -> Response:
     found = await unavailability.list_time_off(ctx, actor=user, doctor_id=doctor_id)
     return responses.json(found, headers=NO_STORE)
 
 
-@router.post("/doctors/{doctor_id}/time-off", status_code=201)
+@router.post("/doctors/{doctor_id}/time-off", status_code=201, response_model=TimeOffAdded)
 async def add_time_off(
     body: PeriodIn, ctx: Ctx, user: CurrentUser, doctor_id: PathId, force: Force = False
 ) -> Response:
@@ -125,13 +132,13 @@ async def remove_time_off(
     return Response(status_code=204, headers=NO_STORE)
 
 
-@router.get("/closures")
+@router.get("/closures", response_model=ClosureList)
 async def closures(ctx: Ctx) -> Response:
     found = await unavailability.list_closures(ctx)
     return responses.json(found, headers={"Cache-Control": "no-cache"})
 
 
-@router.post("/closures", status_code=201)
+@router.post("/closures", status_code=201, response_model=ClosureAdded)
 async def add_closure(
     body: ClosureIn, ctx: Ctx, user: CurrentUser, force: Force = False
 ) -> Response:

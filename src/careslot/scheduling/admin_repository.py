@@ -10,7 +10,7 @@ import asyncpg
 
 from careslot.db import Conn
 from careslot.errors import NameTaken, UnknownReference
-from careslot.scheduling.schemas import AppointmentType
+from careslot.scheduling.schemas import AppointmentType, Closure, DoctorTimeOff
 
 # Advisory lock keys (two-int form, so they never meet the one-bigint locks of the seeder
 # and the view refresher). A booking takes both shared; a schedule write of one doctor takes
@@ -256,16 +256,16 @@ async def insert_time_off(
 
 async def time_off(
     conn: Conn, doctor_id: int, since: datetime | None = None
-) -> list[dict[str, Any]]:
+) -> list[DoctorTimeOff]:
     rows = await conn.fetch(
-        """select id, doctor_id as "doctorId", lower(period) as start, upper(period) as "end",
+        """select id, doctor_id, lower(period) as start, upper(period) as "end",
                   reason from time_off
            where doctor_id = $1 and ($2::timestamptz is null or upper(period) > $2)
            order by lower(period), id""",
         doctor_id,
         since,
     )
-    return [dict(r) for r in rows]
+    return [DoctorTimeOff.model_validate(dict(r)) for r in rows]
 
 
 async def delete_time_off(conn: Conn, doctor_id: int, time_off_id: int) -> bool:
@@ -287,14 +287,14 @@ async def insert_closure(conn: Conn, start: datetime, end: datetime, reason: str
     return new_id
 
 
-async def closures(conn: Conn, since: datetime | None = None) -> list[dict[str, Any]]:
+async def closures(conn: Conn, since: datetime | None = None) -> list[Closure]:
     rows = await conn.fetch(
         """select id, lower(period) as start, upper(period) as "end", reason from closures
            where $1::timestamptz is null or upper(period) > $1
            order by lower(period), id""",
         since,
     )
-    return [dict(r) for r in rows]
+    return [Closure.model_validate(dict(r)) for r in rows]
 
 
 async def delete_closure(conn: Conn, closure_id: int) -> bool:

@@ -69,6 +69,31 @@ class TimeOff(Model):
     reason: str
 
 
+class DoctorTimeOff(TimeOff):
+    doctor_id: int
+
+
+class TimeOffList(Model):
+    doctor_id: int
+    items: list[DoctorTimeOff]
+
+
+class TimeOffAdded(DoctorTimeOff):
+    cancelled: list[int]  # the appointments a forced time off cancelled
+
+
+class Closure(TimeOff):
+    """A hospital-wide closure: the same period, for every doctor."""
+
+
+class ClosureList(Model):
+    items: list[Closure]
+
+
+class ClosureAdded(Closure):
+    cancelled: list[int]
+
+
 class DoctorSchedule(Model):
     doctor_id: int
     working_hours: list[WeeklyHours]

@@ -20,6 +20,12 @@ from careslot.errors import InvalidPeriod, NotFound, ScheduleConflict
 from careslot.events import Change
 from careslot.messages import outbox
 from careslot.scheduling import admin_repository as repo
+from careslot.scheduling.schemas import (
+    ClosureAdded,
+    ClosureList,
+    TimeOffAdded,
+    TimeOffList,
+)
 
 MAX_PERIOD = timedelta(days=366)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -66,14 +72,14 @@ async def _announce(ctx: Context, change: Change, cancelled: list[cancellation.C
         await ctx.changes.publish(cancelled_change)
 
 
-async def list_time_off(ctx: Context, *, actor: User, doctor_id: int) -> dict[str, Any]:
+async def list_time_off(ctx: Context, *, actor: User, doctor_id: int) -> TimeOffList:
     """Current and future time off (what has not ended)."""
     access.require_schedule_reader(actor, doctor_id)
     async with ctx.pool.acquire() as conn:
         if await repo.doctor(conn, doctor_id) is None:
             raise NotFound("no such doctor")
         items = await repo.time_off(conn, doctor_id, since=ctx.clock.now())
-    return {"doctorId": doctor_id, "items": items}
+    return TimeOffList(doctor_id=doctor_id, items=items)
 
 
 async def add_time_off(
@@ -85,7 +91,7 @@ async def add_time_off(
     end: datetime,
     reason: str = "",
     force: bool = False,
-) -> dict[str, Any]:
+) -> TimeOffAdded:
     access.require_schedule_editor(actor)
     check_period(start, end)
     async with ctx.pool.acquire() as conn, conn.transaction():
@@ -107,14 +113,14 @@ async def add_time_off(
         )
         await outbox.schedule_changed(conn, ctx, doctor_id=doctor_id, change="time_off")
     await _announce(ctx, Change("time_off", doctor_ids=(doctor_id,)), cancelled)
-    return {
-        "id": time_off_id,
-        "doctorId": doctor_id,
-        "start": start,
-        "end": end,
-        "reason": reason,
-        "cancelled": [c.appointment_id for c in cancelled],
-    }
+    return TimeOffAdded(
+        id=time_off_id,
+        doctor_id=doctor_id,
+        start=start,
+        end=end,
+        reason=reason,
+        cancelled=[c.appointment_id for c in cancelled],
+    )
 
 
 async def remove_time_off(ctx: Context, *, actor: User, doctor_id: int, time_off_id: int) -> None:
@@ -136,10 +142,10 @@ async def remove_time_off(ctx: Context, *, actor: User, doctor_id: int, time_off
     await ctx.changes.publish(Change("time_off", doctor_ids=(doctor_id,)))
 
 
-async def list_closures(ctx: Context) -> dict[str, Any]:
+async def list_closures(ctx: Context) -> ClosureList:
     """Current and future closures; anyone may read them."""
     async with ctx.pool.acquire() as conn:
-        return {"items": await repo.closures(conn, since=ctx.clock.now())}
+        return ClosureList(items=await repo.closures(conn, since=ctx.clock.now()))
 
 
 async def add_closure(
@@ -150,7 +156,7 @@ async def add_closure(
     end: datetime,
     reason: str,
     force: bool = False,
-) -> dict[str, Any]:
+) -> ClosureAdded:
     access.require_admin(actor)
     check_period(start, end)
     async with ctx.pool.acquire() as conn, conn.transaction():
@@ -169,13 +175,13 @@ async def add_closure(
         )
         await outbox.schedule_changed(conn, ctx, doctor_id=None, change="closure")
     await _announce(ctx, Change("closure"), cancelled)
-    return {
-        "id": closure_id,
-        "start": start,
-        "end": end,
-        "reason": reason,
-        "cancelled": [c.appointment_id for c in cancelled],
-    }
+    return ClosureAdded(
+        id=closure_id,
+        start=start,
+        end=end,
+        reason=reason,
+        cancelled=[c.appointment_id for c in cancelled],
+    )
 
 
 async def remove_closure(ctx: Context, *, actor: User, closure_id: int) -> None:

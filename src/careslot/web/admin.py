@@ -157,7 +157,7 @@ async def _doctor_page(
         doctor=doctor,
         weekdays=WEEKDAYS,
         rows=rows,
-        time_off=off["items"],
+        time_off=off.items,
         types=kinds.items,
         departments=await admin.list_departments(ctx, actor=user),
         is_admin=access.is_admin(user),

@@ -44,7 +44,7 @@ async def _closures_page(
         "admin_closures.html",
         user=user,
         title="Closures",
-        closures=found["items"],
+        closures=found.items,
         is_admin=access.is_admin(user),
         saved=saved,
         problem=problem,
