@@ -120,10 +120,12 @@ def test_a_patient_who_turns_reminders_off_still_hears_of_changes(
     slots = free_slots(quiet_live, demo_doctor_id(quiet_live), days_ahead=5)
     before = _book(quiet_live, token, slots[0]["start"])  # reminders pending
     with quiet_live.client(token) as c:
+        assert c.get("/api/users/profile").json()["reminders"] is True
         r = c.patch("/api/users/profile", json={"reminders": False})
         assert r.status_code == 200, r.text
         assert r.json()["reminders"] is False
         assert c.patch("/api/users/profile", json={"reminders": "nope"}).status_code == 422
+        assert c.get("/api/users/profile").json()["reminders"] is False  # what was stored
     after = _book(quiet_live, token, slots[4]["start"])
     assert [s for t, s, _ in _outbox(quiet_live, after) if t == "reminder"] == ["skipped"] * 2
 

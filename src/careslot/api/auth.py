@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from careslot.accounts import service as accounts
 from careslot.accounts import sessions
-from careslot.accounts.models import SignedIn, User, UserOut
+from careslot.accounts.models import SignedIn, User
 from careslot.api import responses
 from careslot.api.deps import (
     SESSION_COOKIE,
@@ -19,6 +19,8 @@ from careslot.api.deps import (
 from careslot.api.problems import problems
 from careslot.api.schemas import LoginIn, RegisterIn
 from careslot.context import Context
+from careslot.messages import service as messages
+from careslot.messages.schemas import Profile
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -86,6 +88,7 @@ async def logout(request: Request, ctx: Ctx, user: CurrentUser) -> Response:
     return response
 
 
-@router.get("/users/profile", response_model=UserOut)
-async def profile(user: CurrentUser) -> Response:
-    return responses.json(user.public(), headers=responses.PRIVATE)
+@router.get("/users/profile", response_model=Profile)
+async def profile(ctx: Ctx, user: CurrentUser) -> Response:
+    found = await messages.profile(ctx, actor=user)
+    return responses.json(found, headers=responses.PRIVATE)

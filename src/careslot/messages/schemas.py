@@ -47,6 +47,6 @@ class OutboxListing(Model):
 
 
 class Profile(UserOut):
-    """The caller's account with their reminder choice (PATCH /api/users/profile)."""
+    """The caller's account with their reminder choice (GET and PATCH /api/users/profile)."""
 
     reminders: bool

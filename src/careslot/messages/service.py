@@ -39,6 +39,13 @@ async def messages(
     return OutboxListing(items=items)
 
 
+async def profile(ctx: Context, *, actor: User) -> Profile:
+    """The caller's account with their reminder choice, read fresh (it is not in the session)."""
+    async with ctx.pool.acquire() as conn:
+        reminders = await conn.fetchval("select reminders from users where id = $1", actor.id)
+    return Profile(**actor.public().model_dump(), reminders=bool(reminders))
+
+
 async def set_reminders(ctx: Context, *, actor: User, enabled: bool) -> Profile:
     """Only reminders stop; notices of a booking, move or cancellation still go."""
     async with ctx.pool.acquire() as conn, conn.transaction():
