@@ -8,6 +8,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from careslot.config import Settings
+from careslot.messages import webhooks
 from tests.api.helpers import assert_problem, book, demo_doctor_id, free_slots, query, register
 from tests.conftest import LiveServer, serve_in_thread
 from tests.messages.conftest import drain
@@ -222,3 +224,88 @@ def test_each_change_is_its_own_event(hooks_live: LiveServer, receiver: Receiver
     ]
     assert [e["data"]["status"] for e in events] == ["scheduled", "confirmed", "cancelled"]
     assert len({headers["Webhook-Id"] for headers, _ in receiver.requests}) == 3
+
+
+class Dns:
+    """Our resolver seam (`webhooks.resolve`) answering from a table the test changes: a
+    name server that gives one address at registration and another at delivery."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, str] = {}
+        self.asked: list[str] = []
+
+    async def resolve(self, host: str) -> list[webhooks.Address]:
+        self.asked.append(host)
+        return [ipaddress.ip_address(self.answers[host])]
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> Dns:
+    found = Dns()
+    monkeypatch.setattr(webhooks, "resolve", found.resolve)
+    return found
+
+
+@pytest.fixture
+def strict_live(settings: Settings) -> Iterator[LiveServer]:
+    """careslot that refuses private receivers (the default), leaving sending to the test."""
+    yield from serve_in_thread(
+        settings.model_copy(update={"webhook_allow_private": False, "outbox_sender": False})
+    )
+
+
+NAME = "hooks.careslot.test"  # .test never resolves in the real DNS (RFC 6761)
+
+
+def test_a_name_that_rebinds_to_loopback_after_registration_is_refused_at_delivery(
+    strict_live: LiveServer, receiver: Receiver, dns: Dns
+) -> None:
+    dns.answers[NAME] = "93.184.215.14"  # public when the admin registers it
+    _register(strict_live, f"http://{NAME}:{receiver.server.port}/hook", ["appointment.booked"])
+    dns.answers[NAME] = "127.0.0.1"  # then the name points into the hospital
+    _book(strict_live)
+    drain(strict_live.settings, strict_live.clock.now)
+    (row,) = query(strict_live, "select status, last_error from outbox where channel = 'webhook'")
+    assert row["status"] == "failed"  # permanent: not retried into the network
+    assert "127.0.0.1" in row["last_error"]
+    assert receiver.requests == []
+
+
+def test_delivery_connects_to_the_address_it_checked(
+    hooks_live: LiveServer, receiver: Receiver, dns: Dns
+) -> None:
+    """httpx is handed the checked address, not the name: a name only our resolver knows is
+    delivered to (a second lookup by httpx would fail), with the name as Host."""
+    dns.answers[NAME] = "127.0.0.1"
+    _register(hooks_live, f"http://{NAME}:{receiver.server.port}/hook", ["appointment.booked"])
+    _book(hooks_live)
+    dns.asked.clear()
+    drain(hooks_live.settings, hooks_live.clock.now)
+    (row,) = query(hooks_live, "select status, last_error from outbox where channel = 'webhook'")
+    assert row["status"] == "sent", row["last_error"]
+    ((headers, _),) = receiver.requests
+    assert headers["Host"] == f"{NAME}:{receiver.server.port}"
+    assert dns.asked == [NAME]  # resolved once per delivery: what is checked is what is used
+
+
+@pytest.mark.parametrize(
+    ("url", "address", "target", "host"),
+    [
+        (
+            "https://hooks.example/a?b=1",
+            "93.184.215.14",
+            "https://93.184.215.14/a?b=1",
+            "hooks.example",
+        ),
+        (
+            "http://u:p@hooks.example:8080/a",
+            "2001:db8::1",
+            "http://u:p@[2001:db8::1]:8080/a",
+            "hooks.example:8080",
+        ),
+    ],
+)
+def test_pinned_urls_keep_everything_but_the_host(
+    url: str, address: str, target: str, host: str
+) -> None:
+    assert webhooks.pinned(url, ipaddress.ip_address(address)) == (target, host)

@@ -11,7 +11,7 @@ import secrets
 import socket
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 import httpx
@@ -42,7 +42,13 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-async def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+async def resolve(host: str) -> list[Address]:
+    """The addresses a webhook's host stands for now. Delivery resolves once, checks what it
+    got and connects to exactly that (see `deliver`), so the tests may replace this function
+    to play a DNS server that changes its answer."""
     try:
         return [ipaddress.ip_address(host)]
     except ValueError:
@@ -57,17 +63,36 @@ async def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Ad
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 
-async def check_destination(url: str, *, allow_private: bool) -> None:
-    """Refuse what is not http(s), and private, loopback or link-local addresses (a webhook
-    must not reach into the hospital's own network) unless the operator allows them."""
+async def check_destination(url: str, *, allow_private: bool) -> Address:
+    """The address to connect to for `url`. Refuse what is not http(s), and private, loopback
+    or link-local addresses (a webhook must not reach into the hospital's own network) unless
+    the operator allows them."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("a webhook URL must be http:// or https:// with a host")
-    if allow_private:
-        return
-    for address in await _addresses(parts.hostname):
-        if not address.is_global:
-            raise ValueError(f"{parts.hostname} is a private or loopback address ({address})")
+    addresses = await resolve(parts.hostname)
+    if not addresses:
+        raise ValueError(f"{parts.hostname} has no address")
+    if not allow_private:
+        for address in addresses:
+            if not address.is_global:
+                raise ValueError(f"{parts.hostname} is a private or loopback address ({address})")
+    return addresses[0]
+
+
+def pinned(url: str, address: Address) -> tuple[str, str]:
+    """`url` with its host replaced by `address`, and the Host header the receiver expects.
+    httpx then has no name to resolve, so a DNS answer that changes after the check (DNS
+    rebinding) cannot send the request elsewhere; TLS still checks the certificate against
+    the name (the sni_hostname extension)."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    port = f":{parts.port}" if parts.port is not None else ""
+    name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (f"{userinfo}@" if userinfo else "") + literal + port
+    return urlunsplit(parts._replace(netloc=netloc)), name + port
 
 
 async def deliver(
@@ -81,19 +106,24 @@ async def deliver(
     allow_private: bool,
 ) -> None:
     try:
-        await check_destination(url, allow_private=allow_private)  # DNS may have changed
+        address = await check_destination(url, allow_private=allow_private)  # DNS may change
     except ValueError as exc:
         raise DeliveryFailed(str(exc), permanent=True) from exc
+    target, host = pinned(url, address)
     body = jsonutil.dumps(payload).decode()
     headers = {
+        "host": host,
         "content-type": "application/json",
         "webhook-id": str(message_id),
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": Webhook(secret).sign(str(message_id), now, body),
     }
+    hostname = urlsplit(url).hostname
     try:
         # Redirects are not followed: a 3xx is a failed attempt, retried like a 500.
-        response = await client.post(url, content=body, headers=headers)
+        response = await client.post(
+            target, content=body, headers=headers, extensions={"sni_hostname": hostname}
+        )
     except httpx.TimeoutException as exc:
         raise DeliveryFailed(f"timed out: {type(exc).__name__}", permanent=False) from exc
     except httpx.HTTPError as exc:
