@@ -26,7 +26,14 @@ def test_smtp_urls() -> None:
         "mail.example", 587, "u@x", "p:w", starttls=True
     )
     assert parse_smtp_url("smtps://mail.example") == SmtpTarget("mail.example", 465, tls=True)
-    for bad in ("http://mail.example", "smtp://", "mail.example:25"):
+    for bad in (
+        "http://mail.example",
+        "smtp://",
+        "mail.example:25",
+        "smtp://mail.example?starttls=ture",  # a typo must not mean "in the clear"
+        "smtp://mail.example?tls=true",
+        "smtps://mail.example?starttls=true",
+    ):
         with pytest.raises(ValueError, match="CARESLOT_SMTP_URL"):
             parse_smtp_url(bad)
         with pytest.raises(ValidationError, match="CARESLOT_SMTP_URL"):

@@ -58,7 +58,11 @@ class Sender:
         self.settings = settings
         self.now = now
         self.mailer = (
-            Mailer(parse_smtp_url(settings.smtp_url), timeout=settings.smtp_timeout_seconds)
+            Mailer(
+                parse_smtp_url(settings.smtp_url),
+                timeout=settings.smtp_timeout_seconds,
+                ca_file=settings.smtp_ca_file,
+            )
             if settings.smtp_url
             else None
         )

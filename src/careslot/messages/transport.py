@@ -16,6 +16,7 @@ from aiosmtplib.errors import SMTPDataError, SMTPRecipientRefused, SMTPRecipient
 
 log = logging.getLogger("careslot.messages.transport")
 TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off"}
 
 
 class DeliveryFailed(Exception):
@@ -35,18 +36,26 @@ class SmtpTarget:
 
 
 def parse_smtp_url(url: str) -> SmtpTarget:
-    """`smtp://[user:pass@]host:port[?starttls=true]` (or `smtps://` for implicit TLS)."""
+    """`smtp://[user:pass@]host:port[?starttls=true]` (or `smtps://` for implicit TLS).
+
+    An unknown parameter or a `starttls` that is neither true nor false is refused: a typo
+    must not quietly send the password in the clear."""
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
         raise ValueError("CARESLOT_SMTP_URL must look like smtp://[user:pass@]host:port")
-    query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
+    query = {k: v[-1].lower() for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    if set(query) - {"starttls"} or query.get("starttls", "false") not in TRUE | FALSE:
+        raise ValueError("CARESLOT_SMTP_URL takes only ?starttls=true or ?starttls=false")
     tls = parts.scheme == "smtps"
+    starttls = query.get("starttls", "false") in TRUE
+    if tls and starttls:
+        raise ValueError("CARESLOT_SMTP_URL: smtps:// is TLS from the start; drop ?starttls")
     return SmtpTarget(
         host=parts.hostname,
         port=parts.port or (465 if tls else 25),
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
-        starttls=query.get("starttls", "false") in TRUE,
+        starttls=starttls,
         tls=tls,
     )
 
@@ -66,9 +75,10 @@ def _refusal(exc: Exception) -> DeliveryFailed:
 
 
 class Mailer:
-    def __init__(self, target: SmtpTarget, *, timeout: float) -> None:
+    def __init__(self, target: SmtpTarget, *, timeout: float, ca_file: str | None = None) -> None:
         self.target = target
         self.timeout = timeout
+        self.ca_file = ca_file  # None: the system's certificate authorities
         self._smtp: aiosmtplib.SMTP | None = None
 
     async def _connected(self) -> aiosmtplib.SMTP:
@@ -81,6 +91,7 @@ class Mailer:
             password=self.target.password,
             start_tls=self.target.starttls,
             use_tls=self.target.tls,
+            cert_bundle=self.ca_file,
             timeout=self.timeout,
         )
         await smtp.connect()
