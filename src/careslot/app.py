@@ -31,6 +31,7 @@ from careslot.context import Context
 from careslot.dashboard.mv import MvRefresher
 from careslot.db.pool import create_pool
 from careslot.db.pruning import Pruner
+from careslot.db.replica import LaggingReads
 from careslot.db.urls import resolve_database_url
 from careslot.messages.sender import Sender
 from careslot.monitoring import metrics
@@ -57,20 +58,27 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = database_url or resolve_database_url(settings)
+        # Listeners and leader locks need a session of their own: behind a transaction
+        # pooler (PgBouncer) they connect to the primary directly (docs/deploy.md).
+        direct = settings.database_direct_url or url
         pool = await create_pool(settings, url)
+        reads = await LaggingReads.create(settings, pool, now=clock.now)
         audit = AuditLog(pool, clock=clock)
-        cache = build_cache(settings, database_url=url, pool=pool, clock=clock)
-        ctx = Context(settings=settings, pool=pool, audit=audit, clock=clock, cache=cache)
+        cache = build_cache(settings, database_url=direct, pool=pool, clock=clock)
+        ctx = Context(
+            settings=settings, pool=pool, audit=audit, clock=clock, cache=cache, reads=reads
+        )
         app.state.ctx = ctx
         audit.start()
         subscribe_cache(cache, ctx.changes, pool)
         await cache.start()
         warming = start_warming(ctx)
-        refresher = MvRefresher(url, settings)
+        reads.start()
+        refresher = MvRefresher(direct, settings)
         refresher.start()
         pruner = Pruner(pool, settings, now=clock.now)
         pruner.start()
-        sender = Sender(url, settings, now=clock.now)
+        sender = Sender(direct, settings, now=clock.now)
         if settings.outbox_sender:
             sender.start()
         try:
@@ -83,6 +91,7 @@ def create_app(
             await pruner.stop()
             await sender.stop()
             await audit.stop()
+            await reads.stop()
             metrics.untrack_pool(pool)
             await pool.close()
 
@@ -100,6 +109,9 @@ def create_app(
     web.install(app)
     app.add_middleware(SecurityAndLimits, max_body=settings.max_body_bytes)
     app.add_middleware(
-        Monitoring, slow_ms=settings.slow_ms, expose_worker=settings.expose_worker
+        Monitoring,
+        slow_ms=settings.slow_ms,
+        expose_worker=settings.expose_worker,
+        node=settings.node,
     )  # outermost: times everything
     return app

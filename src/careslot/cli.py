@@ -27,7 +27,7 @@ console = Console()
 
 def _database(*, supervise: bool = False) -> str:
     url = resolve_database_url(get_settings(), supervise=supervise)
-    apply_migrations(url)
+    apply_migrations(get_settings().database_direct_url or url)  # never through a pooler
     return url
 
 

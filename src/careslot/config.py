@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -34,6 +35,26 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "CARESLOT_REDIS_URL")
     )
+    # Beyond one machine (SPEC section 11, docs/deploy.md). DATABASE_DIRECT_URL: the primary
+    # itself, for what a transaction pooler (PgBouncer) in DATABASE_URL cannot carry: LISTEN/
+    # NOTIFY, the leaders' session advisory locks, migrations. Unset: DATABASE_URL is direct.
+    database_direct_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_DIRECT_URL", "CARESLOT_DATABASE_DIRECT_URL"),
+    )
+    # A streaming replica for the reads that may lag (the NDJSON stream, hospital figures).
+    database_replica_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_REPLICA_URL", "CARESLOT_DATABASE_REPLICA_URL"),
+    )
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0)
+    replica_probe_seconds: float = Field(default=1.0, gt=0)
+    # asyncpg's prepared-statement cache per connection; 0 behind PgBouncer (< 1.21) in
+    # transaction mode, where the next statement may land on another server connection.
+    statement_cache_size: int = Field(default=100, ge=0)
+    # Names this node in X-Careslot-Node (with CARESLOT_EXPOSE_WORKER) and in the leaders'
+    # application_name; default: the host name.
+    node_name: str = ""
     data_dir: Path = Path(".careslot")
     timezone: str = "UTC"
 
@@ -131,6 +152,15 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def behind_pooler(self) -> bool:
+        """DATABASE_URL goes through a transaction pooler (a direct URL is set beside it)."""
+        return bool(self.database_direct_url)
+
+    @property
+    def node(self) -> str:
+        return self.node_name or socket.gethostname()
 
     @property
     def cache_enabled(self) -> bool:

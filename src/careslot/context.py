@@ -14,6 +14,7 @@ from careslot.audit.log import AuditLog
 from careslot.cache.core import Cache
 from careslot.clock import Clock, SystemClock
 from careslot.config import Settings
+from careslot.db.replica import LaggingReads
 from careslot.events import ChangeBus
 
 
@@ -25,6 +26,12 @@ class Context:
     clock: Clock = field(default_factory=SystemClock)
     changes: ChangeBus = field(default_factory=ChangeBus)
     cache: Cache = field(default_factory=Cache.disabled)
+    reads: LaggingReads | None = None  # the replica router; None: everything on the primary
+
+    @cached_property
+    def lagging_reads(self) -> LaggingReads:
+        """Where reads that may lag go (db/replica.py): the replica when set and well."""
+        return self.reads or LaggingReads(self.pool)
 
     @cached_property
     def zone(self) -> ZoneInfo:

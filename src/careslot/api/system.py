@@ -12,6 +12,7 @@ from starlette.responses import Response
 from careslot.api import responses
 from careslot.api.deps import Ctx
 from careslot.api.schemas import PageLoadIn
+from careslot.db.migrate import PENDING, shipped_migrations
 from careslot.errors import Unauthenticated
 from careslot.monitoring import metrics
 
@@ -24,19 +25,36 @@ async def healthz() -> Response:
     return responses.json_bytes(HEALTHY, headers={"Cache-Control": "no-store"})
 
 
+_SHIPPED = shipped_migrations()
+_migrated: set[int] = set()  # pools whose database had every migration (never undone)
+
+
 @router.get("/readyz")
 async def readyz(ctx: Ctx) -> Response:
+    """200 while this node can serve; 503 (a load balancer takes it out) while the database
+    is unreachable or has migrations pending (a node of a newer version started early)."""
+    migrations = "ok"
     try:
         async with asyncio.timeout(1.0), ctx.pool.acquire() as conn:
-            await conn.fetchval("select 1")
+            if id(ctx.pool) not in _migrated:
+                pending = await conn.fetchval(PENDING, _SHIPPED)
+                if pending:
+                    migrations = "pending"
+                else:
+                    _migrated.add(id(ctx.pool))
+            else:
+                await conn.fetchval("select 1")
         database = "ok"
     except (OSError, TimeoutError, Exception):  # readiness reports, it never raises
         database = "unavailable"
-    ok = database == "ok"
+    ok = database == "ok" and migrations == "ok"
     body = {
         "status": "ok" if ok else "degraded",
         "database": database,
+        "migrations": migrations,
         "cache": "memory" if not ctx.settings.redis_url else "redis",
+        # ok | lagging | down (reads that may lag then go to the primary) | none | unknown
+        "replica": ctx.lagging_reads.state,
     }
     return responses.json(body, 200 if ok else 503, {"Cache-Control": "no-store"})
 

@@ -6,11 +6,12 @@ The per-patient dashboard reads the appointments table (see dashboard/repository
 
 One worker refreshes: every worker keeps a dedicated connection and tries a session-level
 advisory lock on it; the holder is the leader until its connection ends (crash, restart),
-then another worker takes over within one interval. Refreshes run one after another on that
-connection, so a refresh still running when the next is due makes that one skipped; a
-lock_timeout makes the leader skip too when someone else (pg_cron, an operator) is
-refreshing. Where pg_cron is installed in this database, the leader schedules the refresh
-there instead and the workers only watch the view's age.
+then another worker (on any node) takes over within a second: followers try the lock
+every FOLLOW_SECONDS. Behind PgBouncer the connection is DATABASE_DIRECT_URL's. Refreshes
+run one after another on that connection, so a refresh still running when the next is due
+makes that one skipped; a lock_timeout makes the leader skip too when someone else (pg_cron,
+an operator) is refreshing. Where pg_cron is installed in this database, the leader
+schedules the refresh there instead and the workers only watch the view's age.
 """
 
 from __future__ import annotations
@@ -43,12 +44,13 @@ select patients_with_upcoming, upcoming_count, total_month_count, completed_coun
 from dashboard_stats_mv where client_id = 0
 """
 CONNECTION_ERRORS = UNAVAILABLE
+FOLLOW_SECONDS = 1.0  # how often a worker that does not refresh tries to take over
 
 
 async def hospital_stats(ctx: Context, *, actor: User) -> HospitalStats:
     access.staff_only(actor, "hospital figures")
-    async with ctx.pool.acquire() as conn:
-        row = await conn.fetchrow(HOSPITAL)
+    # May lag by the view's own age anyway: served by the replica when it is close enough.
+    row = await ctx.lagging_reads.run(lambda conn: conn.fetchrow(HOSPITAL))
     if row is None:  # the view is created empty until its first refresh
         return HospitalStats(data=None)
     figures = HospitalFigures.model_validate(dict(row))
@@ -97,6 +99,10 @@ class MvRefresher:
             except asyncpg.PostgresError as exc:
                 log.warning("mv refresher: %s", exc)
             now = time.monotonic()
+            if not self.leader:  # a follower asks for the lock every second (failover)
+                await asyncio.sleep(min(self.interval, FOLLOW_SECONDS))
+                next_due = time.monotonic()
+                continue
             next_due += self.interval
             if next_due < now:  # the refresh overran: skip the ticks it covered
                 skipped = int((now - next_due) // self.interval) + 1
@@ -110,6 +116,7 @@ class MvRefresher:
             self.leader = bool(await conn.fetchval("select pg_try_advisory_lock($1)", LOCK_KEY))
             if self.leader:
                 log.info("this worker refreshes dashboard_stats_mv")
+                metrics.LEADER.labels("mv_refresher").set(1)
                 await self._try_pg_cron(conn)
         if self.leader and self.mode == "app":
             refreshed = await conn.fetchval(REFRESHED_AT)
@@ -153,12 +160,14 @@ class MvRefresher:
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
+            if self.leader:
+                metrics.LEADER.labels("mv_refresher").set(0)
             self.leader = False
             self._conn = await asyncpg.connect(
                 self.database_url,
                 timeout=10,
                 server_settings={
-                    "application_name": "careslot-mv-refresher",
+                    "application_name": f"careslot-mv-refresher {self.settings.node[:32]}",
                     "timezone": self.settings.timezone,
                     "lock_timeout": "1000",
                     "statement_timeout": str(max(self.settings.statement_timeout_ms, 300_000)),
@@ -167,6 +176,8 @@ class MvRefresher:
         return self._conn
 
     async def _disconnect(self) -> None:
+        if self.leader:
+            metrics.LEADER.labels("mv_refresher").set(0)
         conn, self._conn, self.leader = self._conn, None, False
         if conn is not None:
             with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):

@@ -24,3 +24,17 @@ def apply_migrations(database_url: str) -> int:
             backend.apply_migrations(pending)
         backend.connection.close()
     return len(pending)
+
+
+def shipped_migrations() -> list[str]:
+    """The ids of the migrations this package carries (yoyo's ids: file names less .sql)."""
+    folder = files("careslot") / "migrations"
+    return sorted(
+        entry.name.removesuffix(".sql")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql") and not entry.name.endswith(".rollback.sql")
+    )
+
+
+PENDING = """select count(*) from unnest($1::text[]) as shipped(id)
+             where not exists (select 1 from _yoyo_migration where migration_id = shipped.id)"""

@@ -106,6 +106,11 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 def server_settings(settings: Settings, application_name: str = "careslot") -> dict[str, str]:
+    if settings.behind_pooler:
+        # PgBouncer refuses startup parameters it does not know ("unsupported startup
+        # parameter"): behind it the timeouts and jit come from its connect_query instead
+        # (deploy/pgbouncer.ini), and each server connection keeps them for every client.
+        return {"application_name": application_name}
     return {
         "application_name": application_name,
         "statement_timeout": str(settings.statement_timeout_ms),
@@ -155,13 +160,14 @@ class CareslotPool(asyncpg.Pool):
         )
 
 
-async def create_pool(settings: Settings, database_url: str) -> asyncpg.Pool:
+async def create_pool(settings: Settings, database_url: str, *, track: bool = True) -> asyncpg.Pool:
     pool = CareslotPool(
         database_url,
         acquire_timeout=settings.pool_acquire_timeout,
         min_size=settings.pool_min,
         max_size=settings.pool_max,
         max_queries=50_000,
+        statement_cache_size=settings.statement_cache_size,
         max_inactive_connection_lifetime=60.0,
         loop=None,
         connection_class=TimedConnection,
@@ -172,5 +178,6 @@ async def create_pool(settings: Settings, database_url: str) -> asyncpg.Pool:
         server_settings=server_settings(settings),
     )
     await pool
-    metrics.track_pool(pool)
+    if track:  # the primary's pool is the one /metrics reports
+        metrics.track_pool(pool)
     return pool

@@ -6,6 +6,14 @@ CARESLOT_OUTBOX_POLL_SECONDS for rows that came due (reminders, retries) by the 
 clock. Each row is claimed with FOR UPDATE SKIP LOCKED and stays locked while it is sent, so
 several workers or nodes never send one row twice; if the sender dies mid-send its
 connection ends, the lock goes, and the row is sent again later with the same Message-ID.
+
+One sender sends at a time, across every worker and node (SPEC section 11): each holds a
+session-level advisory lock (LOCK_KEY) on its dedicated connection while it leads; the
+others keep that connection and try the lock at every poll, so when the leader's process
+dies its connection ends, PostgreSQL releases the lock, and the next sender to poll takes
+over within CARESLOT_OUTBOX_POLL_SECONDS. Behind PgBouncer this connection must be direct
+(DATABASE_DIRECT_URL): a session lock on a pooled connection would belong to whoever gets
+that server connection next.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from careslot.monitoring import metrics
 
 log = logging.getLogger("careslot.messages.sender")
 MAX_BACKOFF = timedelta(hours=1)
+LOCK_KEY = 0x63_61_72_65_6F_62  # "careob": the sending leader's advisory lock (per database)
 OBSERVE_SECONDS = 2.0
 BATCH = 20  # rows claimed per transaction  # how often a sender counts the backlog for /metrics
 CONNECTION_ERRORS = (
@@ -57,6 +66,7 @@ class Sender:
         self.database_url = database_url
         self.settings = settings
         self.now = now
+        self.node = settings.node[:32]
         self.mailer = (
             Mailer(
                 parse_smtp_url(settings.smtp_url),
@@ -76,6 +86,7 @@ class Sender:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.batch = BATCH
+        self.leader = False
 
     def start(self) -> None:
         if self._task is None:
@@ -119,12 +130,23 @@ class Sender:
     async def drain(self) -> int:
         """Send everything due now; returns how many rows were handled."""
         conn = await self._connection()
+        if not await self._lead(conn):
+            return 0
         handled = 0
         if self.mailer is None:
             handled += await repo.hold_due_mail(conn, self.now())
         while not self._stopping and (sent := await self.send_batch(conn)):
             handled += sent
         return handled
+
+    async def _lead(self, conn: asyncpg.Connection) -> bool:
+        """Lead if nobody else does; once taken, the lock stays until the connection ends."""
+        if not self.leader:
+            self.leader = bool(await conn.fetchval("select pg_try_advisory_lock($1)", LOCK_KEY))
+            if self.leader:
+                log.info("this process sends the outbox")
+                metrics.LEADER.labels("outbox_sender").set(1)
+        return self.leader
 
     async def send_batch(self, conn: asyncpg.Connection) -> int:
         """Claim up to BATCH due rows in one transaction and handle them one by one.
@@ -238,7 +260,7 @@ class Sender:
             conn = await asyncpg.connect(
                 self.database_url,
                 timeout=10,
-                server_settings={"application_name": "careslot-outbox-sender"},
+                server_settings={"application_name": f"careslot-outbox-sender {self.node}"},
             )
             await _init_connection(conn)
             await conn.add_listener(NOTIFY_CHANNEL, self.wake)
@@ -249,6 +271,9 @@ class Sender:
 
     async def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
+        if self.leader:
+            self.leader = False
+            metrics.LEADER.labels("outbox_sender").set(0)
         if conn is not None:
             with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):
                 await asyncio.wait_for(conn.close(), timeout=2)

@@ -240,3 +240,23 @@ OUTBOX_RETRIES = Counter(
     ("channel",),
     registry=REGISTRY,
 )
+
+
+# --- Beyond one machine: the leader roles and the read replica (SPEC section 11) ---
+LEADER = Gauge(
+    "careslot_leader",
+    "1 while this process holds the role's advisory lock (mv_refresher, outbox_sender)",
+    ("role",),
+    registry=REGISTRY,
+)
+REPLICA_LAG_SECONDS = Gauge(
+    "careslot_replica_lag_seconds",
+    "How far behind the primary the replica was at the last probe (-1: down or none)",
+    registry=REGISTRY,
+)
+LAGGING_READS = Counter(
+    "careslot_lagging_reads",
+    "Reads that may lag (stream, hospital figures) by where they went: replica or primary",
+    ("target",),
+    registry=REGISTRY,
+)

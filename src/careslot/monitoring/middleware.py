@@ -91,12 +91,24 @@ def _header(headers: Any, name: bytes) -> bytes | None:
 
 class Monitoring:
     def __init__(
-        self, app: ASGIApp, *, slow_ms: float = 100.0, expose_worker: bool = False
+        self,
+        app: ASGIApp,
+        *,
+        slow_ms: float = 100.0,
+        expose_worker: bool = False,
+        node: str = "",
     ) -> None:
         self.app = app
         self.slow_seconds = slow_ms / 1000
-        # Settings.expose_worker (tests): name the serving process on every answer.
-        self._worker = [(b"x-careslot-worker", str(os.getpid()).encode())] if expose_worker else []
+        # Settings.expose_worker (tests): name the serving process and node on every answer.
+        self._worker = (
+            [
+                (b"x-careslot-worker", str(os.getpid()).encode()),
+                (b"x-careslot-node", node.encode("ascii", "replace")),
+            ]
+            if expose_worker
+            else []
+        )
         self._histograms: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
