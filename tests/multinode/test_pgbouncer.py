@@ -1,0 +1,180 @@
+"""careslot behind Debian's PgBouncer in transaction mode, with the shipped
+deploy/pgbouncer.ini: two careslot servers whose pools go through PgBouncer
+(CARESLOT_STATEMENT_CACHE_SIZE=0) and whose listeners and leader locks go straight to the
+primary (DATABASE_DIRECT_URL). Reads, a booking, its invalidation on the other server, its
+mail, a cancellation and the NDJSON stream all work, the requests' transactions are
+PgBouncer's, and careslot's statement timeout still applies on pooled connections."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+
+from careslot.config import Settings
+from careslot.seeding.demo import PASSWORD as DEMO_PASSWORD
+from tests.api.helpers import PASSWORD
+from tests.conftest import LiveServer, free_port, serving, with_database
+from tests.messages.conftest import MailSink
+from tests.multinode.conftest import (
+    DEPLOY,
+    Process,
+    as_server_user,
+    eventually,
+    fill,
+    need,
+    postgres_bin,
+    server_dir,
+    system_user,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def start_pgbouncer(primary_url: str, processes: list[Process]) -> str:
+    """PgBouncer on a free port in front of `primary_url`'s server; its base URL."""
+    pgbouncer = need("pgbouncer")
+    primary = urlsplit(primary_url)
+    run = server_dir("pgbouncer")
+    user = primary.username or "postgres"
+    (run / "users.txt").write_text(f'"{user}" ""\n')
+    port = free_port()
+    config = run / "pgbouncer.ini"
+    config.write_text(
+        fill(
+            DEPLOY / "pgbouncer.ini",
+            # The embedded server's URL names its socket directory in ?host=.
+            PRIMARY_HOST=primary.hostname or parse_qs(primary.query)["host"][0],
+            PRIMARY_PORT=primary.port or 5432,
+            LISTEN_ADDR="127.0.0.1",
+            LISTEN_PORT=port,
+            AUTH_TYPE="trust",
+            AUTH_FILE=run / "users.txt",
+            RUN_DIR=run,
+            STATS_USERS=user,
+        )
+    )
+    command = [pgbouncer, str(config)]
+    if system_user():
+        command += ["-u", str(system_user())]  # PgBouncer refuses to run as root
+    proc = Process.start(command)
+    processes.append(proc)
+    url = f"postgresql://{user}@127.0.0.1:{port}/postgres"
+
+    def accepting() -> bool:
+        assert proc.alive(), proc.output() + (run / "pgbouncer.log").read_text()
+        try:
+            asyncio.run(_fetchval(url, "select 1"))
+        except (OSError, asyncpg.PostgresError):
+            return False
+        return True
+
+    eventually(accepting, timeout=20, every=0.1)
+    return url
+
+
+async def _fetchval(url: str, sql: str) -> object:
+    conn = await asyncpg.connect(url, statement_cache_size=0)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+def _transactions(bouncer_url: str, database: str) -> int:
+    """PgBouncer's own count of transactions it carried to `database` (SHOW STATS)."""
+    where = urlsplit(bouncer_url)
+    psql = str(postgres_bin() / "psql")
+    out = subprocess.run(  # noqa: S603
+        [psql, "-h", "127.0.0.1", "-p", str(where.port), "-U", str(where.username)]
+        + ["-d", "pgbouncer", "-AtF", "|", "-c", "SHOW STATS"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for line in out.splitlines():
+        fields = line.split("|")
+        if fields[0] == database:
+            return int(fields[1])  # total_xact_count
+    return 0
+
+
+@pytest.fixture
+def sink() -> Iterator[MailSink]:
+    mail = MailSink()
+    mail.controller.start()
+    yield mail
+    mail.controller.stop()
+
+
+def test_careslot_behind_pgbouncer_in_transaction_mode(
+    database_url: str, processes: list[Process], sink: MailSink
+) -> None:
+    name = urlsplit(database_url).path.lstrip("/")
+    bouncer = with_database(start_pgbouncer(database_url, processes), name)
+    # Every pooled connection gets careslot's timeouts from connect_query.
+    assert asyncio.run(_fetchval(bouncer, "show statement_timeout")) == "10s"
+    settings = Settings(
+        database_url=bouncer,
+        database_direct_url=database_url,
+        statement_cache_size=0,
+        redis_url=None,
+        smtp_url=sink.url,
+        reminders="",
+    )
+    before = _transactions(bouncer, name)
+    with ExitStack() as stack:
+        one: LiveServer = stack.enter_context(serving(settings))
+        two: LiveServer = stack.enter_context(serving(settings))
+        with httpx.Client(base_url=one.url, timeout=30) as c:
+            r = c.post(
+                "/api/auth/register",
+                json={"email": "bouncer@test.careslot", "password": PASSWORD, "name": "Bo"},
+            )
+            assert r.status_code == 201, r.text
+            token = r.json()["token"]
+            doctor = next(
+                d for d in c.get("/api/doctors").json() if d["name"] == "Dr. Amara Okafor"
+            )["id"]
+            slots = c.get(
+                "/api/slots", params={"doctorId": doctor, "from": _day(1), "to": _day(14)}
+            )
+            start = slots.json()["slots"][0]["start"]
+        auth = {"Authorization": f"Bearer {token}"}
+        for _ in range(2):  # cached on the second server
+            assert httpx.get(f"{two.url}/api/appointments", headers=auth).json()["items"] == []
+        booked = httpx.post(
+            f"{one.url}/api/appointments", headers=auth, json={"doctorId": doctor, "start": start}
+        )
+        assert booked.status_code == 201, booked.text
+        # The invalidation went over the direct listeners: the second server already knows.
+        mine = httpx.get(f"{two.url}/api/appointments", headers=auth).json()["items"]
+        assert [a["start"] for a in mine] == [start]
+        eventually(lambda: len(sink.to("bouncer@test.careslot")) == 1)  # the leader mailed
+        cancelled = httpx.patch(
+            f"{two.url}/api/appointments/{booked.json()['id']}",
+            headers=auth,
+            json={"status": "cancelled"},
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        staff = one.login("staff@demo.careslot", DEMO_PASSWORD)
+        with one.client(staff) as c, c.stream("GET", "/api/appointments/stream") as stream:
+            assert stream.status_code == 200
+            lines = [orjson.loads(line) for line in stream.iter_lines() if line]
+        streamed = {a["id"]: a["status"] for line in lines for a in line["data"]}
+        assert streamed[booked.json()["id"]] == "cancelled"
+    # Every request above went through PgBouncer's transactions, not around it.
+    assert _transactions(bouncer, name) - before >= 10
+
+
+def _day(ahead: int) -> str:
+    import datetime as dt
+
+    return (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=ahead)).isoformat()
