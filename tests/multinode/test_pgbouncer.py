@@ -26,7 +26,6 @@ from tests.messages.conftest import MailSink
 from tests.multinode.conftest import (
     DEPLOY,
     Process,
-    as_server_user,
     eventually,
     fill,
     need,
@@ -92,9 +91,9 @@ def _transactions(bouncer_url: str, database: str) -> int:
     """PgBouncer's own count of transactions it carried to `database` (SHOW STATS)."""
     where = urlsplit(bouncer_url)
     psql = str(postgres_bin() / "psql")
+    where_to = ["-h", "127.0.0.1", "-p", str(where.port), "-U", str(where.username)]
     out = subprocess.run(  # noqa: S603
-        [psql, "-h", "127.0.0.1", "-p", str(where.port), "-U", str(where.username)]
-        + ["-d", "pgbouncer", "-AtF", "|", "-c", "SHOW STATS"],
+        [psql, *where_to, "-d", "pgbouncer", "-AtF", "|", "-c", "SHOW STATS"],
         capture_output=True,
         text=True,
         check=True,
