@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.api.helpers import assert_problem, book, demo_doctor_id, query, register, scalar
+from tests.api.helpers import assert_problem, book, demo_doctor_id, register, scalar
 from tests.conftest import LiveServer, Serve
 
 NY = ZoneInfo("America/New_York")
@@ -57,22 +57,25 @@ def _night_shift(live: LiveServer, change: dt.date) -> int:
     the schedule API, so the cache (on here, warmed at start) hears of it as of any change."""
     doctor_id = demo_doctor_id(live)
     _slots(live, doctor_id, change)  # the day's old answer is cached now
+    _set_hours(live, doctor_id, change.isoweekday(), "00:00", "04:00")
+    assert scalar(live, "select slot_minutes from doctors where id = $1", doctor_id) == 30
+    return doctor_id
+
+
+def _set_hours(live: LiveServer, doctor_id: int, weekday: int, start: str, end: str) -> None:
+    """The doctor's hours on `weekday` become start-end (the rest of the week stays)."""
     admin = live.login("admin@demo.careslot")
     with live.client(admin) as c:
         current = c.get(f"/api/doctors/{doctor_id}/working-hours")
         assert current.status_code == 200, current.text
-        body = current.json()
-        items = body["items"] if isinstance(body, dict) else body
         windows = [
             {"weekday": w["weekday"], "start": w["start"], "end": w["end"]}
-            for w in items
-            if w["weekday"] != change.isoweekday()
+            for w in current.json()["items"]
+            if w["weekday"] != weekday
         ]
-        windows.append({"weekday": change.isoweekday(), "start": "00:00", "end": "04:00"})
+        windows.append({"weekday": weekday, "start": start, "end": end})
         replaced = c.put(f"/api/doctors/{doctor_id}/working-hours", json={"items": windows})
         assert replaced.status_code == 200, replaced.text
-    assert scalar(live, "select slot_minutes from doctors where id = $1", doctor_id) == 30
-    return doctor_id
 
 
 def _slots(live: LiveServer, doctor_id: int, change: dt.date) -> list[dict[str, Any]]:
@@ -152,27 +155,27 @@ def test_booking_across_the_change(new_york: LiveServer, change: dt.date) -> Non
 
 
 def test_calendar_months_follow_the_hospital_zone(new_york: LiveServer) -> None:
-    """23:30 in New York on the last day of a month is already the next month in UTC."""
-    patient_id, token = register(new_york)
-    today = dt.datetime.now(NY).date()
+    """23:00 in New York on the last day of a month is already the next month in UTC. The
+    appointment is booked through the API: the doctor works 23:00-23:30 that weekday, and the
+    clock stands at 21:00 that day (whenever the suite runs, the slot is ahead)."""
+    today = new_york.clock.now().astimezone(NY).date()
     first_next = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
-    late = dt.datetime.combine(first_next - dt.timedelta(days=1), dt.time(23, 30), tzinfo=NY)
+    last = first_next - dt.timedelta(days=1)
+    late = dt.datetime.combine(last, dt.time(23, 0), tzinfo=NY)
     assert late.astimezone(UTC).month == first_next.month
-    query(
-        new_york,
-        """insert into appointments (client_id, doctor_id, department_id,
-                                                 starts_at, ends_at)
-                       select $1, id, department_id, $2, $3 from doctors where id = $4""",
-        patient_id,
-        late,
-        late + dt.timedelta(minutes=30),
-        demo_doctor_id(new_york),
-    )
+    new_york.clock.set(late - dt.timedelta(hours=2))  # still `today`'s month
+    _, token = register(new_york)
+    doctor_id = demo_doctor_id(new_york)
     with new_york.client(token) as c:
+        c.get("/api/calendar", params={"month": first_next.strftime("%Y-%m")})  # cached empty
+    _set_hours(new_york, doctor_id, last.isoweekday(), "23:00", "23:30")
+    with new_york.client(token) as c:
+        r = book(c, doctor_id, late.isoformat())
+        assert r.status_code == 201, r.text
         this = c.get("/api/calendar", params={"month": today.strftime("%Y-%m")}).json()
         following = c.get("/api/calendar", params={"month": first_next.strftime("%Y-%m")})
         default = c.get("/api/calendar").json()
-    assert len(this["items"]) == 1
+    assert [item["id"] for item in this["items"]] == [r.json()["id"]]
     assert following.json()["items"] == []
     assert default["month"] == today.strftime("%Y-%m")
     assert default["items"] == this["items"]

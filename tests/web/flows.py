@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 import uuid
 from typing import Any
-
-import psycopg
 
 from careslot import clock
 from tests.conftest import LiveServer
@@ -78,25 +75,39 @@ CACHED_URLS = """async () => {
 }"""
 
 
-def appointment_today(live: LiveServer, email: str = "patient@demo.careslot") -> int:
-    """Today's appointment at the desk's board, whatever the hour the test runs at (the
-    booking rules would refuse a time that is already past, so it is set up directly)."""
-    start = clock.day_start(clock.today(live.settings.zone, live.clock.now()), live.settings.zone)
-    start += dt.timedelta(minutes=5)
-
-    # Plain psycopg: Playwright's sync API keeps an event loop running in this thread.
-    assert live.settings.database_url is not None
-    with psycopg.connect(live.settings.database_url, autocommit=True) as conn:
-        row = conn.execute(
-            """insert into appointments (client_id, doctor_id, department_id, starts_at,
-                                             ends_at, status, reason)
-                   select u.id, d.id, d.department_id, %(start)s,
-                          %(start)s + interval '30 minutes', 'scheduled', 'Desk test'
-                   from users u, doctors d
-                   where u.email = %(email)s and d.name = 'Dr. Amara Okafor'
-                   returning id""",
-            {"email": email, "start": start},
-        ).fetchone()
-    assert row is not None
-    appointment_id: int = row[0]
+def appointment_today(
+    live: LiveServer, email: str = "patient@demo.careslot", doctor: str = "Dr. Amara Okafor"
+) -> int:
+    """Today's appointment at the desk's board, whatever the day and hour the test runs at,
+    made through the API as a hospital would: the doctor's hours today become 00:00-04:00
+    (schedule API), and the patient books the first slot with the clock moved back to the
+    start of the day (the booking rules refuse a time already past). The clock then comes
+    back. Plain HTTP: Playwright's sync API keeps an event loop running in this thread."""
+    zone = live.settings.zone
+    now = live.clock.now()
+    day = clock.today(zone, now)
+    admin = live.login("admin@demo.careslot")
+    with live.client(admin) as c:
+        doctor_id = next(d["id"] for d in c.get("/api/doctors").json() if d["name"] == doctor)
+        hours = c.get(f"/api/doctors/{doctor_id}/working-hours")
+        assert hours.status_code == 200, hours.text
+        windows = [w for w in hours.json()["items"] if w["weekday"] != day.isoweekday()]
+        windows.append({"weekday": day.isoweekday(), "start": "00:00", "end": "04:00"})
+        r = c.put(f"/api/doctors/{doctor_id}/working-hours", json={"items": windows})
+        assert r.status_code == 200, r.text
+    back = now - clock.day_start(day, zone)
+    live.clock.move(-back)
+    try:
+        with live.client(live.login(email)) as c:
+            r = c.get("/api/slots", params={"doctorId": doctor_id, "date": day.isoformat()})
+            assert r.status_code == 200, r.text
+            first = r.json()["slots"][0]["start"]
+            r = c.post(
+                "/api/appointments",
+                json={"doctorId": doctor_id, "start": first, "reason": "Desk test"},
+            )
+            assert r.status_code == 201, r.text
+    finally:
+        live.clock.move(back)
+    appointment_id: int = r.json()["id"]
     return appointment_id
