@@ -20,6 +20,7 @@ from careslot.api import (
     messages,
     stats,
     system,
+    waitlist,
 )
 from careslot.api.middleware import SecurityAndLimits
 from careslot.audit.log import AuditLog
@@ -37,6 +38,7 @@ from careslot.messages.sender import Sender
 from careslot.monitoring import metrics
 from careslot.monitoring.middleware import Monitoring
 from careslot.scheduling.cache import warm
+from careslot.waitlist.sweeper import Sweeper
 
 
 def start_warming(ctx: Context) -> asyncio.Task[int] | None:
@@ -81,6 +83,9 @@ def create_app(
         sender = Sender(direct, settings, now=clock.now)
         if settings.outbox_sender:
             sender.start()
+        sweeper = Sweeper(ctx, direct)  # LISTEN needs a direct connection
+        if settings.waitlist_enabled:
+            sweeper.start()
         try:
             yield
         finally:
@@ -90,6 +95,7 @@ def create_app(
             await refresher.stop()
             await pruner.stop()
             await sender.stop()
+            await sweeper.stop()
             await audit.stop()
             await reads.stop()
             metrics.untrack_pool(pool)
@@ -104,7 +110,17 @@ def create_app(
         redoc_url=None,
     )
     errors.install(app)
-    for module in (auth, catalog, admin, appointments, dashboard, messages, stats, system):
+    for module in (
+        auth,
+        catalog,
+        admin,
+        appointments,
+        dashboard,
+        messages,
+        stats,
+        system,
+        waitlist,
+    ):
         app.include_router(module.router)
     web.install(app)
     app.add_middleware(SecurityAndLimits, max_body=settings.max_body_bytes)

@@ -123,6 +123,14 @@ class Settings(BaseSettings):
     outbox_give_up_hours: float = 24.0  # a message still failing after this is failed
     webhook_timeout_seconds: float = 10.0
     webhook_allow_private: bool = False
+    # Where the links in a message point (the accept and decline links of an offer).
+    public_url: str = "http://127.0.0.1:8000"
+
+    # The waitlist (section 10): "off" offers nothing and skips its step in booking.
+    waitlist: str = "on"
+    offer_minutes: int = Field(default=15, ge=1, le=24 * 60)  # how long an offer holds a slot
+    # The sweeper wakes on a freed slot's NOTIFY; this is how often it looks for expired holds.
+    waitlist_poll_seconds: float = 1.0
 
     @field_validator("timezone")
     @classmethod
@@ -161,6 +169,10 @@ class Settings(BaseSettings):
     @property
     def node(self) -> str:
         return self.node_name or socket.gethostname()
+
+    @property
+    def waitlist_enabled(self) -> bool:
+        return self.waitlist.lower() not in {"off", "0", "false", "no"}
 
     @property
     def cache_enabled(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated
 
@@ -84,3 +85,14 @@ class PageLoadIn(BaseModel):
     lcp: Millis | None = None
     tti: Millis | None = None
     inp: Millis | None = None
+
+
+class WaitlistIn(Body):
+    """POST /api/waitlist: one doctor or a department, days inclusive (SPEC section 10)."""
+
+    doctor_id: Id | None = None
+    department_id: Id | None = None
+    from_: Annotated[dt.date, Field(alias="from")]
+    to: dt.date
+    type_id: Id | None = None
+    client_id: Id | None = None

@@ -38,7 +38,7 @@ def appointments_from(rows: list[asyncpg.Record]) -> list[Appointment]:
 
 
 async def get(conn: Conn, appointment_id: int) -> Appointment | None:
-    row = await conn.fetchrow(SELECT + " where a.id = $1", appointment_id)
+    row = await conn.fetchrow(SELECT + " where a.id = $1 and a.status <> 'held'", appointment_id)
     return Appointment.model_validate(dict(row)) if row else None
 
 
@@ -46,7 +46,8 @@ async def lock(conn: Conn, appointment_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "select id, client_id, doctor_id, starts_at, ends_at, status, type_id, "
         "buffer_before_minutes, buffer_after_minutes, lower(blocked) as blocked_from, "
-        "upper(blocked) as blocked_to from appointments where id = $1 for update",
+        "upper(blocked) as blocked_to from appointments where id = $1 and status <> 'held' "
+        "for update",
         appointment_id,
     )
 
@@ -201,7 +202,8 @@ async def page(
     rows = await conn.fetch(
         SELECT
         + """
-        where ($1::bigint is null or a.client_id = $1)
+        where a.status <> 'held'
+          and ($1::bigint is null or a.client_id = $1)
           and ($2::bigint is null or a.doctor_id = $2)
           and ($3::text is null or a.status = $3)
           and ($4::timestamptz is null or a.starts_at >= $4)

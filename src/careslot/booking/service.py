@@ -33,6 +33,7 @@ from careslot.scheduling import types
 from careslot.scheduling.admin_repository import lock_appointments_doctor
 from careslot.scheduling.service import check_slot
 from careslot.scheduling.slots import Shape, days_touched
+from careslot.waitlist.repository import release_expired_holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,15 @@ async def book(
         limit = ctx.settings.max_future_appointments
         if await repo.live_future_count(conn, patient_id, now) >= limit:
             raise BookingLimit(f"at most {limit} upcoming appointments at a time")
+        if ctx.settings.waitlist_enabled:  # expired holds, and the patient's own, are free
+            await release_expired_holds(
+                conn,
+                doctor_id=doctor_id,
+                client_id=patient_id,
+                blocked=(kind.shape if kind else Shape(0)).blocked(slot),
+                slot=(slot.start, slot.end),
+                now=now,
+            )
         appointment_id = await repo.insert(
             conn,
             client_id=patient_id,

@@ -50,7 +50,9 @@ async def _batches(ctx: Context) -> AsyncIterator[bytes]:
 
 async def _lines(pool: asyncpg.Pool) -> AsyncIterator[bytes]:
     async with pool.acquire() as conn, conn.transaction(readonly=True):
-        cursor = await conn.cursor(SELECT + " order by a.starts_at desc, a.id desc")
+        cursor = await conn.cursor(
+            SELECT + " where a.status <> 'held' order by a.starts_at desc, a.id desc"
+        )
         while True:
             rows = await cursor.fetch(BATCH)
             if not rows:

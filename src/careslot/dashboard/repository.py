@@ -22,11 +22,11 @@ select
    from (select a5.id, a5.starts_at as date, a5.status, d.name as department_name,
                 d.color as department_color
          from appointments a5 join departments d on d.id = a5.department_id
-         where a5.client_id = $1
+         where a5.client_id = $1 and a5.status <> 'held'
          order by a5.starts_at desc, a5.id desc
          limit 5) r) as recent_appointments
 from appointments a
-where a.client_id = $1
+where a.client_id = $1 and a.status <> 'held'
 """
 
 

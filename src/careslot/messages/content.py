@@ -25,6 +25,7 @@ SUBJECTS = {
     "rescheduled": "Your appointment has moved to {when}",
     "cancelled": "Your appointment on {when} is cancelled",
     "reminder": "Reminder: your appointment on {when}",
+    "waitlist_offer": "A slot is free for you on {when}",
 }
 ICAL_METHOD = {"booked": "REQUEST", "rescheduled": "REQUEST", "cancelled": "CANCEL"}
 
@@ -117,6 +118,19 @@ def _text(body: str, subtype: str) -> MIMEText:
     return part
 
 
+def _offer_links(appointment: Notice, zone: ZoneInfo, public_url: str) -> dict[str, str]:
+    """A waitlist offer's deadline and its accept and decline links (to the page where the
+    patient, signed in, presses the button: a link alone never books or declines)."""
+    if appointment.entry_id is None or appointment.expires_at is None:
+        return {}
+    page = f"{public_url.rstrip('/')}/appointments?offer={appointment.entry_id}"
+    return {
+        "expires": wall_clock(appointment.expires_at, zone),
+        "accept_url": f"{page}&action=accept#offer-{appointment.entry_id}",
+        "decline_url": f"{page}&action=decline#offer-{appointment.entry_id}",
+    }
+
+
 def build_mail(
     *,
     template: str,
@@ -127,6 +141,7 @@ def build_mail(
     mail_from: str,
     zone: ZoneInfo,
     now: datetime,
+    public_url: str = "",
 ) -> MIMEMultipart:
     """The MIME message. Built with the compat32 classes: the modern EmailMessage API took
     10-20 ms a mail here (header parsing and refolding), on the event loop of a worker that
@@ -142,6 +157,7 @@ def build_mail(
         "when": when,
         "doctor": appointment.doctor_name,
         "department": appointment.department_name,
+        **_offer_links(appointment, zone, public_url),
     }
     message = MIMEMultipart("alternative")
     message["From"] = mail_from

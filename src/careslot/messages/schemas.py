@@ -23,7 +23,9 @@ class Notice(Model):
     department_name: str
     start: datetime
     end: datetime
-    status: Status
+    status: Status | Literal["held"]  # held: a waitlist offer (SPEC section 10)
+    entry_id: int | None = None  # the waitlist entry an offer answers
+    expires_at: datetime | None = None  # until when an offer holds the slot
 
 
 class OutboxMessage(Model):

@@ -224,6 +224,7 @@ class Sender:
             mail_from=self.settings.mail_from,
             zone=self.settings.zone,
             now=now,
+            public_url=self.settings.public_url,
         ).as_bytes()
 
     async def _failed(

@@ -228,6 +228,18 @@ OUTBOX_SENT = Counter(
     ("channel",),
     registry=REGISTRY,
 )
+WAITLIST_OFFERS = Counter(
+    "careslot_waitlist_offers",
+    "Waitlist offers by what became of them: made, accepted, declined, expired",
+    ("outcome",),
+    registry=REGISTRY,
+)
+WAITLIST_REBOOKED_MINUTES = Histogram(
+    "careslot_waitlist_rebooked_minutes",
+    "Minutes from a slot being freed (a cancellation, ...) to its offer being accepted",
+    buckets=(1, 2, 5, 10, 15, 30, 60, 120, 240, 1440),
+    registry=REGISTRY,
+)
 OUTBOX_FAILED = Counter(
     "careslot_outbox_failed",
     "Messages given up on (permanent error, or still failing after the give-up time)",
