@@ -84,7 +84,7 @@ def create_app(
         if settings.outbox_sender:
             sender.start()
         sweeper = Sweeper(ctx, direct)  # LISTEN needs a direct connection
-        if settings.waitlist_enabled:
+        if settings.waitlist_enabled and settings.waitlist_sweeper:
             sweeper.start()
         try:
             yield

@@ -131,6 +131,7 @@ class Settings(BaseSettings):
     offer_minutes: int = Field(default=15, ge=1, le=24 * 60)  # how long an offer holds a slot
     # The sweeper wakes on a freed slot's NOTIFY; this is how often it looks for expired holds.
     waitlist_poll_seconds: float = 1.0
+    waitlist_sweeper: bool = True  # off: this process frees slots but another offers them
 
     @field_validator("timezone")
     @classmethod

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from tests.api.helpers import book, demo_doctor_id, free_slots, register
+from careslot.audit.log import AuditLog
+from careslot.clock import Clock
+from careslot.config import Settings
+from careslot.context import Context
+from careslot.db.pool import create_pool
+from careslot.monitoring.metrics import untrack_pool
+from careslot.waitlist import sweeper
+from tests.api.helpers import book, demo_doctor_id, free_slots, query, register
 from tests.conftest import LiveServer
 from tests.messages.conftest import eventually
 
@@ -82,3 +92,34 @@ def counter(live: LiveServer, outcome: str) -> float:
     line = f'careslot_waitlist_offers_total{{outcome="{outcome}"}} '
     found = [float(x[len(line) :]) for x in text.splitlines() if x.startswith(line)]
     return found[0] if found else 0.0
+
+
+@asynccontextmanager
+async def context(settings: Settings, clock: Clock) -> AsyncIterator[Context]:
+    """A service context of the test's own (its own pool), as another worker would have:
+    for driving sweeps by hand. It announces to no cache: use servers with cache off."""
+    assert settings.database_url
+    pool = await create_pool(settings, settings.database_url)
+    try:
+        yield Context(settings=settings, pool=pool, audit=AuditLog(pool, clock=clock), clock=clock)
+    finally:
+        untrack_pool(pool)
+        await pool.close()
+
+
+def sweep(live: LiveServer) -> int:
+    """One worker's sweep, by hand, on the server's clock: the offers it made."""
+
+    async def run() -> int:
+        async with context(live.settings, live.clock) as ctx:
+            return await sweeper.sweep(ctx)
+
+    return asyncio.run(run())
+
+
+def holds(live: LiveServer) -> list[Any]:
+    return query(
+        live,
+        "select id, client_id, doctor_id, starts_at, waitlist_entry_id from appointments "
+        "where status = 'held' order by id",
+    )
