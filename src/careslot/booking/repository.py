@@ -106,6 +106,10 @@ async def insert(
         )
     except asyncpg.ExclusionViolationError as exc:
         raise _overlap_error(exc) from exc
+    except asyncpg.DeadlockDetectedError as exc:
+        # Two inserts meeting in the exclusion check wait for each other (PostgreSQL's
+        # exclusion constraints do not avoid it); the other one stands: the slot is taken.
+        raise SlotTaken("that slot has just been taken; pick another") from exc
     return new_id
 
 

@@ -175,14 +175,21 @@ async def release_expired_holds(
     its way that have expired are free, and so are the booking patient's own (booking a
     slot held for you is accepting it; booking another time over your own hold lets it go).
     A live hold of someone else stays, and the exclusion constraint refuses the booking."""
+    # Every hold in the way is locked first, kept or not: bookings that meet one hold take
+    # turns on its row before they insert. Otherwise the holder's booking (deleting the hold,
+    # then inserting) and another's (inserting, then waiting on the hold being deleted)
+    # would each wait for the other inside the exclusion check: a deadlock, not a 409.
     rows = await conn.fetch(
         """with gone as (
                delete from appointments
-                where status = 'held'
+                where id in (
+                      select id from appointments
+                       where status = 'held'
+                         and ((doctor_id = $1 and blocked && tstzrange($3, $4, '[)'))
+                              or (client_id = $2 and tstzrange(starts_at, ends_at, '[)')
+                                                     && tstzrange($5, $6, '[)')))
+                         for update)
                   and (hold_expires_at <= $7 or client_id = $2)
-                  and ((doctor_id = $1 and blocked && tstzrange($3, $4, '[)'))
-                       or (client_id = $2 and tstzrange(starts_at, ends_at, '[)')
-                                              && tstzrange($5, $6, '[)')))
                returning waitlist_entry_id, client_id, doctor_id, starts_at, hold_expires_at)
            update waitlist_entries e
               set status = case when gone.hold_expires_at <= $7 then 'expired'
@@ -310,8 +317,8 @@ async def insert_hold(
                 entry_id,
                 now,
             )
-    except asyncpg.ExclusionViolationError:
-        return None
+    except (asyncpg.ExclusionViolationError, asyncpg.DeadlockDetectedError):
+        return None  # a deadlock here is a booking inserting at the same time: it stands
     assert row is not None
     await conn.execute(
         """update waitlist_entries set status = 'offered', updated_at = $2, offer_freed_at = $3
