@@ -18,7 +18,9 @@ from careslot.context import Context
 from careslot.db.pool import create_pool
 from careslot.monitoring.metrics import untrack_pool
 from careslot.waitlist import sweeper
-from tests.api.helpers import book, demo_doctor_id, free_slots, query, register
+from tests.api.helpers import book, demo_doctor_id, free_slots, query, register, scalar
+
+__all__ = ["demo_doctor_id", "scalar"]
 from tests.conftest import LiveServer
 from tests.messages.conftest import eventually
 
