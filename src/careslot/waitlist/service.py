@@ -26,7 +26,7 @@ from careslot.events import Change
 from careslot.monitoring import metrics
 from careslot.scheduling import repository as schedule_repo
 from careslot.scheduling import types
-from careslot.scheduling.slots import days_touched
+from careslot.scheduling.slots import day_slots, days_touched
 from careslot.waitlist import offers
 from careslot.waitlist import repository as repo
 from careslot.waitlist.repository import Hold
@@ -246,3 +246,14 @@ async def announce(ctx: Context, holds: Iterable[Hold]) -> None:
                 (hold.department_id,),
             )
         )
+
+
+async def working_days(ctx: Context, *, doctor_id: int, days: Iterable[date]) -> set[date]:
+    """The days among `days` on which the doctor has slots at all, booked or not: a day
+    among them with no free slot is full, and the booking page offers the waitlist."""
+    async with ctx.pool.acquire() as conn:
+        schedule = (await schedule_repo.schedules(conn, [doctor_id])).get(doctor_id)
+    if schedule is None:
+        return set()
+    zone = ctx.zone
+    return {day for day in days if day_slots(day, schedule.windows, schedule.slot_minutes, zone)}

@@ -19,6 +19,8 @@ from careslot.booking.rules import can_move
 from careslot.booking.schemas import Appointment, Status
 from careslot.errors import ValidationFailed
 from careslot.scheduling.schemas import DoctorSchedule
+from careslot.waitlist import service as waitlist
+from careslot.waitlist.schemas import EntryStatus, WaitlistEntry
 from careslot.web import data
 from careslot.web.render import SENSITIVE, page, signed_in
 
@@ -84,6 +86,11 @@ async def desk_page(
         except ValidationFailed as exc:
             problem = exc.detail
     just_booked = await booking.get(ctx, actor=user, appointment_id=booked) if booked else None
+    waiting: dict[str, list[WaitlistEntry]] = defaultdict(list)
+    for entry in (await waitlist.listing(ctx, actor=user)).items:
+        if entry.status in (EntryStatus.WAITING, EntryStatus.OFFERED):
+            who = entry.doctor_name or f"Any doctor in {entry.department_name}"
+            waiting[who].append(entry)
     now = ctx.clock.now()
     return page(
         request,
@@ -98,6 +105,7 @@ async def desk_page(
         desk_moves=DESK_MOVES,
         q=q or "",
         found=found,
+        waitlist=dict(sorted(waiting.items())),
         cache_control=SENSITIVE,
     )
 

@@ -19,12 +19,15 @@ from careslot.booking.schemas import Appointment
 from careslot.errors import NotFound, ValidationFailed
 from careslot.scheduling import types
 from careslot.scheduling.schemas import Doctor, FreeSlot
+from careslot.waitlist import service as waitlist
+from careslot.waitlist.schemas import EntryStatus
 from careslot.web import data
 from careslot.web.render import PUBLIC_PAGE, SENSITIVE, home_of, page, signed_in
 
 router = APIRouter(include_in_schema=False)
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 BOOKING_DAYS = 28  # the day picker: four weeks from today
+OPEN = (EntryStatus.WAITING, EntryStatus.OFFERED)  # the entries /appointments lists
 
 
 def safe_next(target: str | None) -> str:
@@ -79,6 +82,7 @@ async def dashboard_page(request: Request, booked: OptId = None) -> Response:
     ctx = get_ctx(request)
     stats = await data.dashboard_stats(ctx, actor=user)
     activity = await data.activity(ctx, actor=user, limit=10)  # the prefetch's key too
+    offers = [e for e in (await waitlist.listing(ctx, actor=user)).items if e.offer]
     just_booked = None
     if booked is not None:
         try:
@@ -93,6 +97,7 @@ async def dashboard_page(request: Request, booked: OptId = None) -> Response:
         stats=stats,
         activity=activity,
         just_booked=just_booked,
+        offers=offers,
     )
 
 
@@ -148,6 +153,10 @@ async def book_page(
         raise NotFound("That type of visit is not offered here.")
     today = clock.today(ctx.zone, ctx.clock.now())
     days = await _day_picker(request, doctor.id, today, typeId) if doctor else {}
+    full: set[dt.date] = set()
+    if doctor and (patient is not None) and moving is None:
+        worked = await waitlist.working_days(ctx, doctor_id=doctor.id, days=days)
+        full = {day for day in worked if not days[day]}
     if date is not None and date not in days:
         date = None
     chosen = None
@@ -174,6 +183,7 @@ async def book_page(
         kinds=kinds,
         kind=kind,
         type_id=typeId,
+        full=full,
         base={
             k: v
             for k, v in (("clientId", clientId), ("reschedule", reschedule), ("typeId", typeId))
@@ -183,10 +193,11 @@ async def book_page(
 
 
 @router.get("/appointments")
-async def appointments_page(request: Request) -> Response:
+async def appointments_page(request: Request, offer: OptId = None) -> Response:
     user = await signed_in(request, "patient")
     ctx = get_ctx(request)
     items = await data.appointments(ctx, actor=user, limit=200)
+    waiting = await waitlist.listing(ctx, actor=user)
     now = ctx.clock.now()
     upcoming = sorted((a for a in items if a.start > now), key=lambda a: a.start)
     past = [a for a in items if a.start <= now]
@@ -197,6 +208,8 @@ async def appointments_page(request: Request) -> Response:
         title="My appointments",
         upcoming=upcoming,
         past=past,
+        entries=[e for e in waiting.items if e.status in OPEN],
+        offer=offer,
         cache_control=SENSITIVE,
     )
 

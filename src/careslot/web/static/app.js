@@ -373,6 +373,58 @@
     }
   }));
 
+  /* ---------- the waitlist: join on a full day; accept, decline or leave ---------- */
+  $$("[data-action=join-waitlist]").forEach((button) => button.addEventListener("click", async () => {
+    busy(button, true);
+    const d = button.dataset;
+    const payload = { doctorId: Number(d.doctorId), from: d.date, to: d.date };
+    if (d.typeId) payload.typeId = Number(d.typeId);
+    if (d.clientId) payload.clientId = Number(d.clientId);
+    const r = await api("POST", "/api/waitlist", payload);
+    if (r.ok || (r.data && r.data.code === "waitlist_duplicate")) {
+      afterWrite();
+      button.replaceWith(Object.assign(document.createElement("span"), {
+        className: "hint", textContent: "On the waitlist",
+      }));
+      flash("You are on the waitlist for that day. When a time frees up, we hold it for you and tell you.");
+    } else {
+      busy(button, false);
+      flash(say(r.data, "You could not join the waitlist. Please try again."));
+    }
+  }));
+  $$("[data-action=accept-offer]").forEach((button) => button.addEventListener("click", async () => {
+    busy(button, true);
+    // One key per offer on this page: a repeated press never books twice.
+    button.dataset.key = button.dataset.key || (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
+    const r = await api("POST", `/api/waitlist/${button.dataset.id}/accept`, undefined, { "Idempotency-Key": button.dataset.key });
+    if (r.ok) {
+      afterWrite();
+      location.assign(`/dashboard?booked=${r.data.id}`);
+      return;
+    }
+    busy(button, false);
+    flash(say(r.data, "That time could not be booked."));
+  }));
+  const settleEntry = (button, text) => {
+    const row = button.closest("[data-entry-id]");
+    const status = $("[data-role=status]", row);
+    if (status) { status.textContent = text; status.className = `status status-${text}`; }
+    row.dataset.status = text;
+    $(".appt-actions", row).remove();
+  };
+  $$("[data-action=decline-offer]").forEach((button) => button.addEventListener("click", async () => {
+    busy(button, true);
+    const r = await api("POST", `/api/waitlist/${button.dataset.id}/decline`);
+    if (r.ok) { afterWrite(); settleEntry(button, "declined"); flash("You declined the time; it goes to the next patient waiting."); }
+    else { busy(button, false); flash(say(r.data, "That offer could not be declined.")); }
+  }));
+  $$("[data-action=leave-waitlist]").forEach((button) => button.addEventListener("click", async () => {
+    busy(button, true);
+    const r = await api("DELETE", `/api/waitlist/${button.dataset.id}`);
+    if (r.ok) { afterWrite(); settleEntry(button, "removed"); flash("You left the waitlist."); }
+    else { busy(button, false); flash(say(r.data, "Leaving the waitlist did not work.")); }
+  }));
+
   /* ---------- the front desk: check in, completed, no-show; time waiting ---------- */
   const NEXT = { scheduled: ["checked_in", "no_show"], confirmed: ["checked_in", "no_show"], checked_in: ["completed", "no_show"] };
   const minutesSince = (iso) => Math.max(0, Math.round((Date.now() - new Date(iso)) / 60000));
