@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
+import json
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from tests.api.helpers import assert_problem, book, register, scalar
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, Serve
 from tests.messages.conftest import MailSink, eventually
 from tests.waitlist import steps
 
@@ -63,3 +70,46 @@ def test_a_cancelled_slot_is_offered_held_mailed_and_accepted(
     }
     with live.client() as c:
         assert "careslot_waitlist_rebooked_minutes_bucket" in c.get("/metrics").text
+
+
+def test_the_offer_is_a_signed_waitlist_offered_webhook(serve: Serve) -> None:
+    server = HTTPServer(host="127.0.0.1")
+    server.start()
+    received: list[tuple[dict[str, str], str]] = []
+
+    def handle(request: Request) -> Response:
+        received.append((dict(request.headers), request.get_data(as_text=True)))
+        return Response("ok", 200)
+
+    server.expect_request("/hook").respond_with_handler(handle)
+    try:
+        live = serve(webhook_allow_private=True)
+        with live.client(live.login("admin@demo.careslot")) as admin:
+            r = admin.post(
+                "/api/admin/webhooks",
+                json={"url": server.url_for("/hook"), "events": ["waitlist.offered"]},
+            )
+        assert r.status_code == 201, r.text
+        secret = r.json()["secret"]
+        freed = steps.booked_slot(live)
+        waiting_id, waiting = register(live, "Hooked Patient")
+        joined = steps.join(live, waiting, freed)
+        steps.cancel(live, freed)
+        steps.offered(live, waiting, joined["id"])
+        ((headers, body),) = eventually(lambda: received)
+    finally:
+        server.clear()
+        server.stop()
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['Webhook-Id']}.{headers['Webhook-Timestamp']}.{body}".encode()
+    expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    assert headers["Webhook-Signature"] == expected
+    event = json.loads(body)
+    assert event["type"] == "waitlist.offered"
+    assert event["data"]["entryId"] == joined["id"]
+    assert event["data"]["clientId"] == waiting_id
+    assert event["data"]["status"] == "held"
+    assert dt.datetime.fromisoformat(event["data"]["start"]) == dt.datetime.fromisoformat(
+        freed.start
+    )
+    assert "reason" not in event["data"]

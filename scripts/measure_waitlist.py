@@ -1,0 +1,200 @@
+"""Waitlist figures against a running careslot: offer latency, and what it costs bookings.
+
+    export DATABASE_URL=postgresql://…/careslot_measure
+    careslot seed --appointments 100000                      # once, into its own database
+    CARESLOT_SMTP_URL=smtp://127.0.0.1:8025 CARESLOT_REGISTRATIONS_PER_ADDRESS=0 \\
+        careslot serve &                                     # mail to this script's sink
+    python scripts/measure_waitlist.py http://127.0.0.1:8000 --sink-port 8025
+
+Starts an SMTP sink (aiosmtpd) in this process on --sink-port, then:
+  offer:  --offers rounds, one after another: patient A books a free slot, patient B joins
+          the waitlist for that doctor and day, A cancels; the time from the cancellation's
+          answer (its transaction has committed) to the `waitlist_offer` mail for B arriving
+          at the sink, and from the cancellation being sent;
+  cost:   --cost rounds of a booking and its cancellation by one patient, each request
+          timed, with --waiting entries on the waitlist (of other days, so the trigger
+          records every freed slot and the sweeper looks, but offers nothing). Run it once
+          against a server with CARESLOT_WAITLIST=on and once with =off to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import random
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+from aiosmtpd.controller import Controller
+
+PASSWORD = "measure-the-waitlist"  # noqa: S105 - accounts this script makes
+_names = itertools.count()
+
+
+class Sink:
+    """Arrival time of the first waitlist offer per recipient."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        self.changed = threading.Condition()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        at = time.perf_counter()
+        if b"A slot is free for you" in envelope.content:
+            with self.changed:
+                for rcpt in envelope.rcpt_tos:
+                    self.arrived.setdefault(rcpt.lower(), at)
+                self.changed.notify_all()
+        return "250 OK"
+
+    def wait_for(self, address: str, timeout: float = 30) -> float:
+        with self.changed:
+            self.changed.wait_for(lambda: address.lower() in self.arrived, timeout)
+            return self.arrived.get(address.lower(), float("nan"))
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def summary(name: str, values: list[float]) -> str:
+    return (
+        f"{name:28} n={len(values)} p50={pct(values, 50):.1f} ms "
+        f"p95={pct(values, 95):.1f} ms max={max(values):.1f} ms"
+    )
+
+
+async def patient(client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
+    email = f"wl{os.getpid()}-{next(_names)}@measure.careslot"
+    r = await client.post(
+        "/api/auth/register", json={"email": email, "password": PASSWORD, "name": "Measure"}
+    )
+    r.raise_for_status()
+    return email, {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+async def free_slot(
+    client: httpx.AsyncClient, rng: random.Random, doctor_ids: list[int]
+) -> dict[str, Any]:
+    for _ in range(50):
+        day = datetime.now(UTC).date() + timedelta(days=rng.randint(3, 60))
+        slots = (
+            await client.get(
+                "/api/slots", params={"doctorId": rng.choice(doctor_ids), "date": day.isoformat()}
+            )
+        ).json()["slots"]
+        if slots:
+            found: dict[str, Any] = rng.choice(slots)
+            return found
+    raise RuntimeError("no free slot found")
+
+
+def day_of(slot: dict[str, Any]) -> date:
+    return datetime.fromisoformat(slot["start"]).date()  # UTC days: fine for the default zone
+
+
+async def offers(base: str, sink: Sink, *, rounds: int) -> None:
+    rng = random.Random()
+    after_answer: list[float] = []
+    after_send: list[float] = []
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        doctor_ids = [d["id"] for d in (await client.get("/api/doctors")).json()]
+        for _ in range(rounds):
+            _, booker = await patient(client)
+            waiter_email, waiter = await patient(client)
+            slot = await free_slot(client, rng, doctor_ids)
+            r = await client.post(
+                "/api/appointments",
+                json={"doctorId": slot["doctorId"], "start": slot["start"]},
+                headers=booker,
+            )
+            if r.status_code != 201:
+                continue
+            appointment_id = r.json()["id"]
+            day = day_of(slot).isoformat()
+            r = await client.post(
+                "/api/waitlist",
+                json={"doctorId": slot["doctorId"], "from": day, "to": day},
+                headers=waiter,
+            )
+            r.raise_for_status()
+            sent = time.perf_counter()
+            r = await client.patch(
+                f"/api/appointments/{appointment_id}", json={"status": "cancelled"}, headers=booker
+            )
+            answered = time.perf_counter()
+            r.raise_for_status()
+            arrived = await asyncio.to_thread(sink.wait_for, waiter_email)
+            after_answer.append((arrived - answered) * 1000)
+            after_send.append((arrived - sent) * 1000)
+    print(summary("cancel answered -> offer mail", after_answer))
+    print(summary("cancel sent -> offer mail", after_send))
+
+
+async def cost(base: str, *, rounds: int, waiting: int) -> None:
+    rng = random.Random()
+    booking: list[float] = []
+    cancelling: list[float] = []
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        doctor_ids = [d["id"] for d in (await client.get("/api/doctors")).json()]
+        far = (datetime.now(UTC).date() + timedelta(days=80)).isoformat()
+        for _ in range(waiting):  # entries for a day no round books: nothing is offered
+            _, waiter = await patient(client)
+            r = await client.post(
+                "/api/waitlist",
+                json={"doctorId": rng.choice(doctor_ids), "from": far, "to": far},
+                headers=waiter,
+            )
+            r.raise_for_status()
+        _, booker = await patient(client)
+        for _ in range(rounds):
+            slot = await free_slot(client, rng, doctor_ids)
+            began = time.perf_counter()
+            r = await client.post(
+                "/api/appointments",
+                json={"doctorId": slot["doctorId"], "start": slot["start"]},
+                headers=booker,
+            )
+            booked = time.perf_counter()
+            if r.status_code != 201:
+                continue
+            r = await client.patch(
+                f"/api/appointments/{r.json()['id']}", json={"status": "cancelled"}, headers=booker
+            )
+            cancelled = time.perf_counter()
+            r.raise_for_status()
+            booking.append((booked - began) * 1000)
+            cancelling.append((cancelled - booked) * 1000)
+    print(summary("POST /api/appointments", booking))
+    print(summary("PATCH cancel", cancelling))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("url", nargs="?", default="http://127.0.0.1:8000")
+    parser.add_argument("--sink-port", type=int, default=8025)
+    parser.add_argument("--offers", type=int, default=50)
+    parser.add_argument("--cost", type=int, default=0)
+    parser.add_argument("--waiting", type=int, default=20)
+    args = parser.parse_args()
+    base = args.url.rstrip("/")
+    if args.cost:
+        asyncio.run(cost(base, rounds=args.cost, waiting=args.waiting))
+        return
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=args.sink_port)
+    controller.start()
+    try:
+        asyncio.run(offers(base, sink, rounds=args.offers))
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    main()
