@@ -29,6 +29,7 @@ from careslot.config import Settings
 from careslot.context import Context
 from careslot.dashboard.schemas import HospitalFigures, HospitalStats
 from careslot.db.failures import UNAVAILABLE
+from careslot.db.pool import LEADER_KEEPALIVES
 from careslot.monitoring import metrics
 
 log = logging.getLogger("careslot.dashboard.mv")
@@ -171,6 +172,7 @@ class MvRefresher:
                     "timezone": self.settings.timezone,
                     "lock_timeout": "1000",
                     "statement_timeout": str(max(self.settings.statement_timeout_ms, 300_000)),
+                    **LEADER_KEEPALIVES,
                 },
             )
         return self._conn

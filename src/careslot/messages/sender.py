@@ -32,7 +32,7 @@ import httpx
 
 from careslot.clock import SystemClock
 from careslot.config import Settings
-from careslot.db.pool import _init_connection
+from careslot.db.pool import LEADER_KEEPALIVES, _init_connection
 from careslot.messages import content, webhooks
 from careslot.messages import repository as repo
 from careslot.messages.outbox import NOTIFY_CHANNEL
@@ -261,7 +261,10 @@ class Sender:
             conn = await asyncpg.connect(
                 self.database_url,
                 timeout=10,
-                server_settings={"application_name": f"careslot-outbox-sender {self.node}"},
+                server_settings={
+                    "application_name": f"careslot-outbox-sender {self.node}",
+                    **LEADER_KEEPALIVES,
+                },
             )
             await _init_connection(conn)
             await conn.add_listener(NOTIFY_CHANNEL, self.wake)
