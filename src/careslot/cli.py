@@ -122,8 +122,9 @@ def sender() -> None:
 
     url = _database()
     console.print("careslot outbox sender running")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_alone(url, get_settings()))
+    settings = get_settings()
+    with contextlib.suppress(KeyboardInterrupt):  # its leader lock needs a session: direct
+        asyncio.run(run_alone(settings.database_direct_url or url, settings))
 
 
 @app.command()

@@ -26,22 +26,21 @@ async def healthz() -> Response:
 
 
 _SHIPPED = shipped_migrations()
-_migrated: set[int] = set()  # pools whose database had every migration (never undone)
 
 
 @router.get("/readyz")
-async def readyz(ctx: Ctx) -> Response:
+async def readyz(request: Request, ctx: Ctx) -> Response:
     """200 while this node can serve; 503 (a load balancer takes it out) while the database
     is unreachable or has migrations pending (a node of a newer version started early)."""
     migrations = "ok"
+    state = request.app.state
     try:
         async with asyncio.timeout(1.0), ctx.pool.acquire() as conn:
-            if id(ctx.pool) not in _migrated:
-                pending = await conn.fetchval(PENDING, _SHIPPED)
-                if pending:
+            if not getattr(state, "migrated", False):  # once there, never undone
+                if await conn.fetchval(PENDING, _SHIPPED):
                     migrations = "pending"
                 else:
-                    _migrated.add(id(ctx.pool))
+                    state.migrated = True
             else:
                 await conn.fetchval("select 1")
         database = "ok"
