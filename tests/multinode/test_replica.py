@@ -151,9 +151,12 @@ def test_lagging_reads_use_the_replica_until_it_lags_or_stops(
 
         asyncio.run(_execute(replica.url("careslot"), "select pg_wal_replay_pause()"))
         new = _book(live)
-        # The patient's own list is the primary's: the booking is there at once.
+        # The patient's own list and the slots are the primary's: the booking shows at once.
         with live.client(new.token) as c:
             assert [a["id"] for a in c.get("/api/appointments").json()["items"]] == [new.id]
+            day = new.start[:10]
+            slots = c.get("/api/slots", params={"doctorId": new.doctor, "date": day}).json()
+            assert new.start not in [s["start"] for s in slots["slots"]]
         # The stream is the replica's, which has not replayed it (and lags < 5 s).
         assert _replica_state(live) == "ok"
         assert new.id not in _streamed(live, staff)
@@ -184,6 +187,8 @@ def test_lagging_reads_use_the_replica_until_it_lags_or_stops(
 class Booked:
     id: int
     token: str
+    doctor: int
+    start: str
 
 
 def _book(live: LiveServer) -> Booked:
@@ -210,4 +215,4 @@ def _book(live: LiveServer) -> Booked:
             json={"doctorId": doctor["id"], "start": slots[0]["start"]},
         )
         assert r.status_code == 201, r.text
-        return Booked(r.json()["id"], token)
+        return Booked(r.json()["id"], token, doctor["id"], slots[0]["start"])
