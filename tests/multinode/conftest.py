@@ -8,6 +8,7 @@ the test; elsewhere it skips."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import shutil
@@ -21,7 +22,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -246,3 +249,54 @@ def processes() -> Iterator[list[Process]]:
     yield started
     for proc in reversed(started):
         proc.stop()
+
+
+def start_pgbouncer(primary_url: str, processes: list[Process], *, port: int | None = None) -> str:
+    """Debian's PgBouncer with the shipped deploy/pgbouncer.ini on a free port (or `port`)
+    in front of `primary_url`'s server; its URL (database `postgres`)."""
+    pgbouncer = need("pgbouncer")
+    primary = urlsplit(primary_url)
+    run = server_dir("pgbouncer")
+    user = primary.username or "postgres"
+    (run / "users.txt").write_text(f'"{user}" ""\n')
+    port = port or free_port()
+    config = run / "pgbouncer.ini"
+    config.write_text(
+        fill(
+            DEPLOY / "pgbouncer.ini",
+            # The embedded server's URL names its socket directory in ?host=.
+            PRIMARY_HOST=primary.hostname or parse_qs(primary.query)["host"][0],
+            PRIMARY_PORT=primary.port or 5432,
+            LISTEN_ADDR="127.0.0.1",
+            LISTEN_PORT=port,
+            AUTH_TYPE="trust",
+            AUTH_FILE=run / "users.txt",
+            RUN_DIR=run,
+            STATS_USERS=user,
+        )
+    )
+    command = [pgbouncer, str(config)]
+    if system_user():
+        command += ["-u", str(system_user())]  # PgBouncer refuses to run as root
+    proc = Process.start(command)
+    processes.append(proc)
+    url = f"postgresql://{user}@127.0.0.1:{port}/postgres"
+
+    def accepting() -> bool:
+        assert proc.alive(), proc.output() + (run / "pgbouncer.log").read_text()
+        try:
+            asyncio.run(fetchval(url, "select 1"))
+        except (OSError, asyncpg.PostgresError):
+            return False
+        return True
+
+    eventually(accepting, timeout=20, every=0.1)
+    return url
+
+
+async def fetchval(url: str, sql: str) -> object:
+    conn = await asyncpg.connect(url, statement_cache_size=0)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()

@@ -11,9 +11,8 @@ import asyncio
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-import asyncpg
 import httpx
 import orjson
 import pytest
@@ -21,70 +20,11 @@ import pytest
 from careslot.config import Settings
 from careslot.seeding.demo import PASSWORD as DEMO_PASSWORD
 from tests.api.helpers import PASSWORD
-from tests.conftest import LiveServer, free_port, serving, with_database
+from tests.conftest import LiveServer, serving, with_database
 from tests.messages.conftest import MailSink
-from tests.multinode.conftest import (
-    DEPLOY,
-    Process,
-    eventually,
-    fill,
-    need,
-    postgres_bin,
-    server_dir,
-    system_user,
-)
+from tests.multinode.conftest import Process, eventually, fetchval, postgres_bin, start_pgbouncer
 
 pytestmark = pytest.mark.slow
-
-
-def start_pgbouncer(primary_url: str, processes: list[Process]) -> str:
-    """PgBouncer on a free port in front of `primary_url`'s server; its base URL."""
-    pgbouncer = need("pgbouncer")
-    primary = urlsplit(primary_url)
-    run = server_dir("pgbouncer")
-    user = primary.username or "postgres"
-    (run / "users.txt").write_text(f'"{user}" ""\n')
-    port = free_port()
-    config = run / "pgbouncer.ini"
-    config.write_text(
-        fill(
-            DEPLOY / "pgbouncer.ini",
-            # The embedded server's URL names its socket directory in ?host=.
-            PRIMARY_HOST=primary.hostname or parse_qs(primary.query)["host"][0],
-            PRIMARY_PORT=primary.port or 5432,
-            LISTEN_ADDR="127.0.0.1",
-            LISTEN_PORT=port,
-            AUTH_TYPE="trust",
-            AUTH_FILE=run / "users.txt",
-            RUN_DIR=run,
-            STATS_USERS=user,
-        )
-    )
-    command = [pgbouncer, str(config)]
-    if system_user():
-        command += ["-u", str(system_user())]  # PgBouncer refuses to run as root
-    proc = Process.start(command)
-    processes.append(proc)
-    url = f"postgresql://{user}@127.0.0.1:{port}/postgres"
-
-    def accepting() -> bool:
-        assert proc.alive(), proc.output() + (run / "pgbouncer.log").read_text()
-        try:
-            asyncio.run(_fetchval(url, "select 1"))
-        except (OSError, asyncpg.PostgresError):
-            return False
-        return True
-
-    eventually(accepting, timeout=20, every=0.1)
-    return url
-
-
-async def _fetchval(url: str, sql: str) -> object:
-    conn = await asyncpg.connect(url, statement_cache_size=0)
-    try:
-        return await conn.fetchval(sql)
-    finally:
-        await conn.close()
 
 
 def _transactions(bouncer_url: str, database: str) -> int:
@@ -119,7 +59,7 @@ def test_careslot_behind_pgbouncer_in_transaction_mode(
     name = urlsplit(database_url).path.lstrip("/")
     bouncer = with_database(start_pgbouncer(database_url, processes), name)
     # Every pooled connection gets careslot's timeouts from connect_query.
-    assert asyncio.run(_fetchval(bouncer, "show statement_timeout")) == "10s"
+    assert asyncio.run(fetchval(bouncer, "show statement_timeout")) == "10s"
     settings = Settings(
         database_url=bouncer,
         database_direct_url=database_url,
