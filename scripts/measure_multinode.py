@@ -13,6 +13,9 @@ bench's Redis database 15.
             --connections, for --duration seconds, cache on, against
               1x2: `careslot serve --workers 2`, wrk straight to it;
               2x1: two `careslot serve --workers 1` behind `haproxy -f deploy/haproxy.cfg`;
+              2x1-pgbouncer (--pgbouncer): the same, requests through PgBouncer
+                (deploy/pgbouncer.ini, transaction mode, statement cache 0), listeners and
+                leaders direct;
             alternated for --rounds rounds; each run starts fresh servers and cancels the
             bookings of the run before. Requests/s and p99 (per route group, and the
             request-weighted p99 of the read groups, as `careslot bench` reports them), and
@@ -33,13 +36,16 @@ import os
 import shutil
 import signal
 import statistics
+import string
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -96,6 +102,48 @@ def haproxy(nodes: list[str], log: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@contextmanager
+def pgbouncer(primary_url: str, out: Path) -> Iterator[str]:
+    """deploy/pgbouncer.ini (transaction mode, trust) in front of `primary_url`'s server;
+    the URL of the same database through it."""
+    exe = shutil.which("pgbouncer", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+    if exe is None:
+        raise SystemExit("pgbouncer is not installed (apt-get install pgbouncer)")
+    primary = urlsplit(primary_url)
+    user = primary.username or "postgres"
+    run = Path(tempfile.mkdtemp(prefix="careslot-pgbouncer-"))
+    run_as = ["-u", "postgres"] if os.geteuid() == 0 else []  # it refuses to run as root
+    if run_as:
+        shutil.chown(run, "postgres", "postgres")
+    (run / "users.txt").write_text(f'"{user}" ""\n')
+    port = free_port()
+    (run / "pgbouncer.ini").write_text(
+        string.Template((ROOT / "deploy" / "pgbouncer.ini").read_text()).substitute(
+            PRIMARY_HOST=primary.hostname,
+            PRIMARY_PORT=primary.port or 5432,
+            LISTEN_ADDR="127.0.0.1",
+            LISTEN_PORT=port,
+            AUTH_TYPE="trust",
+            AUTH_FILE=run / "users.txt",
+            RUN_DIR=run,
+            STATS_USERS=user,
+        )
+    )
+    with (out / "pgbouncer.out").open("ab") as log:
+        proc = subprocess.Popen(
+            [exe, str(run / "pgbouncer.ini"), *run_as], stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        time.sleep(1.0)
+        if proc.poll() is not None:
+            raise RuntimeError(f"pgbouncer exited; see {run}/pgbouncer.log")
+        yield urlunsplit(primary._replace(netloc=f"{user}@127.0.0.1:{port}"))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(run, ignore_errors=True)
 
 
 async def _connections(url: str) -> dict[str, int]:
@@ -155,14 +203,21 @@ def mixed_run(
             )
             servers, url = [one], one.base_url
         else:
+            node_url, node_env = db.url, dict(env)
+            if topology == "2x1-pgbouncer":  # requests through PgBouncer, listeners direct
+                node_url = stack.enter_context(pgbouncer(db.url, out))
+                node_env |= {
+                    "DATABASE_DIRECT_URL": db.url,
+                    "CARESLOT_STATEMENT_CACHE_SIZE": "0",
+                }
             servers = [
                 stack.enter_context(
                     CareslotServer(
-                        database_url=db.url,
+                        database_url=node_url,
                         cache="on",
                         workers=1,
-                        log_path=out / f"serve-2x1-{i}.log",
-                        extra_env={**env, "CARESLOT_NODE_NAME": f"node{i}"},
+                        log_path=out / f"serve-{topology}-{i}.log",
+                        extra_env={**node_env, "CARESLOT_NODE_NAME": f"node{i}"},
                     )
                 )
                 for i in (1, 2)
@@ -293,6 +348,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--failovers", type=int, default=5)
+    parser.add_argument(
+        "--pgbouncer", action="store_true", help="also 2x1 with requests through PgBouncer"
+    )
     parser.add_argument("--out", type=Path, default=Path("multinode-out"))
     parser.add_argument(
         "--database", default=None, help="database name (default: the bench's for the size)"
@@ -308,9 +366,10 @@ def main() -> None:
         name=args.database,
     )
     state: dict[str, Any] = {}
-    runs: dict[str, list[dict[str, Any]]] = {"1x2": [], "2x1": []}
+    topologies = ["1x2", "2x1"] + (["2x1-pgbouncer"] if args.pgbouncer else [])
+    runs: dict[str, list[dict[str, Any]]] = {t: [] for t in topologies}
     for round_ in range(args.rounds):
-        for topology in ("1x2", "2x1"):
+        for topology in topologies:
             result = mixed_run(topology, db=db, args=args, state=state, out=args.out)
             runs[topology].append(result)
             console.print(f"round {round_ + 1} {topology}: {json.dumps(result)}")
