@@ -16,6 +16,7 @@ from careslot.clock import Clock, SystemClock
 from careslot.config import Settings
 from careslot.db.replica import LaggingReads
 from careslot.events import ChangeBus
+from careslot.scheduling.catalog import BookingCatalog
 
 
 @dataclass
@@ -27,6 +28,8 @@ class Context:
     changes: ChangeBus = field(default_factory=ChangeBus)
     cache: Cache = field(default_factory=Cache.disabled)
     reads: LaggingReads | None = None  # the replica router; None: everything on the primary
+    # The schedules bookings are checked against before the database confirms them.
+    catalog: BookingCatalog = field(default_factory=BookingCatalog)
 
     @cached_property
     def lagging_reads(self) -> LaggingReads:

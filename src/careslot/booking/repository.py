@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import asyncpg
 from pydantic import TypeAdapter
 
 from careslot.booking.schemas import Appointment
 from careslot.db import Conn
-from careslot.errors import Conflict, SlotTaken
+from careslot.errors import (
+    BookingLimit,
+    CareslotError,
+    Conflict,
+    IdempotencyKeyReused,
+    InvalidSlot,
+    NotFound,
+    SlotTaken,
+)
 
 # The one place where rows become Appointments: column names are the model's field names.
 SELECT = """select a.id, a.client_id, u.name as client_name, a.doctor_id, d.name as doctor_name,
@@ -52,57 +61,70 @@ async def lock(conn: Conn, appointment_id: int) -> asyncpg.Record | None:
     )
 
 
-async def lock_patient(conn: Conn, client_id: int) -> str | None:
-    role: str | None = await conn.fetchval(
-        # NO KEY UPDATE: serialises one patient's bookings (the booking-limit check) without
-        # conflicting with the KEY SHARE locks that foreign keys to users take, which would
-        # deadlock two concurrent bookings of one patient.
-        "select role from users where id = $1 and is_active for no key update",
-        client_id,
-    )
-    return role
+class StaleCatalog(Exception):
+    """The schedules a booking was checked against changed since they were read."""
 
 
-async def live_future_count(conn: Conn, client_id: int, now: datetime) -> int:
-    count: int = await conn.fetchval(
-        """select count(*) from appointments where client_id = $1 and starts_at > $2
-           and status in ('scheduled', 'confirmed', 'checked_in')""",
-        client_id,
-        now,
-    )
-    return count
+# book_appointment's refusals (raised with the problem code as the message) -> our errors.
+_REFUSALS: dict[str, CareslotError] = {
+    "idempotency_key_reused": IdempotencyKeyReused(
+        "this Idempotency-Key was used for another request"
+    ),
+    "no_patient": NotFound("no such patient"),
+    "doctor_away": InvalidSlot("the doctor is away at that time"),
+}
 
 
-async def insert(
-    conn: Conn,
-    *,
-    client_id: int,
-    doctor_id: int,
-    department_id: int,
-    start: datetime,
-    end: datetime,
-    reason: str,
-    created_by: int,
-    type_id: int | None = None,
-    buffer_before: int = 0,
-    buffer_after: int = 0,
-) -> int:
+@dataclass(frozen=True, slots=True)
+class NewBooking:
+    """What book_appointment is asked to write (the slot already fits the schedule of
+    `catalog`, the catalogue version it was checked against)."""
+
+    actor_id: int
+    client_id: int
+    doctor_id: int
+    department_id: int
+    start: datetime
+    end: datetime
+    before: int
+    after: int
+    type_id: int | None
+    reason: str
+    summary: str
+    key: str | None
+    request_hash: bytes
+    limit: int
+    now: datetime
+    reminders: tuple[timedelta, ...]
+    catalog: int
+
+
+async def book(conn: Conn, booking: NewBooking, *, lock: int) -> tuple[bytes, int | None]:
+    """Book in one statement (migration 0009): the answer's JSON and the new appointment's
+    id, or None when the answer is an idempotent replay of an earlier one."""
+    b = booking
     try:
-        new_id: int = await conn.fetchval(
-            """insert into appointments
-                 (client_id, doctor_id, department_id, starts_at, ends_at, reason, created_by,
-                  type_id, buffer_before_minutes, buffer_after_minutes)
-               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id""",
-            client_id,
-            doctor_id,
-            department_id,
-            start,
-            end,
-            reason,
-            created_by,
-            type_id,
-            buffer_before,
-            buffer_after,
+        row = await conn.fetchrow(
+            "select body, appointment_id from book_appointment("
+            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+            b.actor_id,
+            b.client_id,
+            b.doctor_id,
+            b.department_id,
+            b.start,
+            b.end,
+            b.before,
+            b.after,
+            b.type_id,
+            b.reason,
+            b.summary,
+            b.key,
+            b.request_hash,
+            b.limit,
+            b.now,
+            list(b.reminders),
+            b.catalog,
+            lock,
         )
     except asyncpg.ExclusionViolationError as exc:
         raise _overlap_error(exc) from exc
@@ -110,7 +132,28 @@ async def insert(
         # Two inserts meeting in the exclusion check wait for each other (PostgreSQL's
         # exclusion constraints do not avoid it); the other one stands: the slot is taken.
         raise SlotTaken("that slot has just been taken; pick another") from exc
-    return new_id
+    except asyncpg.RaiseError as exc:
+        if exc.message == "stale_catalog":
+            raise StaleCatalog from exc
+        if exc.message == "booking_limit":
+            raise BookingLimit(f"at most {b.limit} upcoming appointments at a time") from exc
+        refusal = _REFUSALS.get(exc.message)
+        if refusal is None:
+            raise
+        raise type(refusal)(str(refusal)) from exc
+    assert row is not None
+    return bytes(row["body"]), row["appointment_id"]
+
+
+async def stored_answer(conn: Conn, *, user_id: int, key: str) -> asyncpg.Record | None:
+    """The answer an earlier use of this Idempotency-Key stored, if any."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "select request_hash, response from idempotency_keys "
+        "where user_id = $1 and key = $2 and status_code <> 0",
+        user_id,
+        key,
+    )
+    return row
 
 
 async def set_status(conn: Conn, appointment_id: int, status: str) -> None:
@@ -151,44 +194,6 @@ async def add_activity(
         appointment_id,
         kind,
         summary,
-    )
-
-
-async def claim_idempotency_key(
-    conn: Conn, *, user_id: int, key: str, request_hash: bytes
-) -> asyncpg.Record | None:
-    """Claim the key for this transaction, or return the answer stored by the first use.
-
-    A concurrent first use holds the row until it commits, so a retry waits and then
-    sees its answer instead of booking twice."""
-    claimed = await conn.fetchval(
-        """insert into idempotency_keys (user_id, key, request_hash, status_code, response)
-           values ($1, $2, $3, 0, '') on conflict do nothing returning 1""",
-        user_id,
-        key,
-        request_hash,
-    )
-    if claimed:
-        return None
-    row: asyncpg.Record | None = await conn.fetchrow(
-        "select request_hash, status_code, response from idempotency_keys "
-        "where user_id = $1 and key = $2",
-        user_id,
-        key,
-    )
-    return row
-
-
-async def store_idempotent_answer(
-    conn: Conn, *, user_id: int, key: str, status_code: int, response: bytes
-) -> None:
-    await conn.execute(
-        "update idempotency_keys set status_code = $3, response = $4 "
-        "where user_id = $1 and key = $2",
-        user_id,
-        key,
-        status_code,
-        response,
     )
 
 

@@ -10,7 +10,7 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime
 
-from careslot import access, clock, jsonutil
+from careslot import access, clock
 from careslot.access import Scope
 from careslot.accounts.models import User
 from careslot.audit.log import record_change
@@ -21,7 +21,8 @@ from careslot.booking.schemas import Appointment, AppointmentPage, Calendar, Sta
 from careslot.context import Context
 from careslot.db import Conn
 from careslot.errors import (
-    BookingLimit,
+    CareslotError,
+    Conflict,
     Forbidden,
     IdempotencyKeyReused,
     NotFound,
@@ -30,10 +31,12 @@ from careslot.errors import (
 from careslot.events import Change
 from careslot.messages import outbox
 from careslot.scheduling import types
-from careslot.scheduling.admin_repository import lock_appointments_doctor
-from careslot.scheduling.service import check_slot
+from careslot.scheduling.admin_repository import SCHEDULE_LOCK, lock_appointments_doctor
+from careslot.scheduling.service import check_slot, slot_at
 from careslot.scheduling.slots import Shape, days_touched
-from careslot.waitlist.repository import release_expired_holds
+
+# How often a booking re-reads the schedules when they changed under it.
+CATALOG_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +45,7 @@ class Booked:
     replayed: bool
 
 
-async def _booking_client(conn: Conn, actor: User, client_id: int | None) -> int:
+def _booking_client(actor: User, client_id: int | None) -> int:
     if actor.is_patient:
         if client_id is not None and client_id != actor.id:
             raise Forbidden("patients book for themselves only")
@@ -51,9 +54,61 @@ async def _booking_client(conn: Conn, actor: User, client_id: int | None) -> int
         raise Forbidden("only patients and staff book appointments")
     if client_id is None:
         raise ValidationFailed("clientId is required when staff book")
-    if await repo.lock_patient(conn, client_id) != "patient":
-        raise NotFound("no such patient")
-    return client_id
+    return client_id  # book_appointment checks it is an active patient
+
+
+async def _new_booking(
+    ctx: Context,
+    conn: Conn,
+    *,
+    actor: User,
+    patient_id: int,
+    doctor_id: int,
+    start: datetime,
+    reason: str,
+    type_id: int | None,
+    idempotency_key: str | None,
+    request_hash: bytes,
+    now: datetime,
+) -> tuple[repo.NewBooking, tuple[datetime, datetime]]:
+    """The booking to ask the database for, checked against the schedules in process
+    memory (book_appointment checks they are still current), and the time it blocks."""
+    catalog = ctx.catalog
+    version, doctor = await catalog.doctor(conn, doctor_id)
+    if doctor is None:
+        raise NotFound("no such doctor")
+    kind = None
+    if type_id is not None:
+        kind = types.check_bookable(await catalog.appointment_type(conn, type_id), actor=actor)
+    shape = kind.shape if kind else Shape(doctor.slot_minutes)
+    slot = slot_at(
+        ctx,
+        doctor,
+        start=start,
+        now=now,
+        shape=shape,
+        department_id=kind.department_id if kind else None,
+    )
+    booking = repo.NewBooking(
+        actor_id=actor.id,
+        client_id=patient_id,
+        doctor_id=doctor_id,
+        department_id=doctor.department_id,
+        start=slot.start,
+        end=slot.end,
+        before=shape.before,
+        after=shape.after,
+        type_id=kind.id if kind else None,
+        reason=reason,
+        summary=f"Booked with {doctor.name}",
+        key=idempotency_key,
+        request_hash=request_hash,
+        limit=ctx.settings.max_future_appointments,
+        now=now,
+        reminders=tuple(ctx.settings.reminder_offsets),
+        catalog=version,
+    )
+    return booking, shape.blocked(slot)
 
 
 async def book(
@@ -68,85 +123,60 @@ async def book(
     request_hash: bytes = b"",
     type_id: int | None = None,
 ) -> Booked:
+    """Book in one round trip: the slot is checked here against the schedules in memory,
+    everything else (and whether those schedules are current) in book_appointment."""
+    patient_id = _booking_client(actor, client_id)
     now = ctx.clock.now()
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        if idempotency_key:
-            stored = await repo.claim_idempotency_key(
-                conn, user_id=actor.id, key=idempotency_key, request_hash=request_hash
-            )
-            if stored is not None:
-                if bytes(stored["request_hash"]) != request_hash:
-                    raise IdempotencyKeyReused("this Idempotency-Key was used for another request")
-                return Booked(bytes(stored["response"]), replayed=True)
-        patient_id = await _booking_client(conn, actor, client_id)
-        if actor.is_patient:
-            await repo.lock_patient(conn, patient_id)  # serialises the booking limit check
-        kind = await types.for_booking(conn, actor=actor, type_id=type_id) if type_id else None
-        doctor, slot = await check_slot(
-            ctx,
-            conn,
-            doctor_id=doctor_id,
-            start=start,
-            now=now,
-            shape=kind.shape if kind else None,
-            department_id=kind.department_id if kind else None,
-        )
-        limit = ctx.settings.max_future_appointments
-        if await repo.live_future_count(conn, patient_id, now) >= limit:
-            raise BookingLimit(f"at most {limit} upcoming appointments at a time")
-        if ctx.settings.waitlist_enabled:  # expired holds, and the patient's own, are free
-            await release_expired_holds(
-                conn,
-                doctor_id=doctor_id,
-                client_id=patient_id,
-                blocked=(kind.shape if kind else Shape(0)).blocked(slot),
-                slot=(slot.start, slot.end),
-                now=now,
-            )
-        appointment_id = await repo.insert(
-            conn,
-            client_id=patient_id,
-            doctor_id=doctor_id,
-            department_id=doctor.department_id,
-            start=slot.start,
-            end=slot.end,
-            reason=reason,
-            created_by=actor.id,
-            type_id=kind.id if kind else None,
-            buffer_before=kind.buffer_before_minutes if kind else 0,
-            buffer_after=kind.buffer_after_minutes if kind else 0,
-        )
-        await repo.add_activity(
-            conn,
-            actor_id=actor.id,
-            client_id=patient_id,
-            appointment_id=appointment_id,
-            kind="booked",
-            summary=f"Booked with {doctor.name}",
-        )
-        await outbox.appointment_changed(conn, ctx, appointment_id=appointment_id, kind="booked")
-        await record_change(
-            conn,
-            actor_id=actor.id,
-            subject_id=patient_id,
-            action="create",
-            entity="appointment",
-            entity_id=appointment_id,
-        )
-        appointment = await repo.get(conn, appointment_id)
-        body = jsonutil.dumps(appointment)
-        if idempotency_key:
-            await repo.store_idempotent_answer(
-                conn, user_id=actor.id, key=idempotency_key, status_code=201, response=body
-            )
+    async with ctx.pool.acquire() as conn:
+        for attempt in range(CATALOG_ATTEMPTS):
+            try:
+                booking, blocked = await _new_booking(
+                    ctx,
+                    conn,
+                    actor=actor,
+                    patient_id=patient_id,
+                    doctor_id=doctor_id,
+                    start=start,
+                    reason=reason,
+                    type_id=type_id,
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash,
+                    now=now,
+                )
+            except CareslotError:
+                last = attempt + 1 == CATALOG_ATTEMPTS
+                if not last and await ctx.catalog.is_stale(conn):  # the copy's refusal only
+                    ctx.catalog.forget()
+                    continue
+                # A retry of a booking that succeeded gets its answer, even once the slot
+                # no longer passes these checks (the time has come too close, say).
+                if idempotency_key:
+                    stored = await repo.stored_answer(conn, user_id=actor.id, key=idempotency_key)
+                    if stored is not None:
+                        if bytes(stored["request_hash"]) != request_hash:
+                            raise IdempotencyKeyReused(
+                                "this Idempotency-Key was used for another request"
+                            ) from None
+                        return Booked(bytes(stored["response"]), replayed=True)
+                raise
+            try:
+                body, appointment_id = await repo.book(conn, booking, lock=SCHEDULE_LOCK)
+            except repo.StaleCatalog:
+                ctx.catalog.forget()  # hours, doctors or types changed: read them again
+                if attempt + 1 == CATALOG_ATTEMPTS:
+                    raise Conflict("the schedule is being changed; try again") from None
+                continue
+            break
+    if appointment_id is None:
+        return Booked(body, replayed=True)
     await ctx.changes.publish(
         Change(
             "booked",
             (patient_id,),
             (doctor_id,),
             appointment_id,
-            days_touched(*(kind.shape if kind else Shape(0)).blocked(slot), ctx.zone),
-            (doctor.department_id,),
+            days_touched(*blocked, ctx.zone),
+            (booking.department_id,),
         )
     )
     return Booked(body, replayed=False)

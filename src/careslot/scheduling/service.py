@@ -146,26 +146,19 @@ def _offering(
     return out
 
 
-async def check_slot(
+def slot_at(
     ctx: Context,
-    conn: Conn,
+    schedule: DoctorHours,
     *,
-    doctor_id: int,
     start: datetime,
     now: datetime,
     shape: Shape | None = None,
     department_id: int | None = None,
-) -> tuple[DoctorHours, Slot]:
-    """The doctor's schedule and the slot of `shape` (default: the doctor's plain slot)
-    that begins at `start`, or InvalidSlot. Whether the slot is free is the database's call
-    (the exclusion constraint), not this function's. Runs on the caller's connection, inside
-    the booking's transaction, and takes the doctor's schedule lock (shared) first, so a
-    concurrent time off or closure either sees this booking or is seen by it.
-    `department_id`: the department a typed booking's type belongs to."""
-    await admin_repo.lock_for_booking(conn, doctor_id)
-    schedule = (await repo.schedules(conn, [doctor_id])).get(doctor_id)
-    if schedule is None:
-        raise NotFound("no such doctor")
+) -> Slot:
+    """The slot of `shape` (default: the doctor's plain slot) that begins at `start` in the
+    doctor's weekly hours and the booking window, or InvalidSlot. Time off, closures and
+    other appointments are the database's to check. `department_id`: the department a typed
+    booking's type belongs to."""
     if department_id is not None and department_id != schedule.department_id:
         raise TypeNotOffered("that doctor's department does not offer this type")
     shape = shape or Shape(schedule.slot_minutes)
@@ -183,7 +176,29 @@ async def check_slot(
     match = next((s for s in day_grid if s.start == start), None)
     if match is None:
         raise InvalidSlot("the doctor has no slot starting at that time")
-    blocked_from, blocked_to = shape.blocked(match)
+    return match
+
+
+async def check_slot(
+    ctx: Context,
+    conn: Conn,
+    *,
+    doctor_id: int,
+    start: datetime,
+    now: datetime,
+    shape: Shape | None = None,
+) -> tuple[DoctorHours, Slot]:
+    """The doctor's schedule and the slot of `shape` that begins at `start`, or InvalidSlot.
+    Whether the slot is free is the database's call (the exclusion constraint), not this
+    function's. Runs on the caller's connection, inside its transaction, and takes the
+    doctor's schedule lock (shared) first, so a concurrent time off or closure either sees
+    this change or is seen by it. (A new booking does all of this in book_appointment.)"""
+    await admin_repo.lock_for_booking(conn, doctor_id)
+    schedule = (await repo.schedules(conn, [doctor_id])).get(doctor_id)
+    if schedule is None:
+        raise NotFound("no such doctor")
+    match = slot_at(ctx, schedule, start=start, now=now, shape=shape)
+    blocked_from, blocked_to = (shape or Shape(schedule.slot_minutes)).blocked(match)
     away = BusyTimes(await repo.blocked_intervals(conn, doctor_id, blocked_from, blocked_to))
     if away.overlaps(blocked_from, blocked_to):
         raise InvalidSlot("the doctor is away at that time")

@@ -165,9 +165,11 @@ async def for_slots(conn: Conn, type_id: int) -> AppointmentType:
     return found
 
 
-async def for_booking(conn: Conn, *, actor: User, type_id: int) -> AppointmentType:
-    """An active type this caller may book: staff any, patients only patient-bookable."""
-    found = await for_slots(conn, type_id)
+def check_bookable(found: AppointmentType | None, *, actor: User) -> AppointmentType:
+    """`found` if it is an active type this caller may book: staff any, patients only
+    patient-bookable ones; else 422 unknown_reference or 403."""
+    if found is None or not found.active:
+        raise UnknownReference("no such appointment type")
     if not found.patient_bookable and actor.is_patient:
         raise TypeNotBookable("this appointment type is booked by staff only")
     return found
