@@ -34,6 +34,9 @@ class Population:
     departments: list[int]
     days: list[str]
     slots: list[tuple[int, str]]  # free (doctorId, start) pairs
+    # The booking phase's own slots, per cache mode: [patient index (1-based), doctorId,
+    # start], on doctors no other phase books, no two overlapping for one patient.
+    plans: dict[str, list[list[Any]]]
     today: dt.date
     source: str  # "bulk seeder" | "demo hospital"
     notes: list[str] = field(default_factory=list)
@@ -106,29 +109,58 @@ async def _login_all(base_url: str, logins: list[tuple[str, str]]) -> list[str |
 
 async def _free_slots(
     base_url: str, doctors: list[dict[str, Any]], first: dt.date, last: dt.date
-) -> list[tuple[int, str]]:
+) -> list[tuple[int, str, str]]:
+    """(doctorId, start, end) of every free slot, asked a month at a time."""
     gate = asyncio.Semaphore(8)
+    months = []
+    while first <= last:
+        months.append((first, min(last, first + dt.timedelta(days=30))))
+        first += dt.timedelta(days=31)
     async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
 
-        async def fetch(doctor_id: int) -> list[tuple[int, str]]:
+        async def fetch(doctor_id: int, start: dt.date, end: dt.date) -> list[tuple[int, str, str]]:
             async with gate:
                 answer = await client.get(
                     "/api/slots",
                     params={
                         "doctorId": doctor_id,
-                        "from": first.isoformat(),
-                        "to": last.isoformat(),
+                        "from": start.isoformat(),
+                        "to": end.isoformat(),
                     },
                 )
             answer.raise_for_status()
-            return [(doctor_id, s["start"]) for s in answer.json()["slots"]]
+            return [(doctor_id, s["start"], s["end"]) for s in answer.json()["slots"]]
 
-        found = await asyncio.gather(*(fetch(d["id"]) for d in doctors))
+        found = await asyncio.gather(*(fetch(d["id"], a, b) for d in doctors for a, b in months))
     return [slot for slots in found for slot in slots]
 
 
+def booking_plan(slots: list[tuple[int, str, str]], patients: int) -> list[list[Any]]:
+    """Hand the slots to patients in turn, in time order, skipping a patient whose last slot
+    is not over yet (a patient cannot be in two places): every booking can succeed."""
+    plan: list[list[Any]] = []
+    busy_until = [""] * patients
+    turn = 0
+    for doctor_id, start, end in sorted(slots, key=lambda s: (s[1], s[0])):
+        for _ in range(patients):
+            turn = turn % patients + 1
+            if busy_until[turn - 1] <= start:  # ISO instants in UTC compare as text
+                busy_until[turn - 1] = end
+                plan.append([turn, doctor_id, start])
+                break
+    random.Random(17).shuffle(plan)  # spread the load over doctors and days
+    return plan
+
+
 def gather(
-    *, base_url: str, database_url: str, patients: int, doctors_for_slots: int, zone: dt.tzinfo
+    *,
+    base_url: str,
+    database_url: str,
+    patients: int,
+    doctors_for_slots: int,
+    doctors_per_plan: int = 0,
+    plans: tuple[str, ...] = (),
+    zone: dt.tzinfo,
 ) -> Population:
     """Log in the bench's patients and staff over HTTP; collect free slots to book."""
     pattern, password, source = _patient_password()
@@ -156,7 +188,18 @@ def gather(
     # Slots from the day after tomorrow: clear of the minimum notice for the whole run.
     first, last = today + dt.timedelta(days=2), today + dt.timedelta(days=15)
     ranked = _rank(catalog["doctors"], seed=7)
-    slots = asyncio.run(_free_slots(base_url, ranked[:doctors_for_slots], first, last))
+    slots = [
+        (d, start)
+        for d, start, _ in asyncio.run(
+            _free_slots(base_url, ranked[:doctors_for_slots], first, last)
+        )
+    ]
+    # The booking phase: doctors of its own, the rest of the 90-day horizon, one set per mode.
+    booking_plans = {}
+    for i, name in enumerate(plans):
+        own = ranked[doctors_for_slots + i * doctors_per_plan :][:doctors_per_plan]
+        found = asyncio.run(_free_slots(base_url, own, first, today + dt.timedelta(days=88)))
+        booking_plans[name] = booking_plan(found, len(logged))
     notes = [f"{len(logged)} patients logged in ({source}); Zipf s={ZIPF_EXPONENT}"]
     return Population(
         patients=logged,
@@ -165,6 +208,7 @@ def gather(
         departments=catalog["departments"],
         days=[(today + dt.timedelta(days=i)).isoformat() for i in range(7)],
         slots=slots,
+        plans=booking_plans,
         today=today,
         source=source,
         notes=notes,
@@ -214,6 +258,7 @@ def write_lua_data(
         "zipf_doctors": zipf_draws(len(population.doctors), seed=13),
         "book_slots": [list(s) for s in book_slots],
         "all_slots": [list(s) for s in population.slots],
+        "plans": population.plans,
     }
     path.write_text(
         "local D = " + to_lua(data) + "\n"

@@ -199,6 +199,8 @@ def markdown(result: dict[str, Any], s: dict[str, Any]) -> str:
         f"{_book(a['bookings_mixed'])} | |",
         f"| Bookings/s, booking burst | {_book(b['bookings_burst'])} | "
         f"{_book(a['bookings_burst'])} | |",
+        f"| Bookings alone, 16 patients on distinct slots: per s (p50 / p99) | "
+        f"{_book16(b['bookings_16'])} | {_book16(a['bookings_16'])} | |",
         f"| Double bookings after both runs (check query) | "
         f"{result['double_bookings']['total']} | | |",
         f"| Write-to-visible (all workers, slot list and dashboard), p50 / max | {_vis(b)} | "
@@ -335,6 +337,12 @@ def _book(b: dict[str, Any]) -> str:
     conflicts = sum(b["conflicts_409"].values())
     errors = int(b["server_errors_5xx"])
     return f"{b['booked_per_s']:.0f} ({int(conflicts)} {TIMES} 409, {errors} {TIMES} 5xx)"
+
+
+def _book16(b: dict[str, Any]) -> str:
+    if not b:
+        return "n/a"
+    return f"{_book(b)} ({ms(b['p50'])} / {ms(b['p99'])})"
 
 
 def _vis(mode: dict[str, Any]) -> str:

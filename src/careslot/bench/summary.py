@@ -83,8 +83,8 @@ def queries_per_request(mode: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def bookings(run: dict[str, Any]) -> dict[str, Any]:
-    group = run["groups"].get("writes")
+def bookings(run: dict[str, Any] | None, name: str = "writes") -> dict[str, Any]:
+    group = run["groups"].get(name) if run else None
     if not group:
         return {}
     c = group.get("counts", {})
@@ -100,6 +100,9 @@ def bookings(run: dict[str, Any]) -> dict[str, Any]:
         "conflicts_409": conflicts,
         "server_errors_5xx": errors,
         "requests_per_s": group["rps"],
+        "p50": pct(group, "50"),
+        "p99": pct(group, "99"),
+        "plan_exhausted": c.get("plan_exhausted", 0.0),
     }
 
 
@@ -160,6 +163,7 @@ def mode_summary(mode: dict[str, Any]) -> dict[str, Any]:
         "queries_per_request": queries_per_request(mode),
         "bookings_mixed": bookings(mixed),
         "bookings_burst": bookings(mode["booking_burst"]),
+        "bookings_16": bookings(mode.get("booking"), "booking"),
         "floor": {"rps": floor["rps"], "p50": pct(floor, "50"), "p99": pct(floor, "99")},
         "dashboard_alone": {
             "rps": saturated["rps"],
@@ -216,7 +220,6 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         ),
     }
     visible = after["write_to_visible"]
-    burst = after["bookings_burst"]
     goals = [
         (
             f"Warm dashboard ≤ 1.5{TIMES} the /healthz floor (p50, alone at saturation)",
@@ -240,7 +243,20 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
             "≤",
             "ms",
         ),
-        ("≥ 500 bookings/s (booking burst, cache on)", burst.get("booked_per_s"), 500.0, "≥", "/s"),
+        (
+            "≥ 500 bookings/s, 16 patients on distinct slots (cache on)",
+            after["bookings_16"].get("booked_per_s"),
+            500.0,
+            "≥",
+            "/s",
+        ),
+        (
+            "Booking p99 ≤ 25 ms, 16 patients on distinct slots (cache on)",
+            after["bookings_16"].get("p99"),
+            25.0,
+            "≤",
+            "ms",
+        ),
         ("0 double bookings", result["double_bookings"]["total"], 0, "=", ""),
         (
             "Hit rate ≥ 99% on the Zipf mix (reads, Server-Timing)",

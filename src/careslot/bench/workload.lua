@@ -10,6 +10,7 @@
 
 local GROUP = os.getenv("CARESLOT_BENCH_GROUP") or "floor"
 local DELAY_MS = tonumber(os.getenv("CARESLOT_BENCH_DELAY_MS") or "0")
+local PLAN = os.getenv("CARESLOT_BENCH_PLAN") or ""
 local DATA = dofile(os.getenv("CARESLOT_BENCH_DATA"))
 
 local threads = {}
@@ -124,6 +125,25 @@ builders.writes = function()
                     DATA.reason .. '"}')
 end
 
+-- The booking phase: a fixed number of connections (patients) book the plan's slots one
+-- after another, each slot once, so every booking can succeed and none waits on another's.
+builders.booking = function()
+  sequence = sequence + 1
+  local plan = DATA.plans[PLAN]
+  local step = plan[sequence]
+  if not step then
+    bump("plan_exhausted")  -- more requests than planned slots: repeats end as 409
+    step = plan[(sequence - 1) % #plan + 1]
+  end
+  local headers = auth(DATA.patients[step[1]].token)
+  headers["Content-Type"] = "application/json"
+  headers["Idempotency-Key"] = DATA.run_id .. "-" .. PLAN .. "-" .. sequence
+  bump("sent_book")
+  return wrk.format("POST", "/api/appointments", headers,
+                    '{"doctorId":' .. step[2] .. ',"start":"' .. step[3] .. '","reason":"' ..
+                    DATA.reason .. '"}')
+end
+
 function init(args)
   math.randomseed(os.time() * 1000 + (thread_id or 0))
   if GROUP == "dashboard" or GROUP == "appointments" then
@@ -179,11 +199,14 @@ end
 function response(status, headers, body)
   bump("status_" .. status)
   note_timing(headers)
-  if GROUP ~= "writes" then
+  if GROUP ~= "writes" and GROUP ~= "booking" then
     return
   end
   if status == 201 then
     bump("booked")
+    if GROUP == "booking" then
+      return
+    end
     local id = string.match(body, '"id":(%d+)')
     local client = string.match(body, '"clientId":(%d+)')
     local doctor = string.match(body, '"doctorId":(%d+)')

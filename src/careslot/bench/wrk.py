@@ -26,6 +26,7 @@ class Group:
     name: str
     connections: int
     delay_ms: int = 0
+    plan: str = ""  # the booking phase: which of the data file's booking plans to follow
 
 
 def wrk_path() -> str | None:
@@ -68,6 +69,7 @@ def run_groups(
             "CARESLOT_BENCH_GROUP": group.name,
             "CARESLOT_BENCH_DATA": str(data_file),
             "CARESLOT_BENCH_DELAY_MS": str(group.delay_ms),
+            "CARESLOT_BENCH_PLAN": group.plan,
         }
         command = [
             exe,
