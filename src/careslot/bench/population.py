@@ -35,7 +35,7 @@ class Population:
     days: list[str]
     slots: list[tuple[int, str]]  # free (doctorId, start) pairs
     # The booking phase's own slots, per cache mode: [patient index (1-based), doctorId,
-    # start], on doctors no other phase books, no two overlapping for one patient.
+    # start], on days no other phase books, no two overlapping for one patient.
     plans: dict[str, list[list[Any]]]
     today: dt.date
     source: str  # "bulk seeder" | "demo hospital"
@@ -158,7 +158,6 @@ def gather(
     database_url: str,
     patients: int,
     doctors_for_slots: int,
-    doctors_per_plan: int = 0,
     plans: tuple[str, ...] = (),
     zone: dt.tzinfo,
 ) -> Population:
@@ -194,11 +193,17 @@ def gather(
             _free_slots(base_url, ranked[:doctors_for_slots], first, last)
         )
     ]
-    # The booking phase: doctors of its own, the rest of the 90-day horizon, one set per mode.
-    booking_plans = {}
+    # The booking phase: the days after the other phases' (which book within two weeks),
+    # up to the 90-day horizon, split between the modes.
+    booking_plans: dict[str, list[list[Any]]] = {}
+    days = (88 - 16 + 1) // max(1, len(plans))
     for i, name in enumerate(plans):
-        own = ranked[doctors_for_slots + i * doctors_per_plan :][:doctors_per_plan]
-        found = asyncio.run(_free_slots(base_url, own, first, today + dt.timedelta(days=88)))
+        start = today + dt.timedelta(days=16 + i * days)
+        found = asyncio.run(
+            _free_slots(base_url, ranked, start, start + dt.timedelta(days=days - 1))
+        )
+        if not found:
+            raise RuntimeError(f"no free slots for the booking phase ({name}) after day 16")
         booking_plans[name] = booking_plan(found, len(logged))
     notes = [f"{len(logged)} patients logged in ({source}); Zipf s={ZIPF_EXPONENT}"]
     return Population(

@@ -199,7 +199,8 @@ def markdown(result: dict[str, Any], s: dict[str, Any]) -> str:
         f"{_book(a['bookings_mixed'])} | |",
         f"| Bookings/s, booking burst | {_book(b['bookings_burst'])} | "
         f"{_book(a['bookings_burst'])} | |",
-        f"| Bookings alone, 16 patients on distinct slots: per s (p50 / p99) | "
+        f"| Bookings alone, 16 patients on distinct slots: per s (p50 / p99; CPU per "
+        f"booking, careslot + its PostgreSQL backends) | "
         f"{_book16(b['bookings_16'])} | {_book16(a['bookings_16'])} | |",
         f"| Double bookings after both runs (check query) | "
         f"{result['double_bookings']['total']} | | |",
@@ -342,7 +343,10 @@ def _book(b: dict[str, Any]) -> str:
 def _book16(b: dict[str, Any]) -> str:
     if not b:
         return "n/a"
-    return f"{_book(b)} ({ms(b['p50'])} / {ms(b['p99'])})"
+    cpu = ""
+    if b.get("careslot_cpu_ms") is not None:
+        cpu = f"; CPU {num(b['careslot_cpu_ms'])} + PG {num(b['postgres_cpu_ms'])} ms each"
+    return f"{_book(b)} ({ms(b['p50'])} / {ms(b['p99'])}{cpu})"
 
 
 def _vis(mode: dict[str, Any]) -> str:

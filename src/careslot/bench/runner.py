@@ -190,7 +190,6 @@ def run_mode(
                 database_url=db.url,
                 patients=40 if options.quick else 120,
                 doctors_for_slots=12 if options.quick else 40,
-                doctors_per_plan=4 if options.quick else 10,
                 plans=("off", "on"),
                 zone=settings.zone,
             )

@@ -103,7 +103,17 @@ def bookings(run: dict[str, Any] | None, name: str = "writes") -> dict[str, Any]
         "p50": pct(group, "50"),
         "p99": pct(group, "99"),
         "plan_exhausted": c.get("plan_exhausted", 0.0),
+        # CPU per booking answered (any status), careslot's and its PostgreSQL backends':
+        # unlike rates and latency, barely moved by other work on the machine.
+        "careslot_cpu_ms": _per_answer(run, "careslot_s", group),
+        "postgres_cpu_ms": _per_answer(run, "postgres_s", group),
     }
+
+
+def _per_answer(run: dict[str, Any] | None, key: str, group: dict[str, Any]) -> float | None:
+    if not run or "cpu" not in run or not group["requests"]:
+        return None
+    return float(1000 * run["cpu"][key] / group["requests"])
 
 
 def weighted_read_latency(groups: dict[str, Any], p: str) -> float:
