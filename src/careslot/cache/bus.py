@@ -9,6 +9,12 @@ A write does not answer until every other listening worker has acknowledged (or 
 deadline passed): "fresh in every worker before the response returns" is then a fact,
 not a race. A worker whose listener connection dies drops its layer 1 and reads from
 PostgreSQL until it is listening again.
+
+Under load, writes and acknowledgements are grouped: while one NOTIFY is on its way, the
+invalidations that arrive queue up and leave together in the next one (their tags joined,
+each keeping its id), and a worker acknowledges every id it has applied in one NOTIFY. A
+burst of writes then costs a worker one round trip per group, not one per write, and no
+write waits behind another's acknowledgement round trip.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ OnRemote = Callable[[tuple[str, ...], int | None], None]
 
 @dataclass(slots=True)
 class _Pending:
+    tags: tuple[str, ...]
+    epoch: int | None
     acks: int = 0
     expected: int | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -70,6 +78,10 @@ class InvalidationBus:
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()  # one statement at a time on the listener connection
         self._pending: dict[str, _Pending] = {}
+        self._outgoing: list[str] = []  # ids waiting for the next NOTIFY
+        self._sending = False  # a NOTIFY of ours is on its way
+        self._unacked: list[str] = []  # ids applied here, to acknowledge in the next ack
+        self._acking = False
         self._seq = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
         self._watch: asyncio.Task[None] | None = None
@@ -142,7 +154,7 @@ class InvalidationBus:
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: object) -> None:
         try:
             message = orjson.loads(str(payload))
-            origin, message_id = message["from"], message["id"]
+            origin, ids = message["from"], [str(i) for i in message["ids"]]
             tags = tuple(str(t) for t in message["tags"])
             epoch = message.get("epoch")
         except (orjson.JSONDecodeError, KeyError, TypeError):
@@ -151,23 +163,32 @@ class InvalidationBus:
         if origin == self.worker_id:
             return  # applied before it was sent
         self.on_remote(tags, int(epoch) if epoch is not None else None)
-        task = asyncio.get_running_loop().create_task(self._ack(message_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._unacked.extend(ids)
+        if not self._acking:
+            self._acking = True
+            task = asyncio.get_running_loop().create_task(self._ack())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
-    async def _ack(self, message_id: str) -> None:
+    async def _ack(self) -> None:
+        """Acknowledge everything applied so far, in as few NOTIFYs as it takes."""
         try:
-            async with self._lock:
-                if self._conn is not None:
-                    await repo.ack(self._conn, message_id)
+            while self._unacked:
+                ids, self._unacked = self._unacked, []
+                async with self._lock:
+                    if self._conn is not None:
+                        await repo.ack(self._conn, ",".join(ids))
         except DATABASE_ERRORS:
             self._lose("could not acknowledge")
+        finally:
+            self._acking = False
 
     def _on_ack(self, conn: Any, pid: int, channel: str, payload: object) -> None:
-        pending = self._pending.get(str(payload))
-        if pending is not None:
-            pending.acks += 1
-            pending.check()
+        for message_id in str(payload).split(","):
+            pending = self._pending.get(message_id)
+            if pending is not None:
+                pending.acks += 1
+                pending.check()
 
     async def run(
         self,
@@ -191,26 +212,64 @@ class InvalidationBus:
     async def broadcast(self, pool: asyncpg.Pool, tags: tuple[str, ...], epoch: int | None) -> None:
         """Tell every other worker, and wait until they have applied it."""
         message_id = f"{self.worker_id}:{next(self._seq)}"
-        payload = orjson.dumps(
-            {"id": message_id, "from": self.worker_id, "tags": tags, "epoch": epoch}
-        ).decode()
-        if len(payload) > MAX_PAYLOAD:
-            payload = orjson.dumps(
-                {"id": message_id, "from": self.worker_id, "tags": [EVERYTHING], "epoch": epoch}
-            ).decode()
-        pending = self._pending[message_id] = _Pending()
+        pending = self._pending[message_id] = _Pending(tags, epoch)
+        self._outgoing.append(message_id)
         try:
-            listeners = await self.run(pool, lambda conn: repo.notify(conn, payload))
-            pending.expected = listeners - (1 if self.connected else 0)
-            pending.check()
+            if not self._sending:
+                await self._send_queued(pool)
             try:
                 await asyncio.wait_for(pending.done.wait(), self.ack_timeout)
             except TimeoutError:
                 log.warning(
-                    "cache invalidation: %d of %d workers acknowledged in %.0f ms",
+                    "cache invalidation: %d of %s workers acknowledged in %.0f ms",
                     pending.acks,
                     pending.expected,
                     self.ack_timeout * 1000,
                 )
         finally:
             del self._pending[message_id]
+
+    async def _send_queued(self, pool: asyncpg.Pool) -> None:
+        """Send every queued id in one NOTIFY, with all their tags. What queues meanwhile
+        goes in the next one, sent by a task, so no writer sends the others' forever."""
+        self._sending = True
+        try:
+            ids, self._outgoing = self._outgoing, []
+            group = [self._pending[i] for i in ids if i in self._pending]
+            tags = tuple(dict.fromkeys(t for p in group for t in p.tags))
+            epochs = [p.epoch for p in group if p.epoch is not None]
+            epoch = max(epochs) if epochs else None
+            payload = orjson.dumps(
+                {"ids": ids, "from": self.worker_id, "tags": tags, "epoch": epoch}
+            ).decode()
+            if len(payload) > MAX_PAYLOAD:
+                payload = orjson.dumps(
+                    {"ids": ids, "from": self.worker_id, "tags": [EVERYTHING], "epoch": epoch}
+                ).decode()
+            try:
+                listeners = await self.run(pool, _notifier(payload))
+            except BaseException:
+                for p in group:  # their writers stop waiting; the error is logged once
+                    p.done.set()
+                raise
+            expected = listeners - (1 if self.connected else 0)
+            for p in group:
+                p.expected = expected
+                p.check()
+        finally:
+            if self._outgoing:
+                task = asyncio.get_running_loop().create_task(self._send_later(pool))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            else:
+                self._sending = False
+
+    async def _send_later(self, pool: asyncpg.Pool) -> None:
+        try:
+            await self._send_queued(pool)
+        except DATABASE_ERRORS as exc:
+            log.warning("cache invalidation could not be sent: %s", exc)
+
+
+def _notifier(payload: str) -> Callable[[Conn], Awaitable[int]]:
+    return lambda conn: repo.notify(conn, payload)

@@ -40,8 +40,9 @@ async def notify(conn: Conn, payload: str) -> int:
     return int(row["listeners"])
 
 
-async def ack(conn: Conn, message_id: str) -> None:
-    await conn.execute("select pg_notify($1, $2)", ACK_CHANNEL, message_id)
+async def ack(conn: Conn, message_ids: str) -> None:
+    """Acknowledge invalidations (their ids, comma-separated)."""
+    await conn.execute("select pg_notify($1, $2)", ACK_CHANNEL, message_ids)
 
 
 async def departments_of(conn: Conn, doctor_ids: list[int]) -> list[int]:

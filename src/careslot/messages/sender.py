@@ -44,6 +44,7 @@ log = logging.getLogger("careslot.messages.sender")
 MAX_BACKOFF = timedelta(hours=1)
 LOCK_KEY = 0x63_61_72_65_6F_62  # "careob": the sending leader's advisory lock (per database)
 OBSERVE_SECONDS = 2.0
+DRAIN_EVERY = 0.05  # seconds: a burst of wake-ups is one drain per this, not one per commit
 BATCH = 20  # rows claimed per transaction  # how often a sender counts the backlog for /metrics
 CONNECTION_ERRORS = (
     OSError,
@@ -111,6 +112,7 @@ class Sender:
     async def _run(self) -> None:
         observed = 0.0
         while not self._stopping:
+            started = time.monotonic()
             try:
                 await self.drain()
                 if time.monotonic() - observed >= OBSERVE_SECONDS:
@@ -125,6 +127,9 @@ class Sender:
                 log.exception("outbox sender: unexpected error; trying again shortly")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.outbox_poll_seconds)
+            # Every booking's commit wakes every sender: in a burst, drain at most every
+            # DRAIN_EVERY seconds, so one drain sends what many commits wrote.
+            await asyncio.sleep(max(0.0, started + DRAIN_EVERY - time.monotonic()))
             self._wake.clear()
 
     async def drain(self) -> int:
