@@ -40,8 +40,12 @@ create function iso_utc(t timestamptz) returns text language sql immutable paral
         || '+00:00'
 $$;
 
--- One appointment as the API's Appointment (booking/schemas.py), field for field.
-create function appointment_json(p_id bigint) returns text language sql stable as $$
+-- One appointment as the API's Appointment (booking/schemas.py), field for field. PL/pgSQL
+-- so its query plan is kept (a non-inlined SQL function is planned again on every call).
+create function appointment_json(p_id bigint) returns text language plpgsql stable as $$
+declare
+    answer text;
+begin
     select '{"id":' || a.id
         || ',"clientId":' || a.client_id
         || ',"clientName":' || to_json(u.name)::text
@@ -59,13 +63,15 @@ create function appointment_json(p_id bigint) returns text language sql stable a
         || '","typeId":' || coalesce(a.type_id::text, 'null')
         || ',"typeName":' || coalesce(to_json(t.name)::text, 'null')
         || '}'
-    from appointments a
-    join users u on u.id = a.client_id
-    join doctors d on d.id = a.doctor_id
-    join departments dep on dep.id = a.department_id
-    left join appointment_types t on t.id = a.type_id
-    where a.id = p_id
-$$;
+      into answer
+      from appointments a
+      join users u on u.id = a.client_id
+      join doctors d on d.id = a.doctor_id
+      join departments dep on dep.id = a.department_id
+      left join appointment_types t on t.id = a.type_id
+     where a.id = p_id;
+    return answer;
+end $$;
 
 -- Refusals are raised (so the transaction, the idempotency claim included, rolls back) with
 -- SQLSTATE P0001 and the problem code as the message; booking/repository.py maps them.
