@@ -61,6 +61,27 @@ async def lock(conn: Conn, appointment_id: int) -> asyncpg.Record | None:
     )
 
 
+async def lock_patient(conn: Conn, client_id: int) -> str | None:
+    role: str | None = await conn.fetchval(
+        # NO KEY UPDATE: serialises one patient's bookings (the booking-limit check) without
+        # conflicting with the KEY SHARE locks that foreign keys to users take, which would
+        # deadlock two concurrent bookings of one patient.
+        "select role from users where id = $1 and is_active for no key update",
+        client_id,
+    )
+    return role
+
+
+async def live_future_count(conn: Conn, client_id: int, now: datetime) -> int:
+    count: int = await conn.fetchval(
+        """select count(*) from appointments where client_id = $1 and starts_at > $2
+           and status in ('scheduled', 'confirmed', 'checked_in')""",
+        client_id,
+        now,
+    )
+    return count
+
+
 class StaleCatalog(Exception):
     """The schedules a booking was checked against changed since they were read."""
 
@@ -99,14 +120,15 @@ class NewBooking:
     catalog: int
 
 
-async def book(conn: Conn, booking: NewBooking, *, lock: int) -> tuple[bytes, int | None]:
-    """Book in one statement (migration 0009): the answer's JSON and the new appointment's
-    id, or None when the answer is an idempotent replay of an earlier one."""
+async def book(conn: Conn, booking: NewBooking, *, lock: int, waitlist: bool) -> asyncpg.Record:
+    """Book in one statement (migration 0009): the answer's JSON (`body`) and the new
+    appointment's id (`appointment_id`, None when the answer is an idempotent replay of an
+    earlier one); with the waitlist on, what became of the holds it released."""
     b = booking
     try:
         row = await conn.fetchrow(
-            "select body, appointment_id from book_appointment("
-            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+            "select * from book_appointment("
+            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
             b.actor_id,
             b.client_id,
             b.doctor_id,
@@ -125,6 +147,7 @@ async def book(conn: Conn, booking: NewBooking, *, lock: int) -> tuple[bytes, in
             list(b.reminders),
             b.catalog,
             lock,
+            waitlist,
         )
     except asyncpg.ExclusionViolationError as exc:
         raise _overlap_error(exc) from exc
@@ -142,7 +165,7 @@ async def book(conn: Conn, booking: NewBooking, *, lock: int) -> tuple[bytes, in
             raise
         raise type(refusal)(str(refusal)) from exc
     assert row is not None
-    return bytes(row["body"]), row["appointment_id"]
+    return row
 
 
 async def stored_answer(conn: Conn, *, user_id: int, key: str) -> asyncpg.Record | None:

@@ -34,6 +34,7 @@ from careslot.scheduling import types
 from careslot.scheduling.admin_repository import SCHEDULE_LOCK, lock_appointments_doctor
 from careslot.scheduling.service import check_slot, slot_at
 from careslot.scheduling.slots import Shape, days_touched
+from careslot.waitlist.repository import note_released
 
 # How often a booking re-reads the schedules when they changed under it.
 CATALOG_ATTEMPTS = 3
@@ -160,15 +161,19 @@ async def book(
                         return Booked(bytes(stored["response"]), replayed=True)
                 raise
             try:
-                body, appointment_id = await repo.book(conn, booking, lock=SCHEDULE_LOCK)
+                row = await repo.book(
+                    conn, booking, lock=SCHEDULE_LOCK, waitlist=ctx.settings.waitlist_enabled
+                )
             except repo.StaleCatalog:
                 ctx.catalog.forget()  # hours, doctors or types changed: read them again
                 if attempt + 1 == CATALOG_ATTEMPTS:
                     raise Conflict("the schedule is being changed; try again") from None
                 continue
             break
+    body, appointment_id = bytes(row["body"]), row["appointment_id"]
     if appointment_id is None:
         return Booked(body, replayed=True)
+    note_released(row["released"], row["rebooked_minutes"])
     await ctx.changes.publish(
         Change(
             "booked",

@@ -93,13 +93,21 @@ create function book_appointment(
     p_now timestamptz,
     p_reminders interval[],
     p_catalog bigint,
-    p_lock integer
-) returns table (body bytea, replayed boolean, appointment_id bigint) language plpgsql as $$
+    p_lock integer,
+    p_waitlist boolean
+) returns table (
+    body bytea,
+    appointment_id bigint,
+    released text[],  -- what became of the waitlist holds this booking released
+    rebooked_minutes double precision[]  -- for those it books: minutes since the slot freed
+) language plpgsql as $$
 declare
     stored record;
     new_id bigint;
     answer bytea;
-    blocked tstzrange := tstzrange(
+    v_released text[];
+    v_minutes double precision[];
+    v_blocked tstzrange := tstzrange(
         p_start - make_interval(mins => p_before), p_end + make_interval(mins => p_after), '[)');
 begin
     if p_key is not null then
@@ -113,7 +121,7 @@ begin
             if stored.request_hash <> p_hash then
                 raise exception 'idempotency_key_reused';
             end if;
-            return query select stored.response, true, null::bigint;
+            return query select stored.response, null::bigint, null::text[], null::double precision[];
             return;
         end if;
     end if;
@@ -131,14 +139,48 @@ begin
     if (select version from catalog_version) <> p_catalog then
         raise exception 'stale_catalog';
     end if;
-    if exists (select 1 from time_off where doctor_id = p_doctor and period && blocked)
-       or exists (select 1 from closures where period && blocked) then
+    if exists (select 1 from time_off where doctor_id = p_doctor and period && v_blocked)
+       or exists (select 1 from closures where period && v_blocked) then
         raise exception 'doctor_away';
     end if;
     if (select count(*) from appointments
         where client_id = p_client and starts_at > p_now
           and status in ('scheduled', 'confirmed', 'checked_in')) >= p_limit then
         raise exception 'booking_limit';
+    end if;
+    if p_waitlist then
+        -- Waitlist holds (migration 0008) in the way that have expired are free, and so are
+        -- the booking patient's own (booking a slot held for you is accepting it; booking
+        -- another time over your own hold lets it go). A live hold of someone else stays,
+        -- and the exclusion constraint refuses the booking. Every hold in the way is locked
+        -- first, kept or not, so bookings that meet one hold take turns on its row instead
+        -- of waiting for each other inside the exclusion check (a deadlock, not a 409).
+        with gone as (
+            delete from appointments
+             where id in (select h.id from appointments h
+                           where h.status = 'held'
+                             and ((h.doctor_id = p_doctor and h.blocked && v_blocked)
+                                  or (h.client_id = p_client
+                                      and tstzrange(h.starts_at, h.ends_at, '[)')
+                                          && tstzrange(p_start, p_end, '[)')))
+                             for update)
+               and (hold_expires_at <= p_now or client_id = p_client)
+            returning waitlist_entry_id, doctor_id, starts_at, hold_expires_at
+        ), settled as (
+            update waitlist_entries e
+               set status = case when gone.hold_expires_at <= p_now then 'expired'
+                                 when gone.doctor_id = p_doctor and gone.starts_at = p_start
+                                     then 'booked'
+                                 else 'declined' end,
+                   updated_at = p_now
+              from gone
+             where e.id = gone.waitlist_entry_id
+            returning e.status,
+                      extract(epoch from clock_timestamp() - e.offer_freed_at) / 60 as waited
+        )
+        select array_agg(status), array_agg(waited) filter (where status = 'booked')
+          into v_released, v_minutes
+          from settled;
     end if;
     insert into appointments
         (client_id, doctor_id, department_id, starts_at, ends_at, reason, created_by,
@@ -156,5 +198,5 @@ begin
         update idempotency_keys set status_code = 201, response = answer
         where user_id = p_actor and key = p_key;
     end if;
-    return query select answer, false, new_id;
+    return query select answer, new_id, v_released, v_minutes;
 end $$;

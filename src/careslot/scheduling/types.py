@@ -173,3 +173,9 @@ def check_bookable(found: AppointmentType | None, *, actor: User) -> Appointment
     if not found.patient_bookable and actor.is_patient:
         raise TypeNotBookable("this appointment type is booked by staff only")
     return found
+
+
+async def for_booking(conn: Conn, *, actor: User, type_id: int) -> AppointmentType:
+    """An active type this caller may book, read now (a booking reads it from the catalogue
+    in memory instead: scheduling/catalog.py)."""
+    return check_bookable(await repo.appointment_type(conn, type_id), actor=actor)

@@ -162,54 +162,15 @@ async def delete_holds_of(conn: Conn, entry_id: int) -> list[Hold]:
     return _holds(rows)
 
 
-async def release_expired_holds(
-    conn: Conn,
-    *,
-    doctor_id: int,
-    client_id: int,
-    blocked: tuple[datetime, datetime],
-    slot: tuple[datetime, datetime],
-    now: datetime,
-) -> None:
-    """The one step a booking takes for the waitlist, first in its transaction: holds in
-    its way that have expired are free, and so are the booking patient's own (booking a
-    slot held for you is accepting it; booking another time over your own hold lets it go).
-    A live hold of someone else stays, and the exclusion constraint refuses the booking."""
-    # Every hold in the way is locked first, kept or not: bookings that meet one hold take
-    # turns on its row before they insert. Otherwise the holder's booking (deleting the hold,
-    # then inserting) and another's (inserting, then waiting on the hold being deleted)
-    # would each wait for the other inside the exclusion check: a deadlock, not a 409.
-    rows = await conn.fetch(
-        """with gone as (
-               delete from appointments
-                where id in (
-                      select id from appointments
-                       where status = 'held'
-                         and ((doctor_id = $1 and blocked && tstzrange($3, $4, '[)'))
-                              or (client_id = $2 and tstzrange(starts_at, ends_at, '[)')
-                                                     && tstzrange($5, $6, '[)')))
-                         for update)
-                  and (hold_expires_at <= $7 or client_id = $2)
-               returning waitlist_entry_id, client_id, doctor_id, starts_at, hold_expires_at)
-           update waitlist_entries e
-              set status = case when gone.hold_expires_at <= $7 then 'expired'
-                                when gone.doctor_id = $1 and gone.starts_at = $5 then 'booked'
-                                else 'declined' end,
-                  updated_at = $7
-             from gone
-            where e.id = gone.waitlist_entry_id
-        returning e.status, extract(epoch from clock_timestamp() - e.offer_freed_at) / 60
-                  as minutes""",
-        doctor_id,
-        client_id,
-        *blocked,
-        *slot,
-        now,
-    )
-    for r in rows:
-        metrics.WAITLIST_OFFERS.labels("accepted" if r["status"] == "booked" else r["status"]).inc()
-        if r["status"] == "booked" and r["minutes"] is not None:
-            metrics.WAITLIST_REBOOKED_MINUTES.observe(float(r["minutes"]))
+def note_released(statuses: list[str] | None, minutes: list[float] | None) -> None:
+    """Count what the holds a booking released became (book_appointment, migration 0009,
+    frees expired holds in its way and the booking patient's own): expired, declined, or
+    booked, i.e. accepted, with the minutes from the slot freeing to its re-booking."""
+    for status in statuses or ():
+        metrics.WAITLIST_OFFERS.labels("accepted" if status == "booked" else status).inc()
+    for waited in minutes or ():
+        if waited is not None:
+            metrics.WAITLIST_REBOOKED_MINUTES.observe(float(waited))
 
 
 async def expire_holds(conn: Conn, now: datetime, *, limit: int) -> list[Hold]:
