@@ -30,6 +30,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import IN_CI, free_port
+from tests.messages.conftest import MailSink
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -240,6 +241,15 @@ def start_haproxy(nodes: list[Node]) -> Balancer:
 
         eventually(every_node_answers, timeout=30, every=0.2)
     return balancer
+
+
+@pytest.fixture
+def sink() -> Iterator[MailSink]:
+    """A real SMTP server (aiosmtpd) that keeps every message; the nodes mail it."""
+    mail = MailSink()
+    mail.controller.start()
+    yield mail
+    mail.controller.stop()
 
 
 @pytest.fixture

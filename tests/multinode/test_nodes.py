@@ -48,14 +48,6 @@ class Cluster:
 
 
 @pytest.fixture
-def sink() -> Iterator[MailSink]:
-    mail = MailSink()
-    mail.controller.start()
-    yield mail
-    mail.controller.stop()
-
-
-@pytest.fixture
 def cluster(
     clone_database: CloneDatabase, sink: MailSink, processes: list[Process]
 ) -> Iterator[Cluster]:

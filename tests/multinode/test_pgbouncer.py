@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import Iterator
 from contextlib import ExitStack
 from urllib.parse import urlsplit
 
@@ -43,14 +42,6 @@ def _transactions(bouncer_url: str, database: str) -> int:
         if fields[0] == database:
             return int(fields[1])  # total_xact_count
     return 0
-
-
-@pytest.fixture
-def sink() -> Iterator[MailSink]:
-    mail = MailSink()
-    mail.controller.start()
-    yield mail
-    mail.controller.stop()
 
 
 def test_careslot_behind_pgbouncer_in_transaction_mode(
