@@ -15,6 +15,11 @@ Starts an SMTP sink (aiosmtpd) in this process on --sink-port, then:
           timed, with --waiting entries on the waitlist (of other days, so the trigger
           records every freed slot and the sweeper looks, but offers nothing). Run it once
           against a server with CARESLOT_WAITLIST=on and once with =off to compare.
+  hook:   --hook N (with --database-url): what the waitlist adds inside those transactions,
+          without the HTTP noise: the booking's release step (release_expired_holds), and a
+          cancellation's UPDATE with the freed-slot trigger against the same UPDATE with
+          triggers off (session_replication_role = replica), each in a transaction rolled
+          back, N times, on loopback.
 """
 
 from __future__ import annotations
@@ -175,6 +180,56 @@ async def cost(base: str, *, rounds: int, waiting: int) -> None:
     print(summary("PATCH cancel", cancelling))
 
 
+async def hook(database_url: str, *, calls: int) -> None:
+    import asyncpg
+
+    from careslot.waitlist.repository import release_expired_holds
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "select id, client_id, doctor_id, starts_at, ends_at from appointments "
+            "where status = 'scheduled' and starts_at > now() order by id desc limit $1",
+            calls,
+        )
+        waiting = await conn.fetchval(
+            "select count(*) from waitlist_entries where status = 'waiting'"
+        )
+        timed: dict[str, list[float]] = {"release": [], "trigger on": [], "trigger off": []}
+        for r in rows:
+            span = (r["starts_at"], r["ends_at"])
+            for name in timed:
+                transaction = conn.transaction()
+                await transaction.start()
+                if name == "trigger off":
+                    await conn.execute("set local session_replication_role = replica")
+                began = time.perf_counter()
+                if name == "release":
+                    await release_expired_holds(
+                        conn,
+                        doctor_id=r["doctor_id"],
+                        client_id=r["client_id"],
+                        blocked=span,
+                        slot=span,
+                        now=datetime.now(UTC),
+                    )
+                else:
+                    await conn.execute(
+                        "update appointments set status = 'cancelled', updated_at = now() "
+                        "where id = $1",
+                        r["id"],
+                    )
+                timed[name].append((time.perf_counter() - began) * 1000)
+                await transaction.rollback()
+    finally:
+        await conn.close()
+    print(f"hook ({waiting} entries waiting):")
+    for name, values in timed.items():
+        print(
+            f"  {name:12} n={len(values)} p50={pct(values, 50):.3f} ms p95={pct(values, 95):.3f} ms"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("url", nargs="?", default="http://127.0.0.1:8000")
@@ -182,8 +237,13 @@ def main() -> None:
     parser.add_argument("--offers", type=int, default=50)
     parser.add_argument("--cost", type=int, default=0)
     parser.add_argument("--waiting", type=int, default=20)
+    parser.add_argument("--hook", type=int, default=0)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = parser.parse_args()
     base = args.url.rstrip("/")
+    if args.hook:
+        asyncio.run(hook(args.database_url, calls=args.hook))
+        return
     if args.cost:
         asyncio.run(cost(base, rounds=args.cost, waiting=args.waiting))
         return

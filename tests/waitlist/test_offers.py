@@ -164,3 +164,33 @@ def test_removed_time_off_is_offered(serve: Serve) -> None:
         assert c.delete(f"/api/doctors/{freed.doctor_id}/time-off/{time_off_id}").status_code == 204
     found = steps.offered(live, waiting, joined["id"])
     assert found["offer"]["start"] == freed.start
+
+
+def test_hours_added_are_offered(serve: Serve) -> None:
+    live = serve()
+    admin = live.login("admin@demo.careslot")
+    doctor = steps.demo_doctor_id(live)
+    with live.client(admin) as c:
+        week = c.get(f"/api/doctors/{doctor}/working-hours").json()["items"]
+    worked = {w["weekday"] for w in week}
+    today = dt.datetime.now(live.settings.zone).date()
+    day = next(
+        today + dt.timedelta(days=n)
+        for n in range(3, 10)
+        if (today + dt.timedelta(days=n)).isoweekday() not in worked
+    )
+    _, waiting = register(live, "Weekend Patient")
+    with live.client(waiting) as c:
+        r = c.post(
+            "/api/waitlist",
+            json={"doctorId": doctor, "from": day.isoformat(), "to": day.isoformat()},
+        )
+    assert r.status_code == 201, r.text
+    joined = r.json()
+    extra = {"weekday": day.isoweekday(), "start": "10:00", "end": "12:00"}
+    with live.client(admin) as c:
+        r = c.put(f"/api/doctors/{doctor}/working-hours", json={"items": [*week, extra]})
+    assert r.status_code == 200, r.text
+    found = steps.offered(live, waiting, joined["id"])
+    start = dt.datetime.fromisoformat(found["offer"]["start"]).astimezone(live.settings.zone)
+    assert (start.date(), start.strftime("%H:%M")) == (day, "10:00")
