@@ -12,14 +12,16 @@ from tests.waitlist import steps
 
 
 def test_decline_passes_the_slot_to_the_next_entry_at_once(serve: Serve) -> None:
-    live = serve()
+    # No sweeper anywhere after the first offer: the decline itself must pass the slot on.
+    live = serve(waitlist_sweeper=False, cache="off")
     freed = steps.booked_slot(live)
     _, first = register(live, "First Waiting")
     _, second = register(live, "Second Waiting")
     one = steps.join(live, first, freed)
     two = steps.join(live, second, freed)
     steps.cancel(live, freed)
-    assert steps.offered(live, first, one["id"])["offer"]["start"] == freed.start
+    assert steps.sweep(live) == 1
+    assert steps.entry(live, first, one["id"])["offer"]["start"] == freed.start
     assert steps.entry(live, second, two["id"])["status"] == "waiting"
 
     with live.client(first) as c:
@@ -194,3 +196,23 @@ def test_hours_added_are_offered(serve: Serve) -> None:
     found = steps.offered(live, waiting, joined["id"])
     start = dt.datetime.fromisoformat(found["offer"]["start"]).astimezone(live.settings.zone)
     assert (start.date(), start.strftime("%H:%M")) == (day, "10:00")
+
+
+def test_an_entry_holds_one_offer_at_a_time(serve: Serve) -> None:
+    live = serve(waitlist_sweeper=False, cache="off")
+    freed = steps.booked_slot(live)
+    later = steps.booked_slot(live)  # the next free slot of the same doctor and day
+    assert later.day == freed.day
+    _, first = register(live, "First")
+    _, second = register(live, "Second")
+    one = steps.join(live, first, freed)
+    two = steps.join(live, second, freed)
+    steps.cancel(live, freed)
+    assert steps.sweep(live) == 1
+    steps.cancel(live, later)
+    assert steps.sweep(live) == 1
+    held = {h["waitlist_entry_id"]: h["starts_at"] for h in steps.holds(live)}
+    assert held == {
+        one["id"]: dt.datetime.fromisoformat(freed.start),
+        two["id"]: dt.datetime.fromisoformat(later.start),
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,6 +32,7 @@ join doctors d on d.id = a.doctor_id
 join departments dep on dep.id = a.department_id
 left join appointment_types t on t.id = a.type_id"""
 _APPOINTMENTS = TypeAdapter(list[Appointment])
+log = logging.getLogger("careslot.booking")
 
 
 def _overlap_error(exc: asyncpg.ExclusionViolationError) -> Conflict:
@@ -154,6 +156,8 @@ async def book(conn: Conn, booking: NewBooking, *, lock: int, waitlist: bool) ->
     except asyncpg.DeadlockDetectedError as exc:
         # Two inserts meeting in the exclusion check wait for each other (PostgreSQL's
         # exclusion constraints do not avoid it); the other one stands: the slot is taken.
+        # It cost this request deadlock_timeout (1 s by default): worth a warning.
+        log.warning("booking insert deadlocked in the exclusion check; answered slot_taken")
         raise SlotTaken("that slot has just been taken; pick another") from exc
     except asyncpg.RaiseError as exc:
         if exc.message == "stale_catalog":
