@@ -16,10 +16,10 @@ Starts an SMTP sink (aiosmtpd) in this process on --sink-port, then:
           records every freed slot and the sweeper looks, but offers nothing). Run it once
           against a server with CARESLOT_WAITLIST=on and once with =off to compare.
   hook:   --hook N (with --database-url): what the waitlist adds inside those transactions,
-          without the HTTP noise: the booking's release step (release_expired_holds), and a
-          cancellation's UPDATE with the freed-slot trigger against the same UPDATE with
-          triggers off (session_replication_role = replica), each in a transaction rolled
-          back, N times, on loopback.
+          without the HTTP noise: book_appointment (the booking's one statement) with its
+          waitlist step on and off, and a cancellation's UPDATE with the freed-slot trigger
+          against the same UPDATE with triggers off (session_replication_role = replica),
+          each in a transaction rolled back, N times, on loopback.
 """
 
 from __future__ import annotations
@@ -183,35 +183,59 @@ async def cost(base: str, *, rounds: int, waiting: int) -> None:
 async def hook(database_url: str, *, calls: int) -> None:
     import asyncpg
 
-    from careslot.waitlist.repository import release_expired_holds
+    from careslot.scheduling.admin_repository import SCHEDULE_LOCK
 
     conn = await asyncpg.connect(database_url)
     try:
+        patient = await conn.fetchval(
+            """select u.id from users u where u.role = 'patient' and u.is_active
+                 and (select count(*) from appointments a where a.client_id = u.id
+                        and a.starts_at > now()) < 5 order by u.id limit 1"""
+        )
+        doctors = await conn.fetch(
+            "select id, department_id from doctors where is_active order by id limit 20"
+        )
         rows = await conn.fetch(
-            "select id, client_id, doctor_id, starts_at, ends_at from appointments "
-            "where status = 'scheduled' and starts_at > now() order by id desc limit $1",
+            "select id from appointments where status = 'scheduled' and starts_at > now() "
+            "order by id desc limit $1",
             calls,
         )
+        catalog = await conn.fetchval("select version from catalog_version")
         waiting = await conn.fetchval(
             "select count(*) from waitlist_entries where status = 'waiting'"
         )
-        timed: dict[str, list[float]] = {"release": [], "trigger on": [], "trigger off": []}
-        for r in rows:
-            span = (r["starts_at"], r["ends_at"])
-            for name in timed:
+        # A time nobody books (03:17, 80 days out): the same one each time, rolled back.
+        when = datetime.now(UTC).replace(hour=3, minute=17, second=0, microsecond=0)
+        when += timedelta(days=80)
+        timed: dict[str, list[float]] = {
+            "book, waitlist on": [],
+            "book, waitlist off": [],
+            "cancel, trigger on": [],
+            "cancel, trigger off": [],
+        }
+        # One kind at a time: setting session_replication_role discards every cached plan,
+        # which the next statement of any kind would pay for.
+        for name, values in timed.items():
+            for n, r in enumerate(rows):
+                doctor = doctors[n % len(doctors)]
                 transaction = conn.transaction()
                 await transaction.start()
-                if name == "trigger off":
+                if name == "cancel, trigger off":
                     await conn.execute("set local session_replication_role = replica")
                 began = time.perf_counter()
-                if name == "release":
-                    await release_expired_holds(
-                        conn,
-                        doctor_id=r["doctor_id"],
-                        client_id=r["client_id"],
-                        blocked=span,
-                        slot=span,
-                        now=datetime.now(UTC),
+                if name.startswith("book"):
+                    await conn.fetchrow(
+                        "select * from book_appointment($1, $1, $2, $3, $4, $5, 0, 0, null, "
+                        "'', 'measure', null, null, 10, $6, '{}', $7, $8, $9)",
+                        patient,
+                        doctor["id"],
+                        doctor["department_id"],
+                        when,
+                        when + timedelta(minutes=30),
+                        datetime.now(UTC),
+                        catalog,
+                        SCHEDULE_LOCK,
+                        name.endswith("on"),
                     )
                 else:
                     await conn.execute(
@@ -219,14 +243,14 @@ async def hook(database_url: str, *, calls: int) -> None:
                         "where id = $1",
                         r["id"],
                     )
-                timed[name].append((time.perf_counter() - began) * 1000)
+                values.append((time.perf_counter() - began) * 1000)
                 await transaction.rollback()
     finally:
         await conn.close()
-    print(f"hook ({waiting} entries waiting):")
+    print(f"hook ({waiting} entries waiting), each in a transaction rolled back:")
     for name, values in timed.items():
         print(
-            f"  {name:12} n={len(values)} p50={pct(values, 50):.3f} ms p95={pct(values, 95):.3f} ms"
+            f"  {name:20} n={len(values)} p50={pct(values, 50):.3f} ms p95={pct(values, 95):.3f} ms"
         )
 
 
