@@ -18,19 +18,24 @@ def settings(database_url: str) -> Settings:
 
 
 def _age(live: LiveServer, token: str, column: str, minutes: int) -> None:
+    """`minutes` before careslot's now (its clock, not the database's: the two may differ)."""
     query(
         live,
-        f"update sessions set {column} = now() - make_interval(mins => $2) where token_hash = $1",
+        f"update sessions set {column} = $3::timestamptz - make_interval(mins => $2) "
+        "where token_hash = $1",
         token_hash(token),
         minutes,
+        live.clock.now(),
     )
 
 
 def test_expired_session_is_dead(live: LiveServer, patient_token: str) -> None:
     query(
         live,
-        "update sessions set expires_at = now() - interval '1 second' where token_hash = $1",
+        "update sessions set expires_at = $2::timestamptz - interval '1 second' "
+        "where token_hash = $1",
         token_hash(patient_token),
+        live.clock.now(),
     )
     with live.client(patient_token) as c:
         assert_problem(c.get("/api/users/profile"), 401, "unauthenticated")
@@ -48,7 +53,12 @@ def test_staff_sessions_time_out_when_idle(live: LiveServer, email: str) -> None
     with live.client(token) as c:
         assert_problem(c.get("/api/users/profile"), 401, "unauthenticated")
         # Revoked, not just refused once: a fresh last_seen_at does not bring it back.
-    query(live, "update sessions set last_seen_at = now() where token_hash = $1", token_hash(token))
+    query(
+        live,
+        "update sessions set last_seen_at = $2 where token_hash = $1",
+        token_hash(token),
+        live.clock.now(),
+    )
     with live.client(token) as c:
         assert_problem(c.get("/api/users/profile"), 401, "unauthenticated")
 
@@ -59,9 +69,10 @@ def test_patient_sessions_survive_idling(live: LiveServer, patient_token: str) -
         assert c.get("/api/users/profile").status_code == 200
     seen = query(
         live,
-        "select last_seen_at > now() - interval '1 minute' as fresh "
+        "select last_seen_at > $2::timestamptz - interval '1 minute' as fresh "
         "from sessions where token_hash = $1",
         token_hash(patient_token),
+        live.clock.now(),
     )
     assert seen[0]["fresh"], "activity should move last_seen_at forward"
 
