@@ -67,14 +67,12 @@ def test_reminders_go_when_due_and_once(quiet_live: LiveServer, sink: MailSink) 
 def test_past_reminders_are_skipped_moves_replace_and_cancels_drop(
     quiet_live: LiveServer, sink: MailSink
 ) -> None:
-    _, token = register(quiet_live)
     doctor_id = demo_doctor_id(quiet_live)
-    now = dt.datetime.now(dt.UTC)
-    soon = next(
-        s
-        for s in free_slots(quiet_live, doctor_id, days_ahead=0, span=4)
-        if dt.timedelta(hours=3) < instant(s["start"]) - now < dt.timedelta(hours=47)
-    )
+    soon = free_slots(quiet_live, doctor_id, days_ahead=1)[0]
+    # A day before it (whatever the day the suite runs on, there is such a slot): its 48 h
+    # reminder is already past at booking, its 2 h one is not.
+    quiet_live.clock.set(instant(soon["start"]) - dt.timedelta(hours=24))
+    _, token = register(quiet_live)
     appointment_id = _book(quiet_live, token, soon["start"])
     rows = _outbox(quiet_live, appointment_id)
     assert [(t, s) for t, s, _ in rows] == [

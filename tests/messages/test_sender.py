@@ -57,7 +57,7 @@ def test_a_4xx_answer_is_retried_with_back_off(quiet_live: LiveServer, sink: Mai
 
 
 def test_a_5xx_answer_fails_for_good(quiet_live: LiveServer, sink: MailSink) -> None:
-    _book(quiet_live)
+    _book(quiet_live, days_ahead=10)  # no reminder comes due in the two days moved below
     sink.reply = "550 5.1.1 no such mailbox"
     drain(quiet_live.settings, quiet_live.clock.now)
     notice = _notice(quiet_live)
