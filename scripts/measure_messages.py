@@ -10,6 +10,9 @@ Starts an SMTP sink (aiosmtpd) in this process on --sink-port, then:
            arriving at the sink, and from the request being sent;
   hook:    --hook calls of what a booking adds to its transaction (the outbox write: mail,
            two reminders, webhook rows, NOTIFY), each in a transaction rolled back;
+  booking: --booking N bookings (book_appointment, the booking's one statement) with the
+           outbox write and with it replaced by a no-op (inside the measuring transaction,
+           rolled back), in alternating blocks: what the outbox adds to a booking;
   drain:   --drain rows put straight into the outbox in one transaction (due now), and the
            time from that commit to the last one arriving: messages per second.
 """
@@ -165,6 +168,68 @@ async def hook(database_url: str, *, calls: int) -> None:
     )
 
 
+NO_OUTBOX = """create or replace function outbox_appointment_changed(
+    p_appointment bigint, p_event text, p_now timestamptz, p_reminders interval[]
+) returns void language plpgsql as $$ begin end $$"""
+
+
+async def booking(database_url: str, *, calls: int, block: int = 100) -> None:
+    from careslot.scheduling.admin_repository import SCHEDULE_LOCK
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        patients = [
+            r["id"]
+            for r in await conn.fetch(
+                "select id from users where role = 'patient' and is_active order by id limit 200"
+            )
+        ]
+        doctors = await conn.fetch(
+            "select id, department_id from doctors where is_active order by id limit 20"
+        )
+        catalog = await conn.fetchval("select version from catalog_version")
+        # Times nobody books (03:17 local days 60-89 out): each call its own, rolled back.
+        base = datetime.now(UTC).replace(hour=3, minute=17, second=0, microsecond=0)
+        timed: dict[str, list[float]] = {"outbox on": [], "outbox off": []}
+        n = 0
+        while len(timed["outbox off"]) < calls:
+            for name, values in timed.items():
+                outer = conn.transaction()  # the no-op stands in only inside it
+                await outer.start()
+                if name == "outbox off":
+                    await conn.execute(NO_OUTBOX)
+                for _ in range(block):
+                    n += 1
+                    doctor = doctors[n % len(doctors)]
+                    when = base + timedelta(days=60 + n % 30, minutes=30 * (n // 30 % 6))
+                    inner = conn.transaction()
+                    await inner.start()
+                    began = time.perf_counter()
+                    await conn.fetchrow(
+                        "select * from book_appointment($1, $1, $2, $3, $4, $5, 0, 0, null, "
+                        "'', 'measure', null, null, 1000000, $6, $7, $8, $9, false)",
+                        patients[n % len(patients)],
+                        doctor["id"],
+                        doctor["department_id"],
+                        when,
+                        when + timedelta(minutes=30),
+                        datetime.now(UTC),
+                        [timedelta(hours=48), timedelta(hours=2)],
+                        catalog,
+                        SCHEDULE_LOCK,
+                    )
+                    values.append((time.perf_counter() - began) * 1000)
+                    await inner.rollback()
+                await outer.rollback()
+    finally:
+        await conn.close()
+    on, off = timed["outbox on"], timed["outbox off"]
+    print(f"booking, one statement, n={len(on)} each (alternating blocks of {block}):")
+    for name, values in timed.items():
+        print(f"  {name:10} p50={pct(values, 50):.3f} ms p95={pct(values, 95):.3f} ms")
+    print(f"  the outbox adds {pct(on, 50) - pct(off, 50):.3f} ms at p50")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("url", nargs="?", default="http://127.0.0.1:8000")
@@ -173,10 +238,14 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--drain", type=int, default=2000)
     parser.add_argument("--hook", type=int, default=0)
+    parser.add_argument("--booking", type=int, default=0)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = parser.parse_args()
     if args.hook:
         asyncio.run(hook(args.database_url, calls=args.hook))
+        return
+    if args.booking:
+        asyncio.run(booking(args.database_url, calls=args.booking))
         return
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=args.sink_port)
