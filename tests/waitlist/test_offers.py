@@ -216,3 +216,31 @@ def test_an_entry_holds_one_offer_at_a_time(serve: Serve) -> None:
         one["id"]: dt.datetime.fromisoformat(freed.start),
         two["id"]: dt.datetime.fromisoformat(later.start),
     }
+
+
+def test_time_off_over_a_hold_takes_it_back_and_the_entry_waits_again(serve: Serve) -> None:
+    live = serve()
+    admin = live.login("admin@demo.careslot")
+    freed = steps.booked_slot(live)
+    _, waiting = register(live, "Waiting")
+    joined = steps.join(live, waiting, freed)
+    steps.cancel(live, freed)
+    steps.offered(live, waiting, joined["id"])
+    start = dt.datetime.fromisoformat(freed.start)
+    with live.client(admin) as c:  # a hold is no appointment: no conflict, no force
+        r = c.post(
+            f"/api/doctors/{freed.doctor_id}/time-off",
+            json={"start": start.isoformat(), "end": (start + dt.timedelta(hours=1)).isoformat()},
+        )
+    assert r.status_code == 201, r.text
+    assert r.json()["cancelled"] == []
+    assert steps.holds(live) == []
+    back = steps.entry(live, waiting, joined["id"])
+    assert (back["status"], back["offer"]) == ("waiting", None)
+    with live.client(waiting) as c:
+        assert_problem(c.post(f"/api/waitlist/{joined['id']}/accept"), 409, "offer_gone")
+    with live.client(admin) as c:
+        assert (
+            c.delete(f"/api/doctors/{freed.doctor_id}/time-off/{r.json()['id']}").status_code == 204
+        )
+    assert steps.offered(live, waiting, joined["id"])["offer"]["start"] == freed.start

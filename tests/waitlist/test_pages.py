@@ -118,6 +118,9 @@ def test_decline_an_offer_in_the_browser(pages: Pages, live: LiveServer) -> None
         )
     page.goto("/appointments")
     _reload_until(page, "A time is held for you")
+    entry_id = page.locator(".waitlist-entry").get_attribute("data-entry-id")
+    page.goto(f"/appointments?offer={entry_id}&action=decline#offer-{entry_id}")  # the mail's link
+    assert page.locator(f"#offer-{entry_id}").get_attribute("aria-current") == "true"
     page.locator(".waitlist-entry").get_by_role("button", name="Decline").click()
     page.get_by_text("You declined the time").wait_for()
     status = page.locator(".waitlist-entry [data-role=status]")

@@ -301,3 +301,27 @@ async def stored_answer(conn: Conn, *, user_id: int, key: str) -> asyncpg.Record
         user_id,
         key,
     )
+
+
+async def drop_holds_in(
+    conn: Conn, *, doctor_id: int | None, start: datetime, end: datetime, now: datetime
+) -> list[Hold]:
+    """Holds that a new time off (of one doctor) or closure (doctor_id None) makes
+    unbookable: deleted, and their entries wait again (nobody declined anything)."""
+    rows = await conn.fetch(
+        f"""delete from appointments
+             where status = 'held' and ($1::bigint is null or doctor_id = $1)
+               and blocked && tstzrange($2, $3, '[)')
+            returning {HOLD_COLUMNS}""",
+        doctor_id,
+        start,
+        end,
+    )
+    holds = _holds(rows)
+    await conn.execute(
+        """update waitlist_entries set status = 'waiting', updated_at = $2, offer_freed_at = null
+            where id = any($1::bigint[]) and status = 'offered'""",
+        [h.entry_id for h in holds if h.entry_id is not None],
+        now,
+    )
+    return holds
