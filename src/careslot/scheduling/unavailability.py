@@ -26,6 +26,7 @@ from careslot.scheduling.schemas import (
     TimeOffAdded,
     TimeOffList,
 )
+from careslot.waitlist.repository import drop_holds_in
 
 MAX_PERIOD = timedelta(days=366)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -101,6 +102,7 @@ async def add_time_off(
         cancelled = await _clear(
             ctx, conn, actor=actor, doctor_id=doctor_id, start=start, end=end, force=force
         )
+        await drop_holds_in(conn, doctor_id=doctor_id, start=start, end=end, now=ctx.clock.now())
         time_off_id = await repo.insert_time_off(conn, doctor_id, start, end, reason)
         await record_change(
             conn,
@@ -164,6 +166,7 @@ async def add_closure(
         cancelled = await _clear(
             ctx, conn, actor=actor, doctor_id=None, start=start, end=end, force=force
         )
+        await drop_holds_in(conn, doctor_id=None, start=start, end=end, now=ctx.clock.now())
         closure_id = await repo.insert_closure(conn, start, end, reason)
         await record_change(
             conn,
