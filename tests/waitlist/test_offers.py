@@ -244,3 +244,25 @@ def test_time_off_over_a_hold_takes_it_back_and_the_entry_waits_again(serve: Ser
             c.delete(f"/api/doctors/{freed.doctor_id}/time-off/{r.json()['id']}").status_code == 204
         )
     assert steps.offered(live, waiting, joined["id"])["offer"]["start"] == freed.start
+
+
+def test_a_department_entry_is_offered_any_of_its_doctors(serve: Serve) -> None:
+    live = serve()
+    freed = steps.booked_slot(live)
+    department = scalar(live, "select department_id from doctors where id = $1", freed.doctor_id)
+    _, waiting = register(live, "Any Doctor Will Do")
+    with live.client(waiting) as c:
+        r = c.post(
+            "/api/waitlist",
+            json={
+                "departmentId": department,
+                "from": freed.day.isoformat(),
+                "to": freed.day.isoformat(),
+            },
+        )
+    assert r.status_code == 201, r.text
+    joined = r.json()
+    assert (joined["doctorId"], joined["departmentId"]) == (None, department)
+    steps.cancel(live, freed)
+    offer = steps.offered(live, waiting, joined["id"])["offer"]
+    assert (offer["doctorId"], offer["start"]) == (freed.doctor_id, freed.start)
