@@ -266,3 +266,29 @@ def test_a_department_entry_is_offered_any_of_its_doctors(serve: Serve) -> None:
     steps.cancel(live, freed)
     offer = steps.offered(live, waiting, joined["id"])["offer"]
     assert (offer["doctorId"], offer["start"]) == (freed.doctor_id, freed.start)
+
+
+def test_a_typed_entry_is_offered_a_slot_of_its_type_and_books_it(serve: Serve) -> None:
+    live = serve()
+    admin = live.login("admin@demo.careslot")
+    freed = steps.booked_slot(live)
+    department = scalar(live, "select department_id from doctors where id = $1", freed.doctor_id)
+    with live.client(admin) as c:
+        r = c.post(
+            "/api/appointment-types",
+            json={"departmentId": department, "name": "Quick check", "minutes": 15},
+        )
+    assert r.status_code == 201, r.text
+    kind = r.json()
+    _, waiting = register(live, "Quick Patient")
+    joined = steps.join(live, waiting, freed, typeId=kind["id"])
+    assert joined["typeName"] == "Quick check"
+    steps.cancel(live, freed)
+    offer = steps.offered(live, waiting, joined["id"])["offer"]
+    start, end = (dt.datetime.fromisoformat(offer[k]) for k in ("start", "end"))
+    assert start >= dt.datetime.fromisoformat(freed.start)
+    assert end - start == dt.timedelta(minutes=15)
+    with live.client(waiting) as c:
+        r = c.post(f"/api/waitlist/{joined['id']}/accept")
+    assert r.status_code == 201, r.text
+    assert (r.json()["typeId"], r.json()["start"]) == (kind["id"], offer["start"])
