@@ -95,14 +95,16 @@ def test_every_audited_read_and_change_is_in_the_trail(live: LiveServer) -> None
         for status in ("confirmed", "checked_in", "completed"):
             r = c.patch(f"/api/appointments/{kept_id}", json={"status": status})
             audited(r, staff, patient, f"update:{status}", "appointment", kept_id, "ok")
-        # The desk lists today's board (a staff-wide list) on every visit.
+        # The desk lists today's board and the waitlist (staff-wide lists) on every visit.
         r = c.get("/desk", params={"q": "Audited"})
         audited(r, staff, None, "read", "patient_search", None, "ok")
         audited(r, staff, None, "read", "appointment_list", None, "ok")
+        audited(r, staff, None, "read", "waitlist", None, "ok")
         assert "Audited Patient" in r.text
         r = c.get("/desk", params={"booked": kept_id})
         audited(r, staff, patient, "read", "appointment", kept_id, "ok")
         audited(r, staff, None, "read", "appointment_list", None, "ok")
+        audited(r, staff, None, "read", "waitlist", None, "ok")
 
     found = _wait_for(live, [patient, nosy, staff], expected)
     assert found == expected, (
