@@ -325,6 +325,25 @@ CASES: dict[str, tuple[dict[str, Any], int, str]] = {
         422,
         "validation_error",
     ),
+    "slots doctor not a number": (
+        {"method": "GET", "url": "/api/slots", "params": {"doctorId": "abc", "date": "2030-01-07"}},
+        422,
+        "validation_error",
+    ),
+    "slots doctor 0": (
+        {"method": "GET", "url": "/api/slots", "params": {"doctorId": 0, "date": "2030-01-07"}},
+        422,
+        "validation_error",
+    ),
+    "slots type huge": (
+        {
+            "method": "GET",
+            "url": "/api/slots",
+            "params": {"doctorId": 1, "date": "2030-01-07", "typeId": 2**70},
+        },
+        422,
+        "validation_error",
+    ),
     "slots no date": (
         {"method": "GET", "url": "/api/slots", "params": {"doctorId": 1}},
         422,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import httpx
 import pytest
@@ -84,8 +85,17 @@ def test_metrics_open_without_token(live: LiveServer) -> None:
     assert httpx.get(f"{live.url}/metrics").status_code == 200
 
 
-def _slow_records(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "careslot.slow"]
+def _slow_records(
+    caplog: pytest.LogCaptureFixture, *, until: tuple[str, ...] = ()
+) -> list[dict[str, object]]:
+    """The slow-call log lines so far; with `until`, first wait (up to 5 s) for those routes:
+    the middleware logs once the answer has left, so the client may see it a moment before."""
+    deadline = time.monotonic() + 5
+    while True:
+        found = [json.loads(r.getMessage()) for r in caplog.records if r.name == "careslot.slow"]
+        if {str(f["route"]) for f in found} >= set(until) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("tuned_live", [{"slow_ms": 0.0}], indirect=True)
@@ -96,7 +106,7 @@ def test_slow_calls_are_logged_as_json(
     with tuned_live.client() as c:
         assert c.get("/api/doctors/1/schedule").status_code == 401
         assert c.get("/api/departments").status_code == 200
-    records = _slow_records(caplog)
+    records = _slow_records(caplog, until=("/api/departments", "/api/doctors/{doctor_id}/schedule"))
     by_route = {r["route"]: r for r in records}
     entry = by_route["/api/departments"]
     assert entry["event"] == "slow_request"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
 from careslot import clock
@@ -17,6 +19,7 @@ from careslot.scheduling import cache as reads
 from careslot.scheduling.schemas import Department, Doctor, DoctorSchedule, SlotList
 
 router = APIRouter(prefix="/api", tags=["catalog"])
+M = TypeVar("M", bound=BaseModel)
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Day = Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31))]
 
@@ -49,25 +52,53 @@ def day_range(
     return first, last
 
 
-@router.get("/slots", response_model=SlotList)
-async def slots(
-    request: Request,
-    ctx: Ctx,
-    doctorId: OptId = None,
-    departmentId: OptId = None,
-    date: Day = None,
-    from_: Annotated[Day, Query(alias="from")] = None,
-    to: Day = None,
-    typeId: OptId = None,
-) -> Response:
-    first, last = day_range(date, from_, to)
+Id = Annotated[int | None, Field(ge=1, le=MAX_ID)]
+Date = Annotated[dt.date | None, Field(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31))]
+
+
+class SlotQuery(BaseModel):
+    doctorId: Id = None
+    departmentId: Id = None
+    date: Date = None
+    from_: Date = Field(None, alias="from")
+    to: Date = None
+    typeId: Id = None
+
+
+def query_of(model: type[M], request: Request) -> M:
+    """`model` from the query string in one pydantic call; FastAPI's per-parameter
+    declarations cost a cached slot list about a fifth of its time (py-spy)."""
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
+def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI parameters of a query model (declared by hand since the route reads the
+    query itself)."""
+    schema = model.model_json_schema(by_alias=True)
+    return {
+        "parameters": [
+            {"name": name, "in": "query", "required": False, "schema": field}
+            for name, field in schema["properties"].items()
+        ]
+    }
+
+
+@router.get("/slots", response_model=SlotList, openapi_extra=query_parameters(SlotQuery))
+async def slots(request: Request, ctx: Ctx) -> Response:
+    q = query_of(SlotQuery, request)
+    first, last = day_range(q.date, q.from_, q.to)
     answer = await reads.slots(
         ctx,
-        doctor_id=doctorId,
-        department_id=departmentId,
+        doctor_id=q.doctorId,
+        department_id=q.departmentId,
         first=first,
         last=last,
-        type_id=typeId,
+        type_id=q.typeId,
     )
     return cached_response(request, answer)
 

@@ -91,13 +91,19 @@ def statuses_of(route: APIRoute, method: str) -> set[int]:
     body = dependant.body_params
     if body:
         found |= {400, 413, 422}
-    if _params(dependant):
+    # Parameters a route reads itself (api/catalog.py's query models) are declared by hand.
+    declared = [p["name"] for p in (route.openapi_extra or {}).get("parameters", ())]
+    if _params(dependant) or declared:
         found.add(422)
     if calls & {"current_user", "optional_user"}:
         found |= {401, 403}
     if "same_origin" in calls:
         found.add(403)
-    if dependant.path_params or any(_names_a_thing(p.alias) for p in _query(dependant)):
+    if (
+        dependant.path_params
+        or any(_names_a_thing(p.alias) for p in _query(dependant))
+        or any(_names_a_thing(name) for name in declared)
+    ):
         found.add(404)
     if method in _UNSAFE and (calls & {"current_user"} or route.path.endswith("/register")):
         found |= {404, 409}  # a write names things (a doctor, a patient) that may not exist
