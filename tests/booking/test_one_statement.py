@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tests.api.helpers import assert_problem, book, register, scalar
+from tests.api.helpers import assert_problem, book, query, register, scalar
 from tests.conftest import LiveServer
 from tests.scheduling.admin_steps import admin, at, clinic, day_after_tomorrow, staff
 from tests.scheduling.test_types_api import new_type
@@ -120,3 +120,32 @@ def test_a_replay_answers_what_the_first_booking_answered(live: LiveServer) -> N
     assert (
         scalar(live, "select count(*) from appointments where doctor_id = $1", place.doctor_id) == 1
     )
+
+
+def test_a_change_answers_the_appointment_as_it_now_is(live: LiveServer) -> None:
+    """Status moves and reschedules are one statement too (change_appointment, migration
+    0011): the answer is the appointment after the change, as GET shows it."""
+    place = clinic(live)
+    day = day_after_tomorrow(live)
+    _, token = register(live)
+    with live.client(token) as patient:
+        r = book(patient, place.doctor_id, at(live, day, 9).isoformat())
+        assert r.status_code == 201, r.text
+        url = f"/api/appointments/{r.json()['id']}"
+        moved = patient.patch(url, json={"start": at(live, day, 10).isoformat()})
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["start"] == at(live, day, 10).astimezone(dt.UTC).isoformat()
+        assert moved.content == patient.get(url).content
+        cancelled = patient.patch(url, json={"status": "cancelled"})
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "cancelled"
+        assert cancelled.content == patient.get(url).content
+    kinds = [
+        r["kind"]
+        for r in query(
+            live,
+            "select kind from activity where appointment_id = $1 order by id",
+            r.json()["id"],
+        )
+    ]
+    assert kinds == ["booked", "rescheduled", "cancelled"]

@@ -117,10 +117,10 @@ async def change_appointment(
     user: CurrentUser,
     appointment_id: Annotated[int, Path(ge=1, le=MAX_ID)],
 ) -> Response:
-    appointment = await booking.update(
+    answer = await booking.update(
         ctx, actor=user, appointment_id=appointment_id, status=body.status, start=body.start
     )
-    return responses.json(appointment, headers=responses.SENSITIVE)
+    return responses.json_bytes(answer, headers=responses.SENSITIVE)
 
 
 @router.get("/calendar", response_model=Calendar)

@@ -183,25 +183,40 @@ async def stored_answer(conn: Conn, *, user_id: int, key: str) -> asyncpg.Record
     return row
 
 
-async def set_status(conn: Conn, appointment_id: int, status: str) -> None:
-    await conn.execute(
-        "update appointments set status = $2, updated_at = now() where id = $1",
-        appointment_id,
-        status,
-    )
-
-
-async def move(conn: Conn, appointment_id: int, start: datetime, end: datetime) -> None:
+async def change(
+    conn: Conn,
+    *,
+    appointment_id: int,
+    actor_id: int,
+    subject_id: int,
+    status: str | None,
+    span: tuple[datetime, datetime] | None,
+    kind: str,
+    summary: str,
+    event: str,
+    now: datetime,
+    reminders: tuple[timedelta, ...],
+) -> bytes:
+    """A status move or a move in time, with its activity, messages and audit, in one
+    statement (migration 0011); the appointment's JSON as it is now."""
     try:
-        await conn.execute(
-            "update appointments set starts_at = $2, ends_at = $3, updated_at = now() "
-            "where id = $1",
+        body: bytes = await conn.fetchval(
+            "select change_appointment($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             appointment_id,
-            start,
-            end,
+            actor_id,
+            subject_id,
+            status,
+            span[0] if span else None,
+            span[1] if span else None,
+            kind,
+            summary,
+            event,
+            now,
+            list(reminders),
         )
     except asyncpg.ExclusionViolationError as exc:
         raise _overlap_error(exc) from exc
+    return bytes(body)
 
 
 async def add_activity(

@@ -13,7 +13,6 @@ from datetime import datetime
 from careslot import access, clock
 from careslot.access import Scope
 from careslot.accounts.models import User
-from careslot.audit.log import record_change
 from careslot.booking import repository as repo
 from careslot.booking.policies import booked_shape, check_change_window
 from careslot.booking.rules import STATUSES, check_move, check_reschedule
@@ -224,7 +223,8 @@ async def update(
     appointment_id: int,
     status: str | None = None,
     start: datetime | None = None,
-) -> Appointment:
+) -> bytes:
+    """Move an appointment through the day or in time; its JSON as it now is."""
     if (status is None) == (start is None):
         raise ValidationFailed("send either status or start")
     target = _status(status) if status is not None else None
@@ -251,7 +251,7 @@ async def update(
             )
             if target == Status.CANCELLED:
                 await check_change_window(conn, ctx.settings, actor=actor, appointment=row, now=now)
-            await repo.set_status(conn, appointment_id, target)
+            span = None
             kind, summary = str(target), f"Status changed to {target.replace('_', ' ')}"
             days = was_blocking
             departments: tuple[int, ...] = ()  # the cache looks the doctor's up
@@ -270,29 +270,24 @@ async def update(
                 now=now,
                 shape=shape,
             )
-            await repo.move(conn, appointment_id, slot.start, slot.end)
+            span = (slot.start, slot.end)
             departments = (doctor.department_id,)
             kind, summary = "rescheduled", "Rescheduled"
             now_blocking = (shape or Shape(0)).blocked(slot)
             days = (*was_blocking, *days_touched(*now_blocking, zone))
-        await repo.add_activity(
+        answer = await repo.change(
             conn,
-            actor_id=actor.id,
-            client_id=row["client_id"],
             appointment_id=appointment_id,
-            kind=kind,
-            summary=summary,
-        )
-        await outbox.appointment_changed(conn, ctx, appointment_id=appointment_id, kind=kind)
-        await record_change(
-            conn,
             actor_id=actor.id,
             subject_id=row["client_id"],
-            action=f"update:{kind}",
-            entity="appointment",
-            entity_id=appointment_id,
+            status=target,
+            span=span,
+            kind=kind,
+            summary=summary,
+            event=outbox.EVENTS.get(kind, "status_changed"),
+            now=now,
+            reminders=tuple(ctx.settings.reminder_offsets),
         )
-        appointment = await repo.get(conn, appointment_id)
     await ctx.changes.publish(
         Change(
             kind,
@@ -303,8 +298,7 @@ async def update(
             departments,
         )
     )
-    assert appointment is not None
-    return appointment
+    return answer
 
 
 def encode_cursor(start: datetime, appointment_id: int) -> str:
