@@ -37,13 +37,14 @@ class Serve:
         env |= {"CARESLOT_DATA_DIR": str(data_dir), "CARESLOT_CACHE_WARM": "false"}
         self.log = data_dir / "serve.log"
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [CARESLOT, "serve", "--port", str(self.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("w"),
-            start_new_session=True,  # its own process group, so the test can signal the group
-        )
+        with self.log.open("w") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [CARESLOT, "serve", "--port", str(self.port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,  # its own process group, so the test can signal it
+            )
         self.wait_until(self.ready, "careslot serve did not become ready")
 
     def ready(self) -> bool:

@@ -96,7 +96,7 @@ def served(database_url: str, settings: Settings) -> Iterator[Served]:
         yield Served(LiveServer(url, settings), psutil.Process(proc.pid), total)
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        proc.communicate(timeout=30)  # reaps it and closes the stderr pipe
 
 
 @pytest.mark.slow

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.conftest import LiveServer
 from tests.web.conftest import Pages
 from tests.web.flows import choose_slot, register
@@ -70,6 +72,10 @@ def test_two_patients_race_for_one_slot_and_the_loser_sees_fresh_slots(pages: Pa
     message = second.get_by_role("alert")
     message.filter(has_text="someone else has just booked that time").wait_for()
     assert second.url.split("?")[0].endswith("/book")  # no error page, still booking
+    # The message shows before the fresh list arrives: wait (up to 5 s) for the taken time
+    # to leave the list, then read it (reading at once raced the refresh on a loaded machine).
+    taken = second.locator("#slots a.slot").filter(has_text=time)
+    expect(taken).to_have_count(0)
     fresh = [t.strip() for t in second.locator("#slots a.slot").all_inner_texts()]
     assert fresh, "the fresh free times are listed"
     assert time not in fresh
