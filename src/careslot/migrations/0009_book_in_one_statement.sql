@@ -113,8 +113,10 @@ begin
     if p_key is not null then
         -- A concurrent first use holds this row until it commits: a retry waits here and
         -- then replays its answer instead of booking twice.
-        insert into idempotency_keys (user_id, key, request_hash, status_code, response)
-        values (p_actor, p_key, p_hash, 0, '') on conflict do nothing;
+        -- created_at by careslot's clock, which pruning compares it with
+        insert into idempotency_keys (user_id, key, request_hash, status_code, response,
+                                      created_at)
+        values (p_actor, p_key, p_hash, 0, '', p_now) on conflict do nothing;
         if not found then
             select k.request_hash, k.response into stored
             from idempotency_keys k where k.user_id = p_actor and k.key = p_key;
