@@ -169,9 +169,11 @@ def test_lagging_reads_use_the_replica_until_it_lags_or_stops(
 
         asyncio.run(_execute(replica.url("careslot"), "select pg_wal_replay_resume()"))
         eventually(lambda: _replica_state(live) == "ok")
+        # "ok" means behind by at most the limit, not by nothing: the replica shows the booking
+        # soon after, not necessarily on the first read (seen once in a full run).
         before = _reads(live, "replica")
-        assert new.id in _streamed(live, staff)  # the replica caught up
-        assert _reads(live, "replica") == before + 1
+        eventually(lambda: new.id in _streamed(live, staff))  # the replica caught up
+        assert _reads(live, "replica") > before
 
         replica.stop()
         assert _streamed(live, staff) == everything | {new.id}  # the primary answers
