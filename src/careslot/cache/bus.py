@@ -37,6 +37,7 @@ from careslot.cache import repository as repo
 from careslot.cache.keys import EVERYTHING
 from careslot.db import Conn
 from careslot.db.failures import BROKEN_CONNECTION, DATABASE_ERRORS, UNAVAILABLE
+from careslot.db.pool import dedicated_connection
 
 log = logging.getLogger("careslot.cache.bus")
 MAX_PAYLOAD = 7000  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
@@ -107,13 +108,17 @@ class InvalidationBus:
                 await asyncio.wait_for(conn.close(), 2)
 
     async def _connect(self) -> None:
-        conn = await asyncpg.connect(
-            self.dsn, timeout=5, server_settings={"application_name": repo.LISTENER_NAME}
+        self._conn = await dedicated_connection(
+            self.dsn,
+            self._listen,
+            timeout=5,
+            server_settings={"application_name": repo.LISTENER_NAME},
         )
+
+    async def _listen(self, conn: asyncpg.Connection) -> None:
         await conn.add_listener(repo.CHANNEL, self._on_notify)
         await conn.add_listener(repo.ACK_CHANNEL, self._on_ack)
         conn.add_termination_listener(self._on_terminated)
-        self._conn = conn
 
     def _lose(self, reason: str) -> None:
         if not self.connected:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -103,6 +104,21 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
             decoder=orjson.loads,
             schema="pg_catalog",
         )
+
+
+async def dedicated_connection(
+    dsn: str, setup: Callable[[asyncpg.Connection], Awaitable[None]], **connect_args: Any
+) -> asyncpg.Connection:
+    """A connection of one task's own (a listener, a leader), made ready by `setup`. If the
+    setup fails or is cancelled (the server stopping, PostgreSQL going away), the half-made
+    connection is closed here, not dropped with its socket and backend still open."""
+    conn: asyncpg.Connection = await asyncpg.connect(dsn, **connect_args)
+    try:
+        await setup(conn)
+    except BaseException:
+        conn.terminate()
+        raise
+    return conn
 
 
 def server_settings(settings: Settings, application_name: str = "careslot") -> dict[str, str]:

@@ -32,7 +32,7 @@ import httpx
 
 from careslot.clock import SystemClock
 from careslot.config import Settings
-from careslot.db.pool import LEADER_KEEPALIVES, _init_connection
+from careslot.db.pool import LEADER_KEEPALIVES, _init_connection, dedicated_connection
 from careslot.messages import content, webhooks
 from careslot.messages import repository as repo
 from careslot.messages.outbox import NOTIFY_CHANNEL
@@ -263,20 +263,22 @@ class Sender:
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
-            conn = await asyncpg.connect(
+            self._conn = await dedicated_connection(
                 self.database_url,
+                self._ready,
                 timeout=10,
                 server_settings={
                     "application_name": f"careslot-outbox-sender {self.node}",
                     **LEADER_KEEPALIVES,
                 },
             )
-            await _init_connection(conn)
-            await conn.add_listener(NOTIFY_CHANNEL, self.wake)
-            if self.mailer is not None:
-                await repo.release_held(conn)
-            self._conn = conn
         return self._conn
+
+    async def _ready(self, conn: asyncpg.Connection) -> None:
+        await _init_connection(conn)
+        await conn.add_listener(NOTIFY_CHANNEL, self.wake)
+        if self.mailer is not None:
+            await repo.release_held(conn)
 
     async def _disconnect(self) -> None:
         conn, self._conn = self._conn, None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from careslot.context import Context
-from careslot.db.pool import _init_connection
+from careslot.db.pool import _init_connection, dedicated_connection
 from careslot.messages.sender import CONNECTION_ERRORS
 from careslot.monitoring import metrics
 from careslot.waitlist import offers
@@ -104,14 +104,16 @@ class Sweeper:
 
     async def _listening(self) -> None:
         if self._listen is None or self._listen.is_closed():
-            conn = await asyncpg.connect(
+            self._listen = await dedicated_connection(
                 self.database_url,
+                self._ready,
                 timeout=10,
                 server_settings={"application_name": "careslot-waitlist-sweeper"},
             )
-            await _init_connection(conn)
-            await conn.add_listener(NOTIFY_CHANNEL, self.wake)
-            self._listen = conn
+
+    async def _ready(self, conn: asyncpg.Connection) -> None:
+        await _init_connection(conn)
+        await conn.add_listener(NOTIFY_CHANNEL, self.wake)
 
     async def _disconnect(self) -> None:
         conn, self._listen = self._listen, None
