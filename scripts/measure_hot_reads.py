@@ -22,8 +22,9 @@ import asyncpg
 import orjson
 
 from careslot.app import create_app
-from careslot.bench.population import _patient_password
+from careslot.bench.population import SEEDED_PATIENTS
 from careslot.config import Settings
+from careslot.seeding.bulk import SEED_PASSWORD
 
 
 async def call(
@@ -60,12 +61,11 @@ async def measure(url: str, *, calls: int, rounds: int) -> None:
         database_url=url, redis_url=None, cache="on", outbox_sender=False, mv_refresh_seconds=0
     )
     app = create_app(settings)
-    pattern, password, _ = _patient_password()
     conn = await asyncpg.connect(url)
     try:
         email = await conn.fetchval(
             "select email from users where role = 'patient' and email like $1 order by id limit 1",
-            pattern,
+            SEEDED_PATIENTS,
         )
         doctor = await conn.fetchval("select id from doctors where is_active order by id limit 1")
     finally:
@@ -76,7 +76,7 @@ async def measure(url: str, *, calls: int, rounds: int) -> None:
             "POST",
             "/api/auth/login",
             headers=[(b"content-type", b"application/json")],
-            body=orjson.dumps({"email": email, "password": password}),
+            body=orjson.dumps({"email": email, "password": SEED_PASSWORD}),
         )
         assert status == 200, body
         auth = [(b"authorization", b"Bearer " + orjson.loads(body)["token"].encode())]

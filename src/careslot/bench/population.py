@@ -18,7 +18,9 @@ import httpx
 
 from careslot.accounts.passwords import Passwords
 from careslot.config import Settings
+from careslot.seeding.bulk import SEED_PASSWORD
 
+SEEDED_PATIENTS = "%@seed.careslot"  # email LIKE pattern of the bulk seeder's patients
 STAFF_PASSWORD = "careslot-bench-staff"  # noqa: S105 - a bench account on a bench database
 STAFF_EMAILS = ("bench-staff1@bench.careslot", "bench-staff2@bench.careslot")
 ZIPF_EXPONENT = 1.1
@@ -38,27 +40,8 @@ class Population:
     # start], on days no other phase books, no two overlapping for one patient.
     plans: dict[str, list[list[Any]]]
     today: dt.date
-    source: str  # "bulk seeder" | "demo hospital"
+    source: str  # who seeded the patients, for the report
     notes: list[str] = field(default_factory=list)
-
-
-def _patient_password() -> tuple[str, str, str]:
-    """(email LIKE pattern, shared password, source) of the seeded patients."""
-    try:
-        from careslot.seeding import bulk
-    except ImportError:
-        bulk = None  # type: ignore[assignment]
-    password = None
-    if bulk is not None:
-        for name in ("PASSWORD", "SEED_PASSWORD", "PATIENT_PASSWORD", "DEFAULT_PASSWORD"):
-            password = getattr(bulk, name, None)
-            if isinstance(password, str):
-                break
-    if isinstance(password, str):
-        return "%@seed.careslot", password, "bulk seeder"
-    from careslot.seeding.demo import PASSWORD
-
-    return "%@demo.careslot", PASSWORD, "demo hospital"
 
 
 async def _read_catalog(url: str, *, patients: int, pattern: str) -> dict[str, Any]:
@@ -162,7 +145,7 @@ def gather(
     zone: dt.tzinfo,
 ) -> Population:
     """Log in the bench's patients and staff over HTTP; collect free slots to book."""
-    pattern, password, source = _patient_password()
+    pattern, password, source = SEEDED_PATIENTS, SEED_PASSWORD, "bulk seeder"
     catalog = asyncio.run(_read_catalog(database_url, patients=patients, pattern=pattern))
     rows = catalog["patients"]
     tokens = asyncio.run(
