@@ -14,6 +14,12 @@ import pytest
 from careslot.db.pool import dedicated_connection
 
 
+@pytest.fixture
+def name() -> str:
+    """An application_name of this test's own, to find its backend in pg_stat_activity."""
+    return f"careslot-test-{uuid.uuid4().hex[:12]}"
+
+
 async def _backends(database_url: str, name: str) -> int:
     """Backends still open under `name`, once the server has seen every goodbye."""
     conn = await asyncpg.connect(database_url)
@@ -31,8 +37,7 @@ async def _backends(database_url: str, name: str) -> int:
         await conn.close()
 
 
-async def test_a_setup_that_fails_closes_the_connection(database_url: str) -> None:
-    name = f"careslot-test-{uuid.uuid4().hex[:12]}"
+async def test_a_setup_that_fails_closes_the_connection(database_url: str, name: str) -> None:
     seen: list[asyncpg.Connection] = []
 
     async def setup(conn: asyncpg.Connection) -> None:
@@ -47,8 +52,7 @@ async def test_a_setup_that_fails_closes_the_connection(database_url: str) -> No
     assert await _backends(database_url, name) == 0
 
 
-async def test_a_cancelled_setup_closes_the_connection(database_url: str) -> None:
-    name = f"careslot-test-{uuid.uuid4().hex[:12]}"
+async def test_a_cancelled_setup_closes_the_connection(database_url: str, name: str) -> None:
     started = asyncio.Event()
     seen: list[asyncpg.Connection] = []
 
@@ -69,8 +73,9 @@ async def test_a_cancelled_setup_closes_the_connection(database_url: str) -> Non
     assert await _backends(database_url, name) == 0
 
 
-async def test_a_setup_that_succeeds_hands_the_connection_over(database_url: str) -> None:
-    name = f"careslot-test-{uuid.uuid4().hex[:12]}"
+async def test_a_setup_that_succeeds_hands_the_connection_over(
+    database_url: str, name: str
+) -> None:
 
     async def setup(conn: asyncpg.Connection) -> None:
         await conn.execute("listen some_channel")
