@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +14,8 @@ import asyncpg
 import typer
 from rich.console import Console
 
+from careslot.cache.generations import ENV as GENERATIONS_ENV
+from careslot.cache.generations import node_table
 from careslot.config import get_settings
 from careslot.db.migrate import apply_migrations
 from careslot.db.urls import resolve_database_url
@@ -99,20 +102,24 @@ def serve(
             console.print(f"  {role:8} {email:28} password: {PASSWORD}  ({name})")
         _demo_mail(host, port)
     console.print(f"careslot on [bold]http://{host}:{port}[/bold] ({workers} worker(s))")
-    uvicorn.run(
-        "careslot.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        log_level=log_level,
-        access_log=False,
-        # The peer address is the TCP peer's: X-Forwarded-For is believed only from
-        # CARESLOT_TRUSTED_PROXIES (accounts/limits.py), not from uvicorn's default 127.0.0.1.
-        proxy_headers=False,
-    )
+    # The workers share one cache generation table: a write in one is then stale in the
+    # others at once, without waiting for them (cache/generations.py).
+    with node_table() as table:
+        os.environ.setdefault(GENERATIONS_ENV, table)
+        uvicorn.run(
+            "careslot.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            log_level=log_level,
+            access_log=False,
+            # The peer address is the TCP peer's: X-Forwarded-For is believed only from
+            # CARESLOT_TRUSTED_PROXIES (accounts/limits.py), not from uvicorn's default 127.0.0.1.
+            proxy_headers=False,
+        )
 
 
 @app.command()

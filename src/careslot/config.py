@@ -96,8 +96,11 @@ class Settings(BaseSettings):
     cache_redis_cooldown_seconds: float = 1.5
     # Timeouts in a row before the breaker opens (a refused connection opens it at once).
     cache_redis_failures_to_open: int = 3
-    # How long a write waits for the other workers to confirm their layer 1 is clean.
+    # How long a write waits for the workers of other nodes to confirm their layer 1 is clean.
     cache_ack_timeout_ms: float = 250
+    # The generation table this worker shares with its siblings (cache/generations.py). Set
+    # by `careslot serve` for the workers it starts; unset, a worker is a node of its own.
+    node_generations: str | None = None
     cache_warm: bool = True
     # How often each worker checks its invalidation channel, and tries to restore a lost one.
     cache_channel_check_seconds: float = 1.0

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from careslot.cache.bus import InvalidationBus
-from careslot.cache.repository import LISTENER_NAME
+from careslot.cache.repository import LISTENERS
 
 
 async def _pair(url: str) -> tuple[InvalidationBus, InvalidationBus, list[tuple[str, ...]]]:
@@ -55,8 +55,8 @@ def test_a_burst_is_grouped_and_every_write_waits_for_its_own_tags(
                 assert (
                     await conn.fetchval(
                         "select count(*) from pg_stat_activity"
-                        " where application_name = $1 and datname = current_database()",
-                        LISTENER_NAME,
+                        " where application_name like $1 and datname = current_database()",
+                        LISTENERS,
                     )
                     == 2
                 )

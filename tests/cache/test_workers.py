@@ -6,6 +6,7 @@ workers answered, before and after each write."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -22,7 +23,7 @@ import asyncpg
 import httpx
 import pytest
 
-from careslot.cache.repository import LISTENER_NAME
+from careslot.cache.repository import LISTENERS
 from careslot.seeding.demo import PASSWORD as DEMO_PASSWORD
 from tests.api.helpers import PASSWORD
 from tests.conftest import free_port
@@ -36,8 +37,8 @@ async def _listeners(database_url: str) -> int:
     try:
         found: int = await conn.fetchval(
             "select count(*) from pg_stat_activity where datname = current_database() "
-            "and application_name = $1",
-            LISTENER_NAME,
+            "and application_name like $1",
+            LISTENERS,
         )
         return found
     finally:
@@ -311,8 +312,8 @@ async def _terminate_listeners(database_url: str) -> int:
     try:
         killed: int = await conn.fetchval(
             "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity "
-            "where datname = current_database() and application_name = $1) t",
-            LISTENER_NAME,
+            "where datname = current_database() and application_name like $1) t",
+            LISTENERS,
         )
         return killed
     finally:
@@ -334,10 +335,19 @@ def test_a_write_right_after_the_listeners_are_killed_is_never_stale(
     _assert_everywhere(scene, upcoming=1, free={b}, taken={a}, own={booked: "scheduled"})
 
 
-def test_a_stopped_worker_delays_the_201_and_is_fresh_when_it_wakes(
-    notify_workers: tuple[str, str],
+@pytest.fixture
+def slow_ack_workers(database_url: str) -> Iterator[str]:
+    # A write that waited for a worker's acknowledgement would wait 30 s for a stopped one.
+    yield from serve_workers(database_url, None, cache_ack_timeout_ms="30000")
+
+
+def test_a_stopped_sibling_neither_delays_the_201_nor_is_stale_when_it_wakes(
+    slow_ack_workers: str,
 ) -> None:
-    url, _ = notify_workers
+    """The workers of one server share the cache's generations (cache/generations.py): a
+    write makes its tags stale in a stopped sibling without waiting for it. Were the sibling
+    waited for, the write would outlast the client's 10 s (its ack timeout is 30 s here)."""
+    url = slow_ack_workers
     scene = _scene(url)
     a, b = scene.slots[:2]
     _assert_everywhere(scene, upcoming=0, free={a, b}, taken=set(), own={})  # cached everywhere
@@ -346,16 +356,13 @@ def test_a_stopped_worker_delays_the_201_and_is_fresh_when_it_wakes(
     os.kill(frozen, signal.SIGSTOP)
     try:
         with httpx.Client(
-            base_url=url, timeout=30, headers={"Authorization": f"Bearer {scene.token}"}
+            base_url=url, timeout=10, headers={"Authorization": f"Bearer {scene.token}"}
         ) as c:
-            started = time.perf_counter()
             r = c.post("/api/appointments", json={"doctorId": scene.doctor, "start": a})
-            waited = time.perf_counter() - started
         assert r.status_code == 201, r.text
         assert worker_of(r) != frozen  # a stopped process accepts no connection
-        # A lower bound only: the write waited for the stopped worker's acknowledgement
-        # until the ack timeout (250 ms) passed, and answered after that.
-        assert waited >= 0.25, waited
     finally:
-        os.kill(frozen, signal.SIGCONT)
+        # uvicorn replaces a worker that stays stopped for 5 s: it may be gone by now.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(frozen, signal.SIGCONT)
     _assert_everywhere(scene, upcoming=1, free={b}, taken={a}, own={r.json()["id"]: "scheduled"})

@@ -5,10 +5,12 @@ committed to PostgreSQL, so the database is up; a broadcast over it cannot be lo
 the write succeeds. Over Redis, a dead or hung Redis would silently leave every other
 worker's layer 1 stale, which is the one failure a booking system must not have.
 
-A write does not answer until every other listening worker has acknowledged (or a short
-deadline passed): "fresh in every worker before the response returns" is then a fact,
-not a race. A worker whose listener connection dies drops its layer 1 and reads from
-PostgreSQL until it is listening again.
+A write does not answer until every listening worker of every other node has acknowledged
+(or a short deadline passed): "fresh in every worker before the response returns" is then a
+fact, not a race. The workers of the writer's own node need no message: they compare the
+node's generations on every read (generations.py), so they neither acknowledge nor slow
+the write down; they ignore their siblings' messages. A worker whose listener connection
+dies drops its layer 1 and reads from PostgreSQL until it is listening again.
 
 Under load, writes and acknowledgements are grouped: while one NOTIFY is on its way, the
 invalidations that arrive queue up and leave together in the next one (their tags joined,
@@ -64,6 +66,7 @@ class InvalidationBus:
         self,
         dsn: str,
         *,
+        node: str | None = None,
         on_remote: OnRemote,
         on_lost: Callable[[], None],
         on_restored: Callable[[], Awaitable[None]],
@@ -72,6 +75,8 @@ class InvalidationBus:
     ) -> None:
         self.dsn = dsn
         self.worker_id = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.node = node or secrets.token_hex(6)  # without a node table, a node of its own
+        self.listener_name = repo.listener_name(self.node)
         self.on_remote, self.on_lost, self.on_restored = on_remote, on_lost, on_restored
         self.ack_timeout = ack_timeout
         self.health_every = health_every
@@ -112,7 +117,7 @@ class InvalidationBus:
             self.dsn,
             self._listen,
             timeout=5,
-            server_settings={"application_name": repo.LISTENER_NAME},
+            server_settings={"application_name": self.listener_name},
         )
 
     async def _listen(self, conn: asyncpg.Connection) -> None:
@@ -159,14 +164,15 @@ class InvalidationBus:
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: object) -> None:
         try:
             message = orjson.loads(str(payload))
-            origin, ids = message["from"], [str(i) for i in message["ids"]]
+            origin, node = message["from"], message["node"]
+            ids = [str(i) for i in message["ids"]]
             tags = tuple(str(t) for t in message["tags"])
             epoch = message.get("epoch")
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.warning("ignoring a malformed cache invalidation message")
             return
-        if origin == self.worker_id:
-            return  # applied before it was sent
+        if origin == self.worker_id or node == self.node:
+            return  # applied before it was sent, here or in the node's generations
         self.on_remote(tags, int(epoch) if epoch is not None else None)
         self._unacked.extend(ids)
         if not self._acking:
@@ -215,7 +221,7 @@ class InvalidationBus:
             return await work(conn)
 
     async def broadcast(self, pool: asyncpg.Pool, tags: tuple[str, ...], epoch: int | None) -> None:
-        """Tell every other worker, and wait until they have applied it."""
+        """Tell every other worker, and wait until those of other nodes have applied it."""
         message_id = f"{self.worker_id}:{next(self._seq)}"
         pending = self._pending[message_id] = _Pending(tags, epoch)
         self._outgoing.append(message_id)
@@ -244,20 +250,16 @@ class InvalidationBus:
             tags = tuple(dict.fromkeys(t for p in group for t in p.tags))
             epochs = [p.epoch for p in group if p.epoch is not None]
             epoch = max(epochs) if epochs else None
-            payload = orjson.dumps(
-                {"ids": ids, "from": self.worker_id, "tags": tags, "epoch": epoch}
-            ).decode()
+            message = {"ids": ids, "from": self.worker_id, "node": self.node, "epoch": epoch}
+            payload = orjson.dumps({**message, "tags": tags}).decode()
             if len(payload) > MAX_PAYLOAD:
-                payload = orjson.dumps(
-                    {"ids": ids, "from": self.worker_id, "tags": [EVERYTHING], "epoch": epoch}
-                ).decode()
+                payload = orjson.dumps({**message, "tags": [EVERYTHING]}).decode()
             try:
-                listeners = await self.run(pool, _notifier(payload))
+                expected = await self.run(pool, _notifier(payload, self.listener_name))
             except BaseException:
                 for p in group:  # their writers stop waiting; the error is logged once
                     p.done.set()
                 raise
-            expected = listeners - (1 if self.connected else 0)
             for p in group:
                 p.expected = expected
                 p.check()
@@ -276,5 +278,5 @@ class InvalidationBus:
             log.warning("cache invalidation could not be sent: %s", exc)
 
 
-def _notifier(payload: str) -> Callable[[Conn], Awaitable[int]]:
-    return lambda conn: repo.notify(conn, payload)
+def _notifier(payload: str, listener_name: str) -> Callable[[Conn], Awaitable[int]]:
+    return lambda conn: repo.notify(conn, payload, listener_name)

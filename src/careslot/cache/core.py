@@ -18,7 +18,8 @@ from careslot.cache import keys, metrics
 from careslot.cache import repository as repo
 from careslot.cache.bus import InvalidationBus
 from careslot.cache.entry import Entry
-from careslot.cache.memory import MemoryLayer
+from careslot.cache.generations import Generations
+from careslot.cache.memory import MemoryLayer, Snapshot
 from careslot.cache.redis_layer import RedisLayer
 from careslot.cache.strategies import Strategy
 from careslot.clock import Clock, SystemClock
@@ -44,6 +45,15 @@ class Answer:
     strategy: Strategy
 
 
+@dataclass(frozen=True, slots=True)
+class _Flight:
+    """A load under way in this process, and what it saw when it began."""
+
+    task: asyncio.Task[tuple[Entry, str]]
+    tags: tuple[str, ...]
+    snapshot: Snapshot
+
+
 def _record(outcome: str, strategy: str) -> None:
     note_cache(outcome, strategy)
     if outcome == "miss":
@@ -62,13 +72,14 @@ class Cache:
         pool: asyncpg.Pool | None = None,
         bus: InvalidationBus | None = None,
         clock: Clock | None = None,
+        generations: Generations | None = None,
     ) -> None:
         self.enabled = enabled
-        self.l1 = MemoryLayer(l1_max_entries, clock=clock or SystemClock())
+        self.l1 = MemoryLayer(l1_max_entries, clock=clock or SystemClock(), generations=generations)
         self.redis = redis
         self.pool = pool
         self.bus = bus
-        self._flights: dict[str, tuple[asyncio.Task[tuple[Entry, str]], tuple[str, ...]]] = {}
+        self._flights: dict[str, _Flight] = {}
 
     @classmethod
     def disabled(cls) -> Cache:
@@ -90,13 +101,16 @@ class Cache:
         if remembered is not None:
             _record("l1", strategy.name)
             return Fetched(remembered, "l1", False)
+        snapshot = self.l1.snapshot(tags)
         flight = self._flights.get(key)
-        if flight is not None:  # someone in this process is loading it: wait for them
-            entry, _ = await asyncio.shield(flight[0])
+        # Join a load in this process only if nothing it covers was invalidated since it
+        # began (a sibling worker's write drops no flight here; it moves the generations).
+        if flight is not None and flight.snapshot == snapshot:
+            entry, _ = await asyncio.shield(flight.task)
             _record("l1", strategy.name)
             return Fetched(entry, "l1", False)
-        task = asyncio.create_task(self._load(strategy, key, tags, loader))
-        self._flights[key] = (task, tags)
+        task = asyncio.create_task(self._load(strategy, key, tags, loader, snapshot))
+        self._flights[key] = _Flight(task, tags, snapshot)
         task.add_done_callback(lambda t: self._landed(key, t))
         entry, outcome = await asyncio.shield(task)
         _record(outcome, strategy.name)
@@ -109,15 +123,19 @@ class Cache:
         return Answer((await self.fetch(strategy, key, tags, loader)).entry, strategy)
 
     def _landed(self, key: str, task: asyncio.Task[tuple[Entry, str]]) -> None:
-        if key in self._flights and self._flights[key][0] is task:
+        if key in self._flights and self._flights[key].task is task:
             del self._flights[key]
         if not task.cancelled():
             task.exception()  # retrieved here too, so a failed load nobody awaits stays quiet
 
     async def _load(
-        self, strategy: Strategy, key: str, tags: tuple[str, ...], loader: Loader
+        self,
+        strategy: Strategy,
+        key: str,
+        tags: tuple[str, ...],
+        loader: Loader,
+        snapshot: Snapshot,
     ) -> tuple[Entry, str]:
-        snapshot = self.l1.snapshot(tags)
         generations: list[str] | None = None
         if self.redis is not None:
             found, generations = await self.redis.get(key, tags)
@@ -133,52 +151,80 @@ class Cache:
     # -- invalidation ---------------------------------------------------------------
 
     def _drop_local(self, tags: tuple[str, ...]) -> None:
+        """Drop the tags here and make them stale in every sibling worker of this node."""
+        self.l1.invalidate(tags)
         if keys.EVERYTHING in tags:
-            self.l1.clear()
             stale = list(self._flights)
         else:
-            self.l1.invalidate(tags)
             wanted = set(tags)
-            stale = [k for k, (_, owners) in self._flights.items() if wanted.intersection(owners)]
+            stale = [k for k, f in self._flights.items() if wanted.intersection(f.tags)]
         for key in stale:  # later readers start a fresh load instead of joining an old one
             self._flights.pop(key, None)
 
     def apply_remote(self, tags: tuple[str, ...], epoch: int | None) -> None:
+        """Another node's write."""
         self._drop_local(tags)
-        if epoch is not None and self.redis is not None and epoch > self.redis.epoch:
+        if epoch is not None and self.redis is not None:
             self.redis.epoch = epoch
 
     async def invalidate(self, tags: tuple[str, ...], strategies: tuple[str, ...] = ()) -> None:
+        """After a commit, before its answer: drop what the write made stale everywhere.
+
+        This worker and its siblings on this node at once (the generations); Redis and the
+        other nodes' workers in two round trips that run side by side. If Redis missed it,
+        layer 2 moves to a new epoch, and the other nodes hear of that before we return."""
         if not self.enabled or not tags:
             return
         self._drop_local(tags)
-        epoch: int | None = None
-        if self.redis is not None:
-            reached = keys.EVERYTHING not in tags and await self.redis.invalidate(tags)
-            if not reached and self.pool is not None:
-                # Redis missed this invalidation: abandon every layer-2 key written so far.
-                async with self.pool.acquire() as conn:
-                    epoch = await repo.next_epoch(conn)
-                self.redis.epoch = max(self.redis.epoch, epoch)
-        if self.bus is not None and self.pool is not None:
-            await self.bus.broadcast(self.pool, tags, epoch)
+        redis_done, told = await asyncio.gather(
+            self._invalidate_redis(tags), self._tell_other_nodes(tags, None), return_exceptions=True
+        )
+        if redis_done is not True:
+            epoch = await self._move_epoch()
+            if epoch is not None:
+                await self._tell_other_nodes(tags, epoch)
+        for failure in (redis_done, told):
+            if isinstance(failure, BaseException):
+                raise failure
         for name in strategies:
             metrics.INVALIDATIONS.labels(name).inc()
+
+    async def _invalidate_redis(self, tags: tuple[str, ...]) -> bool:
+        if self.redis is None:
+            return True
+        return keys.EVERYTHING not in tags and await self.redis.invalidate(tags)
+
+    async def _move_epoch(self) -> int | None:
+        """Abandon every layer-2 key written so far (Redis missed an invalidation)."""
+        if self.redis is None or self.pool is None:
+            return None
+        async with self.pool.acquire() as conn:
+            epoch = await repo.next_epoch(conn)
+        self.redis.epoch = epoch
+        return epoch
+
+    async def _tell_other_nodes(self, tags: tuple[str, ...], epoch: int | None) -> None:
+        if self.bus is not None and self.pool is not None:
+            await self.bus.broadcast(self.pool, tags, epoch)
 
     # -- life cycle -----------------------------------------------------------------
 
     def on_channel_lost(self) -> None:
-        self.l1.clear()
-        self._drop_local((keys.EVERYTHING,))
+        self._forget_all()
 
     async def on_channel_restored(self) -> None:
-        self._drop_local((keys.EVERYTHING,))
+        self._forget_all()
         await self._refresh_epoch()
+
+    def _forget_all(self) -> None:
+        """This worker only: it may have missed other nodes' writes."""
+        self.l1.clear()
+        self._flights.clear()
 
     async def _refresh_epoch(self) -> None:
         if self.redis is not None and self.pool is not None:
             async with self.pool.acquire() as conn:
-                self.redis.epoch = max(self.redis.epoch, await repo.epoch(conn))
+                self.redis.epoch = await repo.epoch(conn)
 
     async def start(self) -> None:
         if not self.enabled:
@@ -188,8 +234,8 @@ class Cache:
             await self.bus.start()
 
     async def stop(self) -> None:
-        for task, _ in list(self._flights.values()):
-            task.cancel()
+        for flight in list(self._flights.values()):
+            flight.task.cancel()
         if self.bus is not None:
             await self.bus.stop()
         if self.redis is not None:

@@ -28,6 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from careslot.cache import metrics
 from careslot.cache.entry import Entry
+from careslot.cache.generations import Generations
 from careslot.cache.keys import PREFIX
 
 log = logging.getLogger("careslot.cache.redis")
@@ -79,6 +80,7 @@ class RedisLayer:
         namespace: str = "",
         epoch: int = 0,
         failures_to_open: int = 3,
+        generations: Generations | None = None,
     ) -> None:
         self.client = aioredis.Redis.from_url(
             url,
@@ -91,6 +93,9 @@ class RedisLayer:
         )
         self.timeout = timeout
         self.cooldown = cooldown
+        # The epoch lives in the node's generation table, so a move by any worker of this node
+        # holds for all of them at once.
+        self._generations = generations or Generations()
         self.epoch = epoch
         # One Redis may serve several careslot databases (staging, tests): never mix them.
         self.namespace = namespace
@@ -100,6 +105,15 @@ class RedisLayer:
         self._failures = 0  # consecutive
         self._store = self.client.register_script(STORE)
         self._invalidate = self.client.register_script(INVALIDATE)
+
+    @property
+    def epoch(self) -> int:
+        return self._generations.epoch
+
+    @epoch.setter
+    def epoch(self, epoch: int) -> None:
+        """Epochs only move on: setting an older one keeps the newer."""
+        self._generations.raise_epoch(epoch)
 
     @property
     def available(self) -> bool:

@@ -6,7 +6,9 @@ from careslot.db import Conn
 
 CHANNEL = "careslot_cache"
 ACK_CHANNEL = "careslot_cache_ack"
-LISTENER_NAME = "careslot-cache-bus"  # application_name of every worker's listener
+# application_name of every worker's listener: the prefix, then the worker's node.
+LISTENER_PREFIX = "careslot-cache-bus:"
+LISTENERS = LISTENER_PREFIX + "%"  # every worker's listener, as a LIKE pattern
 EPOCH_KEY = "cache_l2_epoch"
 
 
@@ -26,15 +28,22 @@ async def next_epoch(conn: Conn) -> int:
     return int(value)
 
 
-async def notify(conn: Conn, payload: str) -> int:
-    """Send one invalidation to every worker; return how many workers listen (us included)."""
+def listener_name(node: str) -> str:
+    return LISTENER_PREFIX + node
+
+
+async def notify(conn: Conn, payload: str, own_listener: str) -> int:
+    """Send one invalidation to every worker; return how many listen on other nodes than
+    ours (whose listeners are all named `own_listener`)."""
     row = await conn.fetchrow(
         """select pg_notify($1, $2),
                   (select count(*) from pg_stat_activity
-                   where datname = current_database() and application_name = $3) as listeners""",
+                   where datname = current_database() and application_name like $3
+                     and application_name <> $4) as listeners""",
         CHANNEL,
         payload,
-        LISTENER_NAME,
+        LISTENERS,
+        own_listener,
     )
     assert row is not None
     return int(row["listeners"])

@@ -10,6 +10,7 @@ import asyncpg
 from careslot.cache import repository as repo
 from careslot.cache.bus import InvalidationBus
 from careslot.cache.core import Cache
+from careslot.cache.generations import Generations
 from careslot.cache.invalidation import affected
 from careslot.cache.redis_layer import RedisLayer
 from careslot.clock import Clock
@@ -29,6 +30,8 @@ def build_cache(
 ) -> Cache:
     if not settings.cache_enabled:
         return Cache.disabled()
+    # Shared with the sibling workers of this `careslot serve`, or this process's own.
+    generations = Generations(settings.node_generations)
     redis = None
     if settings.redis_url:
         redis = RedisLayer(
@@ -37,6 +40,7 @@ def build_cache(
             cooldown=settings.cache_redis_cooldown_seconds,
             failures_to_open=settings.cache_redis_failures_to_open,
             namespace=database_namespace(database_url),
+            generations=generations,
         )
     cache = Cache(
         enabled=True,
@@ -44,9 +48,11 @@ def build_cache(
         redis=redis,
         pool=pool,
         clock=clock,
+        generations=generations,
     )
     cache.bus = InvalidationBus(
         database_url,
+        node=generations.node,
         on_remote=cache.apply_remote,
         on_lost=cache.on_channel_lost,
         on_restored=cache.on_channel_restored,
