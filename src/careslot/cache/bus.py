@@ -229,7 +229,8 @@ class InvalidationBus:
             if not self._sending:
                 await self._send_queued(pool)
             try:
-                await asyncio.wait_for(pending.done.wait(), self.ack_timeout)
+                if not pending.done.is_set():  # set already when no other node listens
+                    await asyncio.wait_for(pending.done.wait(), self.ack_timeout)
             except TimeoutError:
                 log.warning(
                     "cache invalidation: %d of %s workers acknowledged in %.0f ms",

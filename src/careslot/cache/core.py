@@ -176,22 +176,25 @@ class Cache:
         if not self.enabled or not tags:
             return
         self._drop_local(tags)
-        redis_done, told = await asyncio.gather(
-            self._invalidate_redis(tags), self._tell_other_nodes(tags, None), return_exceptions=True
-        )
-        if redis_done is not True:
-            epoch = await self._move_epoch()
-            if epoch is not None:
-                await self._tell_other_nodes(tags, epoch)
-        for failure in (redis_done, told):
-            if isinstance(failure, BaseException):
-                raise failure
+        told = self._tell_other_nodes(tags, None)
+        if self.redis is None:
+            await told
+        else:
+            reached, failure = await asyncio.gather(
+                self._invalidate_redis(tags), told, return_exceptions=True
+            )
+            if reached is not True:
+                epoch = await self._move_epoch()
+                if epoch is not None:
+                    await self._tell_other_nodes(tags, epoch)
+            for error in (reached, failure):
+                if isinstance(error, BaseException):
+                    raise error
         for name in strategies:
             metrics.INVALIDATIONS.labels(name).inc()
 
     async def _invalidate_redis(self, tags: tuple[str, ...]) -> bool:
-        if self.redis is None:
-            return True
+        assert self.redis is not None
         return keys.EVERYTHING not in tags and await self.redis.invalidate(tags)
 
     async def _move_epoch(self) -> int | None:
