@@ -101,14 +101,14 @@ class Cache:
         if remembered is not None:
             _record("l1", strategy.name)
             return Fetched(remembered, "l1", False)
-        snapshot = self.l1.snapshot(tags)
         flight = self._flights.get(key)
         # Join a load in this process only if nothing it covers was invalidated since it
         # began (a sibling worker's write drops no flight here; it moves the generations).
-        if flight is not None and flight.snapshot == snapshot:
+        if flight is not None and self.l1.current(flight.snapshot):
             entry, _ = await asyncio.shield(flight.task)
             _record("l1", strategy.name)
             return Fetched(entry, "l1", False)
+        snapshot = self.l1.snapshot(tags)
         task = asyncio.create_task(self._load(strategy, key, tags, loader, snapshot))
         self._flights[key] = _Flight(task, tags, snapshot)
         task.add_done_callback(lambda t: self._landed(key, t))

@@ -55,34 +55,27 @@ class Generations:
                 os.ftruncate(self._fd, _BYTES)
             self._map = mmap.mmap(self._fd, _BYTES)
             self.node = hashlib.blake2b(os.path.realpath(path).encode(), digest_size=6).hexdigest()
-        self._view = memoryview(self._map).cast("Q")
+        self.view = memoryview(self._map).cast("Q")  # slot -> generation; read it freely
 
     def current(self, slots: tuple[int, ...]) -> tuple[int, ...]:
-        view = self._view
+        view = self.view
         return tuple([view[s] for s in slots])
-
-    def unchanged(self, slots: tuple[int, ...], seen: tuple[int, ...]) -> bool:
-        view = self._view
-        for s, g in zip(slots, seen, strict=True):
-            if view[s] != g:
-                return False
-        return True
 
     def bump(self, tags: Iterable[str]) -> None:
         slots = {slot_of(t) for t in tags}
-        view = self._view
+        view = self.view
         with self._locked():
             for s in slots:
                 view[s] += 1
 
     @property
     def epoch(self) -> int:
-        return int(self._view[EPOCH_SLOT])
+        return int(self.view[EPOCH_SLOT])
 
     def raise_epoch(self, epoch: int) -> None:
         with self._locked():
-            if epoch > self._view[EPOCH_SLOT]:
-                self._view[EPOCH_SLOT] = epoch
+            if epoch > self.view[EPOCH_SLOT]:
+                self.view[EPOCH_SLOT] = epoch
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -96,7 +89,7 @@ class Generations:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        self._view.release()
+        self.view.release()
         self._map.close()
         if self._fd is not None:
             os.close(self._fd)

@@ -8,7 +8,9 @@ drops the entry instead of serving it.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 
 from careslot.cache.entry import Entry
 from careslot.cache.generations import Generations, slot_of
@@ -18,13 +20,13 @@ from careslot.clock import Clock, SystemClock
 _EVERYTHING = slot_of(EVERYTHING)  # every entry also depends on this one
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # compared through MemoryLayer.current
 class Snapshot:
     """What a load saw before it began: the layer's clears and its tags' generations."""
 
     clears: int
-    slots: tuple[int, ...]
-    generations: tuple[int, ...]
+    read: Callable[[memoryview], object]  # the tags' generations from the table, in one call
+    generations: object  # what `read` gave then
 
 
 @dataclass(slots=True)
@@ -49,6 +51,7 @@ class MemoryLayer:
         # Bumped on every invalidation of a tag, here or in a sibling worker: an entry, or a
         # load, that began before a bump must not be served (or stored) afterwards.
         self.generations = generations or Generations()
+        self._table = self.generations.view
         self._clears = 0
 
     def __len__(self) -> int:
@@ -65,14 +68,12 @@ class MemoryLayer:
         return slot.entry
 
     def snapshot(self, tags: tuple[str, ...]) -> Snapshot:
-        slots = (_EVERYTHING, *[slot_of(t) for t in tags])
-        return Snapshot(self._clears, slots, self.generations.current(slots))
+        read = itemgetter(_EVERYTHING, *[slot_of(t) for t in tags])
+        return Snapshot(self._clears, read, read(self._table))
 
     def current(self, seen: Snapshot) -> bool:
         """Whether nothing was invalidated since `seen` was taken."""
-        return seen.clears == self._clears and self.generations.unchanged(
-            seen.slots, seen.generations
-        )
+        return seen.clears == self._clears and seen.read(self._table) == seen.generations
 
     def put(
         self,
