@@ -23,6 +23,7 @@ from careslot.api import (
     waitlist,
 )
 from careslot.api.middleware import SecurityAndLimits
+from careslot.api.routing import add_routes
 from careslot.audit.log import AuditLog
 from careslot.cache.setup import build_cache
 from careslot.cache.setup import subscribe as subscribe_cache
@@ -124,7 +125,7 @@ def create_app(
         messages,
         admin,
     ):
-        app.include_router(module.router)
+        add_routes(app, module.router)
     web.install(app)
     app.add_middleware(SecurityAndLimits, max_body=settings.max_body_bytes)
     app.add_middleware(

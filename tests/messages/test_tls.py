@@ -62,7 +62,7 @@ def _sink(ca: trustme.CA, *, implicit: bool) -> Iterator[TlsSink]:
     sink = TlsSink(ca, implicit=implicit)
     sink.controller.start()
     yield sink
-    sink.controller.stop()
+    sink.stop()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ def sink() -> Iterator[MailSink]:
     mail = MailSink()
     mail.controller.start()
     yield mail
-    mail.controller.stop()
+    mail.stop()
 
 
 @pytest.fixture

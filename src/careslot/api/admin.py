@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from starlette.responses import Response
 
 from careslot.api import responses
@@ -22,6 +22,7 @@ from careslot.api.admin_schemas import (
     changes,
 )
 from careslot.api.deps import Ctx, CurrentUser, optional_user
+from careslot.api.routing import api_router
 from careslot.api.schemas import MAX_ID
 from careslot.scheduling import admin, types, unavailability
 from careslot.scheduling.schemas import (
@@ -33,7 +34,7 @@ from careslot.scheduling.schemas import (
     TimeOffList,
 )
 
-router = APIRouter(prefix="/api", tags=["admin"])
+router = api_router("admin")
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Force = Annotated[bool, Query()]
 NO_STORE = responses.SENSITIVE

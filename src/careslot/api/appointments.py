@@ -6,13 +6,14 @@ import datetime as dt
 import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import Header, Path, Query, Request
 from pydantic import BeforeValidator
 from starlette.responses import Response, StreamingResponse
 
 from careslot import clock
 from careslot.api import responses
 from careslot.api.deps import Ctx, CurrentUser
+from careslot.api.routing import api_router
 from careslot.api.schemas import MAX_ID, AppointmentPatch, BookIn, iso_only
 from careslot.booking import cache as reads
 from careslot.booking import service as booking
@@ -21,7 +22,7 @@ from careslot.booking.schemas import Appointment, AppointmentPage, Calendar
 from careslot.cache.http import cached_response
 from careslot.errors import ValidationFailed
 
-router = APIRouter(prefix="/api", tags=["appointments"])
+router = api_router("appointments")
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Instant = Annotated[dt.datetime | None, Query(), BeforeValidator(iso_only)]
 

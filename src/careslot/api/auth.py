@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 
 from careslot.accounts import service as accounts
 from careslot.accounts import sessions
@@ -17,12 +17,13 @@ from careslot.api.deps import (
     session_token,
 )
 from careslot.api.problems import problems
+from careslot.api.routing import api_router
 from careslot.api.schemas import LoginIn, RegisterIn
 from careslot.context import Context
 from careslot.messages import service as messages
 from careslot.messages.schemas import Profile
 
-router = APIRouter(prefix="/api", tags=["auth"])
+router = api_router("auth")
 
 
 def _signed_in(request: Request, ctx: Context, user: User, token: str, status: int) -> Response:

@@ -5,20 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from careslot import clock
 from careslot.api.deps import Ctx, CurrentUser, get_ctx
 from careslot.api.queries import query_of, query_parameters
+from careslot.api.routing import api_router
 from careslot.api.schemas import MAX_ID
 from careslot.cache.http import cached_response
 from careslot.errors import ValidationFailed
 from careslot.scheduling import cache as reads
 from careslot.scheduling.schemas import Department, Doctor, DoctorSchedule, SlotList
 
-router = APIRouter(prefix="/api", tags=["catalog"])
+router = api_router("catalog")
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Day = Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31))]
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from careslot.api.deps import Ctx, CurrentUser, get_ctx
 from careslot.api.queries import query_of, query_parameters
+from careslot.api.routing import api_router
 from careslot.api.schemas import MAX_ID
 from careslot.cache.http import cached_response
 from careslot.dashboard import cache as reads
 from careslot.dashboard.schemas import ActivityFeed, StatsAnswer
 
-router = APIRouter(prefix="/api", tags=["dashboard"])
+router = api_router("dashboard")
 
 
 class StatsQuery(BaseModel):

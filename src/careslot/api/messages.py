@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from pydantic import Field, StrictBool
 from starlette.responses import Response
 
 from careslot.api import responses
 from careslot.api.deps import Ctx, CurrentUser
+from careslot.api.routing import api_router
 from careslot.api.schemas import MAX_ID, Body, Text
 from careslot.messages import service, webhooks
 from careslot.messages.schemas import OutboxListing, Profile
 
-router = APIRouter(prefix="/api", tags=["messages"])
+router = api_router("messages")
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 FEED_HEADERS = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
 

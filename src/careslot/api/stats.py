@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from starlette.responses import Response
 
 from careslot.api import responses
 from careslot.api.deps import Ctx, CurrentUser
+from careslot.api.routing import api_router
 from careslot.dashboard import mv
 from careslot.dashboard.schemas import HospitalStats
 
-router = APIRouter(prefix="/api", tags=["dashboard"])
+router = api_router("dashboard")
 
 
 @router.get("/stats/hospital", response_model=HospitalStats)

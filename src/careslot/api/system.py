@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import hmac
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from careslot.api import responses
 from careslot.api.deps import Ctx
+from careslot.api.routing import api_router
 from careslot.api.schemas import PageLoadIn
 from careslot.db.migrate import PENDING, shipped_migrations
 from careslot.errors import Unauthenticated
 from careslot.monitoring import metrics
 
-router = APIRouter(tags=["system"])
+router = api_router("system", prefix="")
 HEALTHY = b'{"status":"ok"}'
 
 

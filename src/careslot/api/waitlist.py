@@ -5,17 +5,18 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import Header, Path, Query
 from starlette.responses import Response
 
 from careslot.api import responses
 from careslot.api.deps import Ctx, CurrentUser
+from careslot.api.routing import api_router
 from careslot.api.schemas import MAX_ID, WaitlistIn
 from careslot.booking.schemas import Appointment
 from careslot.waitlist import service as waitlist
 from careslot.waitlist.schemas import WaitlistEntry, WaitlistListing
 
-router = APIRouter(prefix="/api", tags=["waitlist"])
+router = api_router("waitlist")
 EntryId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
