@@ -26,3 +26,13 @@ def add_routes(app: FastAPI, router: APIRouter) -> None:
     if router.default_response_class is not ORJSONResponse:
         raise ValueError("declare the router with api_router (its routes answer with orjson)")
     app.router.routes.extend(router.routes)
+
+
+def match_first(app: FastAPI, paths: tuple[str, ...]) -> None:
+    """Try the routes of these paths, in this order, before any other: each route tried on the
+    way costs a request about a microsecond. Static paths only, so they shadow no other route."""
+    if any("{" in path for path in paths):
+        raise ValueError("only static paths may jump the queue")
+    routes = app.router.routes
+    first = [r for path in paths for r in routes if getattr(r, "path", None) == path]
+    routes[:] = first + [r for r in routes if r not in first]
