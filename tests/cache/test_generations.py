@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +19,7 @@ import pytest
 
 from careslot.cache import keys
 from careslot.cache.core import Cache
-from careslot.cache.generations import Generations, node_table, slot_of
+from careslot.cache.generations import TABLE_PREFIX, Generations, node_table, slot_of
 from careslot.cache.redis_layer import RedisLayer
 from tests.cache.test_layers import LONG, TAGS, CountingLoader
 
@@ -125,8 +128,22 @@ def test_concurrent_bumps_are_never_lost(table: str) -> None:
     assert Generations(table).current((slot_of("hot"),)) == (200_000,)
 
 
-def test_a_servers_table_is_removed_when_it_stops() -> None:
-    with node_table() as path:
+def test_a_servers_table_is_removed_when_it_stops(tmp_path: Path) -> None:
+    with node_table(str(tmp_path)) as path:
         assert Path(path).exists()
         Generations(path).bump(("x",))
     assert not Path(path).exists()
+
+
+def test_the_table_of_a_killed_server_is_removed_by_the_next_one(tmp_path: Path) -> None:
+    """A SIGKILLed server never removes its table: the next server on the host does."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp_path / f"{TABLE_PREFIX}{dead.pid}-abc"
+    orphan.write_bytes(b"")
+    living = tmp_path / f"{TABLE_PREFIX}{os.getpid()}-def"  # this process: alive
+    living.write_bytes(b"")
+    with node_table(str(tmp_path)) as path:
+        assert not orphan.exists()
+        assert living.exists()
+        assert Path(path).name.startswith(f"{TABLE_PREFIX}{os.getpid()}-")

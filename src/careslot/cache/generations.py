@@ -96,16 +96,44 @@ class Generations:
             self._fd = None
 
 
+TABLE_PREFIX = "careslot-node-"
+
+
 @contextlib.contextmanager
-def node_table() -> Iterator[str]:
+def node_table(where: str | None = None) -> Iterator[str]:
     """A fresh table file for the workers of one server (in /dev/shm when there is one),
-    removed when the server stops."""
-    shm = Path("/dev/shm")  # noqa: S108 - mkstemp below makes a fresh file, mode 0600
-    where = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-    fd, path = tempfile.mkstemp(prefix="careslot-node-", dir=where)
+    removed when the server stops. Tables of servers that died without stopping (SIGKILL)
+    are removed first: each file names its server's process."""
+    if where is None:
+        shm = Path("/dev/shm")  # noqa: S108 - mkstemp below makes a fresh file, mode 0600
+        where = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else tempfile.gettempdir()
+    remove_orphans(where)
+    fd, path = tempfile.mkstemp(prefix=f"{TABLE_PREFIX}{os.getpid()}-", dir=where)
     os.close(fd)
     try:
         yield path
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+def remove_orphans(where: str) -> list[str]:
+    """Remove the tables in `where` whose server process is gone; return their paths."""
+    removed = []
+    for table in Path(where).glob(f"{TABLE_PREFIX}*-*"):
+        owner = table.name.removeprefix(TABLE_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            with contextlib.suppress(FileNotFoundError):
+                table.unlink()
+                removed.append(str(table))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
