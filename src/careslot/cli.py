@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -14,8 +13,7 @@ import asyncpg
 import typer
 from rich.console import Console
 
-from careslot.cache.generations import ENV as GENERATIONS_ENV
-from careslot.cache.generations import node_table
+from careslot.cache.generations import shared_by_workers
 from careslot.config import get_settings
 from careslot.db.migrate import apply_migrations
 from careslot.db.urls import resolve_database_url
@@ -104,8 +102,7 @@ def serve(
     console.print(f"careslot on [bold]http://{host}:{port}[/bold] ({workers} worker(s))")
     # The workers share one cache generation table: a write in one is then stale in the
     # others at once, without waiting for them (cache/generations.py).
-    with node_table() as table:
-        os.environ.setdefault(GENERATIONS_ENV, table)
+    with shared_by_workers(workers):
         uvicorn.run(
             "careslot.app:create_app",
             factory=True,

@@ -19,7 +19,14 @@ import pytest
 
 from careslot.cache import keys
 from careslot.cache.core import Cache
-from careslot.cache.generations import TABLE_PREFIX, Generations, node_table, slot_of
+from careslot.cache.generations import (
+    ENV,
+    TABLE_PREFIX,
+    Generations,
+    node_table,
+    shared_by_workers,
+    slot_of,
+)
 from careslot.cache.redis_layer import RedisLayer
 from tests.cache.test_layers import LONG, TAGS, CountingLoader
 
@@ -125,7 +132,7 @@ def test_concurrent_bumps_are_never_lost(table: str) -> None:
     for p in processes:
         p.join(120)
         assert p.exitcode == 0
-    assert Generations(table).current((slot_of("hot"),)) == (200_000,)
+    assert Generations(table).view[slot_of("hot")] == 200_000
 
 
 def test_a_servers_table_is_removed_when_it_stops(tmp_path: Path) -> None:
@@ -147,3 +154,17 @@ def test_the_table_of_a_killed_server_is_removed_by_the_next_one(tmp_path: Path)
         assert not orphan.exists()
         assert living.exists()
         assert Path(path).name.startswith(f"{TABLE_PREFIX}{os.getpid()}-")
+
+
+def test_a_table_is_made_for_several_workers_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV, raising=False)
+    with shared_by_workers(1):
+        assert ENV not in os.environ  # one worker: its private table is the same thing
+    with shared_by_workers(2):
+        made = os.environ[ENV]
+        assert Path(made).exists()
+    assert ENV not in os.environ
+    assert not Path(made).exists()
+    monkeypatch.setenv(ENV, "/named/by/the/operator")
+    with shared_by_workers(2):
+        assert os.environ[ENV] == "/named/by/the/operator"

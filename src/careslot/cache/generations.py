@@ -57,10 +57,6 @@ class Generations:
             self.node = hashlib.blake2b(os.path.realpath(path).encode(), digest_size=6).hexdigest()
         self.view = memoryview(self._map).cast("Q")  # slot -> generation; read it freely
 
-    def current(self, slots: tuple[int, ...]) -> tuple[int, ...]:
-        view = self.view
-        return tuple([view[s] for s in slots])
-
     def bump(self, tags: Iterable[str]) -> None:
         slots = {slot_of(t) for t in tags}
         view = self.view
@@ -100,6 +96,22 @@ TABLE_PREFIX = "careslot-node-"
 
 
 @contextlib.contextmanager
+def shared_by_workers(workers: int) -> Iterator[None]:
+    """Give the workers that one `careslot serve` starts a table to share, through the
+    environment they inherit; unless there is one worker (a private table is the same) or the
+    operator named a table already."""
+    if workers < 2 or os.environ.get(ENV):
+        yield
+        return
+    with node_table() as path:
+        os.environ[ENV] = path
+        try:
+            yield
+        finally:
+            del os.environ[ENV]
+
+
+@contextlib.contextmanager
 def node_table(where: str | None = None) -> Iterator[str]:
     """A fresh table file for the workers of one server (in /dev/shm when there is one),
     removed when the server stops. Tables of servers that died without stopping (SIGKILL)
@@ -107,7 +119,7 @@ def node_table(where: str | None = None) -> Iterator[str]:
     if where is None:
         shm = Path("/dev/shm")  # noqa: S108 - mkstemp below makes a fresh file, mode 0600
         where = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else tempfile.gettempdir()
-    remove_orphans(where)
+    _remove_orphans(where)
     fd, path = tempfile.mkstemp(prefix=f"{TABLE_PREFIX}{os.getpid()}-", dir=where)
     os.close(fd)
     try:
@@ -117,16 +129,12 @@ def node_table(where: str | None = None) -> Iterator[str]:
             os.unlink(path)
 
 
-def remove_orphans(where: str) -> list[str]:
-    """Remove the tables in `where` whose server process is gone; return their paths."""
-    removed = []
+def _remove_orphans(where: str) -> None:
+    """Remove the tables in `where` whose server process is gone."""
     for table in Path(where).glob(f"{TABLE_PREFIX}*-*"):
         owner = table.name.removeprefix(TABLE_PREFIX).split("-", 1)[0]
         if owner.isdigit() and not _alive(int(owner)):
-            with contextlib.suppress(FileNotFoundError):
-                table.unlink()
-                removed.append(str(table))
-    return removed
+            table.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
