@@ -28,7 +28,7 @@ from careslot.cache.generations import (
     slot_of,
 )
 from careslot.cache.redis_layer import RedisLayer
-from tests.cache.test_layers import LONG, TAGS, CountingLoader
+from tests.cache.test_layers import LONG, TAGS, CountingLoader, begun
 
 KEY = "cs:v1:test:client:1"
 
@@ -88,9 +88,7 @@ async def test_a_load_that_began_before_a_siblings_write_is_neither_joined_nor_k
     a, b = siblings
     old = CountingLoader(pool)
     old.gate = asyncio.Event()
-    slow = asyncio.create_task(a.fetch(LONG, KEY, TAGS, old))
-    while old.calls == 0:
-        await asyncio.sleep(0)
+    slow = await begun(a, KEY, old)
     await b.invalidate(TAGS)  # commits after the slow load began
     new = CountingLoader(pool)
     fresh = await a.fetch(LONG, KEY, TAGS, new)

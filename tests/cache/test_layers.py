@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 import redis.asyncio
 
-from careslot.cache.core import Cache
+from careslot.cache.core import Cache, Fetched
 from careslot.cache.redis_layer import RedisLayer
 from careslot.cache.setup import database_namespace
 from careslot.cache.strategies import PRIVATE, Strategy
@@ -34,6 +34,18 @@ class CountingLoader:
         async with self.pool.acquire() as conn:
             value = await conn.fetchval(self.sql)
         return f'{{"count":{value}}}'.encode()
+
+
+async def begun(cache: Cache, key: str, load: CountingLoader) -> asyncio.Task[Fetched]:
+    """A fetch of `key` whose load has started (and waits at `load.gate`, if set): its Redis
+    read, which may have to connect first, is done. A fetch that starts no load of its own
+    (it joined another) is handed back after at most 5 s all the same."""
+    calls = load.calls
+    fetch = asyncio.create_task(cache.fetch(LONG, key, TAGS, load))
+    deadline = asyncio.get_running_loop().time() + 5
+    while load.calls == calls and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.001)
+    return fetch
 
 
 def layer2(url: str, namespace: str) -> RedisLayer:
@@ -115,12 +127,10 @@ async def test_load_that_began_before_a_write_is_not_stored(pool: asyncpg.Pool) 
     """A slow read that started before a write must not put its older answer back."""
     cache, load = Cache(), CountingLoader(pool)
     load.gate = asyncio.Event()
-    slow = asyncio.create_task(cache.fetch(LONG, "cs:v1:test:client:1", TAGS, load))
-    await asyncio.sleep(0.01)
+    slow = await begun(cache, "cs:v1:test:client:1", load)
     await cache.invalidate(TAGS)
     # A reader after the write must not join the older load either.
-    after = asyncio.create_task(cache.fetch(LONG, "cs:v1:test:client:1", TAGS, load))
-    await asyncio.sleep(0.01)
+    after = await begun(cache, "cs:v1:test:client:1", load)
     load.gate.set()
     await slow
     assert (await after).loaded_here
@@ -188,8 +198,7 @@ async def test_redis_refuses_a_store_older_than_a_write(
     a, b = shared
     load = CountingLoader(pool)
     load.gate = asyncio.Event()
-    slow = asyncio.create_task(a.fetch(LONG, "cs:v1:test:client:1", TAGS, load))
-    await asyncio.sleep(0.05)
+    slow = await begun(a, "cs:v1:test:client:1", load)
     await b.invalidate(TAGS)  # another worker's write, after a's load began
     load.gate.set()
     await slow
