@@ -91,7 +91,7 @@ async def test_a_load_that_began_before_a_siblings_write_is_neither_joined_nor_k
     slow = await begun(a, KEY, old)
     await b.invalidate(TAGS)  # commits after the slow load began
     new = CountingLoader(pool)
-    fresh = await a.fetch(LONG, KEY, TAGS, new)
+    fresh = await asyncio.wait_for(a.fetch(LONG, KEY, TAGS, new), 5)  # joined: waits forever
     assert (fresh.outcome, new.calls) == ("miss", 1)  # did not join the old load
     old.gate.set()
     await slow
