@@ -23,9 +23,10 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import uvloop
 
-from careslot.cache import keys
+from careslot.cache.invalidation import affected
 from careslot.cache.setup import build_cache
 from careslot.config import Settings
+from careslot.events import Change
 
 
 async def timed(name: str, call: Callable[[], Awaitable[object]], calls: int) -> None:
@@ -38,6 +39,10 @@ async def timed(name: str, call: Callable[[], Awaitable[object]], calls: int) ->
     print(f"{name:12} wall {wall / calls * 1e6:7.1f} µs   CPU {cpu / calls * 1e6:7.1f} µs")
 
 
+async def _no_lookup(doctor_ids: list[int]) -> list[int]:
+    raise AssertionError("the change names its department")
+
+
 async def measure(database_url: str, redis_url: str, calls: int) -> None:
     settings = Settings(database_url=database_url, redis_url=redis_url)
     pool = await asyncpg.create_pool(database_url, min_size=2, max_size=4)
@@ -48,14 +53,8 @@ async def measure(database_url: str, redis_url: str, calls: int) -> None:
         assert cache.bus is not None
         redis, bus = cache.redis, cache.bus
         day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3)
-        owners = (keys.doctor(3), keys.department(1))
-        tags = (
-            keys.client(5),
-            keys.doctor(3),
-            *(keys.slots_on(o, d) for o in owners for d in (day, None)),
-            keys.ALL_APPOINTMENTS,
-            keys.ALL_ACTIVITY,
-        )
+        booked = Change("booked", (5,), (3,), 1, (day,), department_ids=(1,))
+        tags, _ = await affected(booked, _no_lookup)  # the tags a booking invalidates
         await timed("invalidate", lambda: cache.invalidate(tags), calls)
         await timed("redis", lambda: redis.invalidate(tags), calls)
         await timed("notify", lambda: bus.broadcast(pool, tags, None), calls)
