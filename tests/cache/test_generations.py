@@ -28,7 +28,8 @@ from careslot.cache.generations import (
     slot_of,
 )
 from careslot.cache.redis_layer import RedisLayer
-from tests.cache.test_layers import LONG, TAGS, CountingLoader, begun
+from careslot.cache.setup import database_namespace
+from tests.cache.test_layers import LONG, TAGS, CountingLoader, begun, layer2
 
 KEY = "cs:v1:test:client:1"
 
@@ -100,6 +101,40 @@ async def test_a_load_that_began_before_a_siblings_write_is_neither_joined_nor_k
     after = await a.fetch(LONG, KEY, TAGS, new)
     assert after.outcome == "l1"
     assert after.entry is fresh.entry
+
+
+@pytest.mark.redis
+async def test_a_sibling_cannot_refill_from_redis_before_redis_has_dropped_the_write(
+    table: str, redis_url: str, database_url: str, pool: asyncpg.Pool
+) -> None:
+    """While a write is still dropping its tags from Redis, a sibling that reads the old
+    answer back from layer 2 must not keep it past the write's answer: the node's
+    generations move only once Redis has dropped the tags, so that read is already old."""
+    namespace = database_namespace(database_url)
+    a = Cache(generations=Generations(table), redis=layer2(redis_url, namespace))
+    b = Cache(generations=Generations(table), redis=layer2(redis_url, namespace))
+    try:
+        load = CountingLoader(pool)
+        assert (await a.fetch(LONG, KEY, TAGS, load)).outcome == "miss"  # in L1 and Redis
+        assert b.redis is not None
+        redis_invalidate, gate, reached = b.redis.invalidate, asyncio.Event(), asyncio.Event()
+
+        async def held(tags: tuple[str, ...]) -> bool:
+            reached.set()
+            await gate.wait()
+            return await redis_invalidate(tags)
+
+        b.redis.invalidate = held  # type: ignore[method-assign]
+        write = asyncio.create_task(b.invalidate(TAGS))
+        await asyncio.wait_for(reached.wait(), 5)
+        during = await a.fetch(LONG, KEY, TAGS, load)  # before the write's answer: any answer
+        gate.set()
+        await write
+        after = await a.fetch(LONG, KEY, TAGS, load)
+        assert (during.outcome, after.outcome, load.calls) == ("l1", "miss", 2)
+    finally:
+        await a.stop()
+        await b.stop()
 
 
 def test_an_epoch_moved_by_a_sibling_holds_here_at_once(table: str) -> None:

@@ -170,26 +170,21 @@ class Cache:
     async def invalidate(self, tags: tuple[str, ...], strategies: tuple[str, ...] = ()) -> None:
         """After a commit, before its answer: drop what the write made stale everywhere.
 
-        This worker and its siblings on this node at once (the generations); Redis and the
-        other nodes' workers in two round trips that run side by side. If Redis missed it,
-        layer 2 moves to a new epoch, and the other nodes hear of that before we return."""
+        Redis first, then this node's generations and the other nodes, in that order: a
+        worker that drops its layer-1 answer reads layer 2 next, so layer 2 must not hold the
+        old answer any more by then, or the old answer comes back under the new generations.
+        If Redis missed the drop, layer 2 moves to a new epoch instead, and the other nodes
+        hear of that in the same message, before we return."""
         if not self.enabled or not tags:
             return
-        self._drop_local(tags)
-        told = self._tell_other_nodes(tags, None)
-        if self.redis is None:
-            await told
-        else:
-            reached, failure = await asyncio.gather(
-                self._invalidate_redis(tags), told, return_exceptions=True
-            )
-            if reached is not True:
-                epoch = await self._move_epoch()
-                if epoch is not None:
-                    await self._tell_other_nodes(tags, epoch)
-            for error in (reached, failure):
-                if isinstance(error, BaseException):
-                    raise error
+        reached = self.redis is None
+        try:
+            if self.redis is not None:
+                reached = await self._invalidate_redis(tags)
+        finally:
+            epoch = None if reached else await self._move_epoch()
+            self._drop_local(tags)
+            await self._tell_other_nodes(tags, epoch)
         for name in strategies:
             metrics.INVALIDATIONS.labels(name).inc()
 
