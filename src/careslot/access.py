@@ -11,6 +11,7 @@ look-up or query.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from careslot.accounts.models import Role, User
 from careslot.cache import keys
@@ -117,11 +118,13 @@ def activity(actor: User) -> Scope:
     raise Forbidden("doctors see activity on their schedule page")
 
 
-def doctor_schedule(actor: User, *, doctor_id: int) -> Scope:
-    """A doctor's working hours, time off and bookings: staff, and that doctor."""
+def doctor_schedule(actor: User, *, doctor_id: int, first: date, last: date) -> Scope:
+    """A doctor's working hours, time off and bookings over some days: staff, and that
+    doctor. Stale when those days' slots are (keys.day_views), or any schedule's."""
     require_schedule_reader(actor, doctor_id)
     owner = keys.doctor(doctor_id)
-    return Scope(None, doctor_id, owner, (owner, keys.ALL_SCHEDULES), None)
+    owners = (*keys.day_views(owner, first, last), keys.ALL_SCHEDULES)
+    return Scope(None, doctor_id, owner, owners, None)
 
 
 def staff_only(actor: User, what: str) -> None:

@@ -88,6 +88,47 @@ def test_a_booking_keeps_other_days_slot_lists_cached(live: LiveServer) -> None:
         assert slot["start"] not in [s["start"] for s in after[name].json()["slots"]]
 
 
+def test_a_booking_keeps_the_doctors_schedule_for_other_days_cached(
+    live: LiveServer, staff_token: str
+) -> None:
+    """A doctor's schedule is tagged per day like their slot lists: a booking drops that
+    day's schedule and every range, a change of hours drops every day's."""
+    _, token = register(live)
+    doctor = demo_doctor_id(live)
+    zone = live.settings.zone
+    slots = free_slots(live, doctor)
+    day_of = {
+        s["start"]: dt.datetime.fromisoformat(s["start"]).astimezone(zone).date() for s in slots
+    }
+    slot = slots[0]
+    day = day_of[slot["start"]]
+    other = next(d for d in day_of.values() if d > day + dt.timedelta(days=1))
+    views = {
+        "day": {"from": day.isoformat(), "to": day.isoformat()},
+        "other": {"from": other.isoformat(), "to": other.isoformat()},
+        "range": {"from": day.isoformat(), "to": other.isoformat()},
+    }
+    path = f"/api/doctors/{doctor}/schedule"
+
+    def booked(r: httpx.Response) -> bool:
+        return slot["start"] in [a["start"] for a in r.json()["appointments"]]
+
+    with live.client(staff_token) as staff:
+        for params in views.values():
+            staff.get(path, params=params)
+            assert cache_outcome(staff.get(path, params=params)) == "l1 hit doctorSchedule"
+        with live.client(token) as c:
+            assert book(c, doctor, slot["start"]).status_code == 201
+        after = {name: staff.get(path, params=params) for name, params in views.items()}
+        assert cache_outcome(after["other"]) == "l1 hit doctorSchedule"
+        for name in ("day", "range"):
+            assert cache_outcome(after[name]) == "miss doctorSchedule"
+            assert booked(after[name])
+        hours = staff.get(f"/api/doctors/{doctor}/working-hours").json()["items"]
+        assert staff.put(f"/api/doctors/{doctor}/working-hours", json={"items": hours}).is_success
+        assert cache_outcome(staff.get(path, params=views["other"])) == "miss doctorSchedule"
+
+
 def test_department_slots_fresh_after_booking_and_reschedule(live: LiveServer) -> None:
     _, token = register(live)
     doctor = demo_doctor_id(live)

@@ -4,8 +4,8 @@ A key names its strategy, the format version and the identity that decides the a
 (`cs:v1:userStats:client:42`); a tag names an owner whose writes make the key stale
 (`client:42`, `doctor:7`). Invalidation works on tags, so it is exact: a booking by patient
 42 with doctor 7 on 3 March drops exactly the keys tagged client:42 or doctor:7, the slot
-lists of that doctor and their department for 3 March and for date ranges, and the
-staff-wide lists; the same lists for other single days stay cached.
+lists and schedules of that doctor (and the department's slot lists) for 3 March and for
+date ranges, and the staff-wide lists; the same views of other single days stay cached.
 """
 
 from __future__ import annotations
@@ -54,6 +54,14 @@ def slots_of(owner: str) -> str:
 def slots_on(owner: str, day: date | None) -> str:
     """The owner's slot lists for one day, or (day None) those for a range of days."""
     return f"slots:{owner}:{day.isoformat() if day else 'range'}"
+
+
+def day_views(owner: str, first: date, last: date) -> tuple[str, str]:
+    """The tags of a view of the owner's days first..last: their free slots, or a doctor's
+    schedule. Both change exactly when something on one of those days does (an appointment,
+    given with its days: slots_on that day and the ranges) or the owner's hours do
+    (slots_of), so they share tags, and a booking keeps the other days of either cached."""
+    return slots_of(owner), slots_on(owner, first if first == last else None)
 
 
 def key(strategy: str, scope: str, *parts: Any) -> str:

@@ -2,8 +2,8 @@
 
 Each read names its key (strategy, owner, and what decides the answer), the owner tags whose
 writes make it stale (cache/invalidation.py maps writes to the same tags) and its loader;
-`cache/` only stores and invalidates. Slot lists are tagged per day, so a booking drops only
-its own day's lists (and ranges), not every list of the doctor.
+`cache/` only stores and invalidates. Slot lists and doctors' schedules are tagged per day, so
+a booking drops only its own day's (and ranges), not every one of the doctor's.
 """
 
 from __future__ import annotations
@@ -74,11 +74,7 @@ async def slots(
     else:
         return Answer(Entry.of(await load()), s.AVAILABLE_SLOTS)  # the service refuses it
     parts: tuple[str, ...] = (first.isoformat(), last.isoformat())
-    tags: tuple[str, ...] = (
-        keys.slots_of(owner),
-        keys.slots_on(owner, first if first == last else None),
-        keys.ALL_SLOTS,
-    )
+    tags: tuple[str, ...] = (*keys.day_views(owner, first, last), keys.ALL_SLOTS)
     if type_id is not None:  # typed lists also go when their type is edited
         parts += (f"type{type_id}",)
         tags += (keys.slots_of(keys.appointment_type(type_id)),)
@@ -89,7 +85,7 @@ async def slots(
 async def doctor_schedule(
     ctx: Context, *, actor: User, doctor_id: int, first: dt.date, last: dt.date
 ) -> Answer:
-    scope = access.doctor_schedule(actor, doctor_id=doctor_id)
+    scope = access.doctor_schedule(actor, doctor_id=doctor_id, first=first, last=last)
 
     async def load() -> bytes:
         hours, time_off = await scheduling.working_time(ctx, scope=scope, first=first, last=last)
