@@ -23,7 +23,7 @@ from careslot.api import (
     waitlist,
 )
 from careslot.api.middleware import SecurityAndLimits
-from careslot.api.routing import add_routes, match_first
+from careslot.api.routing import add_routes, direct, match_first
 from careslot.audit.log import AuditLog
 from careslot.cache.setup import build_cache
 from careslot.cache.setup import subscribe as subscribe_cache
@@ -49,6 +49,8 @@ HOTTEST_READS = (
     "/api/departments",
     "/api/doctors",
 )
+# The hot reads whose endpoints take only the request: served without FastAPI's handler.
+DIRECT = ("/api/dashboard/stats", "/api/slots", "/healthz", "/api/departments")
 
 
 def start_warming(ctx: Context) -> asyncio.Task[int] | None:
@@ -141,6 +143,7 @@ def create_app(
         add_routes(app, module.router)
     web.install(app)
     match_first(app, HOTTEST_READS)
+    direct(app, DIRECT)
     app.add_middleware(SecurityAndLimits, max_body=settings.max_body_bytes)
     app.add_middleware(
         Monitoring,

@@ -25,8 +25,8 @@ Day = Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1), le=dt.date(2100, 1
 
 
 @router.get("/departments", response_model=list[Department])
-async def departments(request: Request, ctx: Ctx) -> Response:
-    return cached_response(request, await reads.departments(ctx))
+async def departments(request: Request) -> Response:
+    return cached_response(request, await reads.departments(get_ctx(request)))
 
 
 @router.get("/doctors", response_model=list[Doctor])
