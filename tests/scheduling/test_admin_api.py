@@ -3,6 +3,10 @@ deactivate; who may do what; every change audited and visible at once in cached 
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import httpx
 import pytest
 
 from tests.api.helpers import assert_problem, book, demo_doctor_id, query, register
@@ -296,3 +300,84 @@ def test_a_renamed_doctor_shows_in_cached_appointment_lists_at_once(live: LiveSe
             ).is_success
         item = patient.get("/api/appointments").json()["items"][0]
         assert (item["doctorName"], item["departmentColor"]) == ("Dr. Renamed", "#123456")
+
+
+def _exactly(r: httpx.Response, status: int, expected: dict[str, Any]) -> None:
+    """The answer is `expected` to the byte: same keys, same order, same values."""
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body == expected
+    assert list(body) == list(expected)
+    assert r.content == json.dumps(expected, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_answers_keep_their_wire_shape(live: LiveServer) -> None:
+    """SPEC section 8 as outside clients read it: department, doctor and working-hours
+    answers, byte for byte (a refactoring of the shapes behind them must not show)."""
+    own = demo_doctor_id(live)
+    doctor_user = query(live, "select id from users where email = 'doctor@demo.careslot'")[0][0]
+    with admin(live) as c:
+        r = c.post(
+            "/api/departments",
+            json={"name": "Clinique Été", "color": "#aabbcc", "description": "Wire"},
+        )
+        dep = r.json()["id"]
+        department = {
+            "id": dep,
+            "name": "Clinique Été",
+            "color": "#aabbcc",
+            "description": "Wire",
+            "isActive": True,
+        }
+        _exactly(r, 201, department)
+        r = c.patch(f"/api/departments/{dep}", json={"name": "Clinique 2", "isActive": False})
+        _exactly(r, 200, {**department, "name": "Clinique 2", "isActive": False})
+        r = c.patch(f"/api/departments/{dep}", json={"isActive": True})
+        _exactly(r, 200, {**department, "name": "Clinique 2"})
+
+        # The demo doctor's account moves to the new doctor, so userId is a number once.
+        assert c.patch(f"/api/doctors/{own}", json={"userId": None}).json()["userId"] is None
+        r = c.post(
+            "/api/doctors",
+            json={"name": "Dr. Wire", "departmentId": dep, "userId": doctor_user},
+        )
+        doc = r.json()["id"]
+        doctor = {
+            "id": doc,
+            "name": "Dr. Wire",
+            "departmentId": dep,
+            "departmentName": "Clinique 2",
+            "specialty": "",
+            "slotMinutes": 30,
+            "userId": doctor_user,
+            "isActive": True,
+        }
+        _exactly(r, 201, doctor)
+        r = c.patch(
+            f"/api/doctors/{doc}",
+            json={"specialty": "Knees", "slotMinutes": 20, "userId": None, "isActive": False},
+        )
+        changed = {**doctor, "specialty": "Knees", "slotMinutes": 20, "userId": None}
+        _exactly(r, 200, {**changed, "isActive": False})
+        r = c.patch(f"/api/doctors/{doc}", json={"isActive": True, "slotMinutes": 30})
+        _exactly(r, 200, {**changed, "slotMinutes": 30})
+
+        hours = f"/api/doctors/{doc}/working-hours"
+        _exactly(c.get(hours), 200, {"doctorId": doc, "items": []})
+        r = c.put(hours, json={"items": EVERY_DAY_9_TO_12})
+        _exactly(r, 200, {"doctorId": doc, "items": EVERY_DAY_9_TO_12, "conflicts": []})
+
+    _, token = register(live)
+    with live.client(token) as patient:
+        late = book(patient, doc, at(live, day_after_tomorrow(live), 11, 30).isoformat())
+        assert late.status_code == 201, late.text
+    week = [
+        {"weekday": 3, "start": "14:00", "end": "16:30"},
+        {"weekday": 1, "start": "09:05", "end": "11:00"},
+        *({"weekday": d, "start": "08:00", "end": "11:00"} for d in range(2, 8)),
+    ]
+    in_order = sorted(week, key=lambda w: (w["weekday"], w["start"]))
+    with staff(live) as c:
+        r = c.put(hours, json={"items": week})
+        _exactly(r, 200, {"doctorId": doc, "items": in_order, "conflicts": [late.json()["id"]]})
+        _exactly(c.get(hours), 200, {"doctorId": doc, "items": in_order})
