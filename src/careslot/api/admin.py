@@ -26,12 +26,16 @@ from careslot.api.routing import api_router
 from careslot.api.schemas import MAX_ID
 from careslot.scheduling import admin, types, unavailability
 from careslot.scheduling.schemas import (
+    AdminDepartment,
+    AdminDoctor,
     AppointmentType,
     AppointmentTypeList,
     ClosureAdded,
     ClosureList,
     TimeOffAdded,
     TimeOffList,
+    WorkingHours,
+    WorkingHoursReplaced,
 )
 
 router = api_router("admin")
@@ -40,7 +44,7 @@ Force = Annotated[bool, Query()]
 NO_STORE = responses.SENSITIVE
 
 
-@router.post("/departments", status_code=201)
+@router.post("/departments", status_code=201, response_model=AdminDepartment)
 async def create_department(body: DepartmentIn, ctx: Ctx, user: CurrentUser) -> Response:
     created = await admin.create_department(
         ctx, actor=user, name=body.name, color=body.color, description=body.description
@@ -48,7 +52,7 @@ async def create_department(body: DepartmentIn, ctx: Ctx, user: CurrentUser) -> 
     return responses.json(created, 201, NO_STORE)
 
 
-@router.patch("/departments/{department_id}")
+@router.patch("/departments/{department_id}", response_model=AdminDepartment)
 async def change_department(
     body: DepartmentPatch, ctx: Ctx, user: CurrentUser, department_id: PathId
 ) -> Response:
@@ -58,7 +62,7 @@ async def change_department(
     return responses.json(updated, headers=NO_STORE)
 
 
-@router.post("/doctors", status_code=201)
+@router.post("/doctors", status_code=201, response_model=AdminDoctor)
 async def create_doctor(body: DoctorIn, ctx: Ctx, user: CurrentUser) -> Response:
     created = await admin.create_doctor(
         ctx,
@@ -72,7 +76,7 @@ async def create_doctor(body: DoctorIn, ctx: Ctx, user: CurrentUser) -> Response
     return responses.json(created, 201, NO_STORE)
 
 
-@router.patch("/doctors/{doctor_id}")
+@router.patch("/doctors/{doctor_id}", response_model=AdminDoctor)
 async def change_doctor(
     body: DoctorPatch, ctx: Ctx, user: CurrentUser, doctor_id: PathId
 ) -> Response:
@@ -85,13 +89,13 @@ async def change_doctor(
     return responses.json(updated, headers=NO_STORE)
 
 
-@router.get("/doctors/{doctor_id}/working-hours")
+@router.get("/doctors/{doctor_id}/working-hours", response_model=WorkingHours)
 async def working_hours(ctx: Ctx, user: CurrentUser, doctor_id: PathId) -> Response:
     found = await admin.working_hours(ctx, actor=user, doctor_id=doctor_id)
     return responses.json(found, headers=NO_STORE)
 
 
-@router.put("/doctors/{doctor_id}/working-hours")
+@router.put("/doctors/{doctor_id}/working-hours", response_model=WorkingHoursReplaced)
 async def replace_working_hours(
     body: WorkingHoursIn, ctx: Ctx, user: CurrentUser, doctor_id: PathId
 ) -> Response:

@@ -20,6 +20,13 @@ from careslot.events import Change
 from careslot.messages import outbox
 from careslot.scheduling import admin_repository as repo
 from careslot.scheduling import hours
+from careslot.scheduling.schemas import (
+    AdminDepartment,
+    AdminDoctor,
+    WeeklyHours,
+    WorkingHours,
+    WorkingHoursReplaced,
+)
 from careslot.scheduling.slots import WorkingWindow
 
 COLOR_CHARS = frozenset("0123456789abcdefABCDEF")
@@ -36,7 +43,7 @@ def _renamed(changes: dict[str, Any], *shown: str) -> str | None:
     return "renamed" if shown and any(k in changes for k in shown) else None
 
 
-async def list_departments(ctx: Context, *, actor: User) -> list[dict[str, Any]]:
+async def list_departments(ctx: Context, *, actor: User) -> list[AdminDepartment]:
     """Every department, inactive ones too (the admin's view)."""
     access.require_schedule_editor(actor)
     async with ctx.pool.acquire() as conn:
@@ -45,7 +52,7 @@ async def list_departments(ctx: Context, *, actor: User) -> list[dict[str, Any]]
 
 async def create_department(
     ctx: Context, *, actor: User, name: str, color: str = "#2563eb", description: str = ""
-) -> dict[str, Any]:
+) -> AdminDepartment:
     access.require_admin(actor)
     _check_color(color)
     async with ctx.pool.acquire() as conn, conn.transaction():
@@ -68,7 +75,7 @@ async def create_department(
 
 async def update_department(
     ctx: Context, *, actor: User, department_id: int, changes: dict[str, Any]
-) -> dict[str, Any]:
+) -> AdminDepartment:
     """`changes` holds any of name, color, description, is_active."""
     access.require_admin(actor)
     if "color" in changes:
@@ -90,14 +97,14 @@ async def update_department(
     return updated
 
 
-async def list_doctors(ctx: Context, *, actor: User) -> list[dict[str, Any]]:
+async def list_doctors(ctx: Context, *, actor: User) -> list[AdminDoctor]:
     """Every doctor, inactive ones too (the admin's view)."""
     access.require_schedule_editor(actor)
     async with ctx.pool.acquire() as conn:
         return await repo.all_doctors(conn)
 
 
-async def get_doctor(ctx: Context, *, actor: User, doctor_id: int) -> dict[str, Any]:
+async def get_doctor(ctx: Context, *, actor: User, doctor_id: int) -> AdminDoctor:
     access.require_schedule_reader(actor, doctor_id)
     async with ctx.pool.acquire() as conn:
         found = await repo.doctor(conn, doctor_id)
@@ -125,7 +132,7 @@ async def create_doctor(
     specialty: str = "",
     slot_minutes: int = 30,
     user_id: int | None = None,
-) -> dict[str, Any]:
+) -> AdminDoctor:
     access.require_admin(actor)
     _check_slot_minutes(slot_minutes)
     async with ctx.pool.acquire() as conn, conn.transaction():
@@ -157,7 +164,7 @@ async def create_doctor(
 
 async def update_doctor(
     ctx: Context, *, actor: User, doctor_id: int, changes: dict[str, Any]
-) -> dict[str, Any]:
+) -> AdminDoctor:
     """`changes` holds any of name, department_id, specialty, slot_minutes, user_id,
     is_active. A deactivated doctor leaves every patient view; their appointments stay."""
     access.require_admin(actor)
@@ -189,25 +196,26 @@ async def update_doctor(
     return updated
 
 
-def _wire(windows: Sequence[tuple[int, time, time]]) -> list[dict[str, Any]]:
+def _weekly(windows: Sequence[tuple[int, time, time]]) -> list[WeeklyHours]:
+    """The GET reads and the PUT answers with the week as written: one formatting for both."""
     return [
-        {"weekday": wd, "start": s.strftime("%H:%M"), "end": e.strftime("%H:%M")}
+        WeeklyHours(weekday=wd, start=s.strftime("%H:%M"), end=e.strftime("%H:%M"))
         for wd, s, e in windows
     ]
 
 
-async def working_hours(ctx: Context, *, actor: User, doctor_id: int) -> dict[str, Any]:
+async def working_hours(ctx: Context, *, actor: User, doctor_id: int) -> WorkingHours:
     access.require_schedule_reader(actor, doctor_id)
     async with ctx.pool.acquire() as conn:
         if await repo.doctor(conn, doctor_id) is None:
             raise NotFound("no such doctor")
         windows = await repo.working_hours(conn, doctor_id)
-    return {"doctorId": doctor_id, "items": _wire(windows)}
+    return WorkingHours(doctor_id=doctor_id, items=_weekly(windows))
 
 
 async def replace_working_hours(
     ctx: Context, *, actor: User, doctor_id: int, windows: Sequence[WorkingWindow]
-) -> dict[str, Any]:
+) -> WorkingHoursReplaced:
     """Replace the whole week at once. Live future appointments now outside the hours stay
     booked; the answer lists them as `conflicts`."""
     access.require_schedule_editor(actor)
@@ -235,4 +243,4 @@ async def replace_working_hours(
         ((r["id"], r["starts_at"], r["ends_at"]) for r in future), windows, zone
     )
     await ctx.changes.publish(Change("working_hours", doctor_ids=(doctor_id,)))
-    return {"doctorId": doctor_id, "items": _wire(week), "conflicts": conflicts}
+    return WorkingHoursReplaced(doctor_id=doctor_id, items=_weekly(week), conflicts=conflicts)

@@ -10,7 +10,13 @@ import asyncpg
 
 from careslot.db import Conn
 from careslot.errors import NameTaken, UnknownReference
-from careslot.scheduling.schemas import AppointmentType, Closure, DoctorTimeOff
+from careslot.scheduling.schemas import (
+    AdminDepartment,
+    AdminDoctor,
+    AppointmentType,
+    Closure,
+    DoctorTimeOff,
+)
 
 # Advisory lock keys (two-int form, so they never meet the one-bigint locks of the seeder
 # and the view refresher). A booking takes both shared; a schedule write of one doctor takes
@@ -63,17 +69,17 @@ def _name_taken(exc: asyncpg.UniqueViolationError) -> NameTaken:
 
 # Departments ---------------------------------------------------------------------------
 
-DEPARTMENT = """select id, name, color, description, is_active as "isActive"
-from departments"""
+DEPARTMENT = "select id, name, color, description, is_active from departments"
 
 
-async def all_departments(conn: Conn) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(DEPARTMENT + " order by name")]
+async def all_departments(conn: Conn) -> list[AdminDepartment]:
+    rows = await conn.fetch(DEPARTMENT + " order by name")
+    return [AdminDepartment.model_validate(dict(r)) for r in rows]
 
 
-async def department(conn: Conn, department_id: int) -> dict[str, Any] | None:
+async def department(conn: Conn, department_id: int) -> AdminDepartment | None:
     row = await conn.fetchrow(DEPARTMENT + " where id = $1", department_id)
-    return dict(row) if row else None
+    return AdminDepartment.model_validate(dict(row)) if row else None
 
 
 async def insert_department(conn: Conn, *, name: str, color: str, description: str) -> int:
@@ -121,19 +127,19 @@ async def _update(
 
 # Doctors -------------------------------------------------------------------------------
 
-DOCTOR = """select d.id, d.name, d.department_id as "departmentId", dep.name as "departmentName",
-       d.specialty, d.slot_minutes as "slotMinutes", d.user_id as "userId",
-       d.is_active as "isActive"
+DOCTOR = """select d.id, d.name, d.department_id, dep.name as department_name, d.specialty,
+       d.slot_minutes, d.user_id, d.is_active
 from doctors d join departments dep on dep.id = d.department_id"""
 
 
-async def all_doctors(conn: Conn) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(DOCTOR + " order by dep.name, d.name, d.id")]
+async def all_doctors(conn: Conn) -> list[AdminDoctor]:
+    rows = await conn.fetch(DOCTOR + " order by dep.name, d.name, d.id")
+    return [AdminDoctor.model_validate(dict(r)) for r in rows]
 
 
-async def doctor(conn: Conn, doctor_id: int) -> dict[str, Any] | None:
+async def doctor(conn: Conn, doctor_id: int) -> AdminDoctor | None:
     row = await conn.fetchrow(DOCTOR + " where d.id = $1", doctor_id)
-    return dict(row) if row else None
+    return AdminDoctor.model_validate(dict(row)) if row else None
 
 
 async def doctor_user_role(conn: Conn, user_id: int) -> str | None:

@@ -46,6 +46,27 @@ class Doctor(Model):
     slot_minutes: int
 
 
+class AdminDepartment(Department):
+    """A department as its admins see it (SPEC section 8): inactive ones too."""
+
+    is_active: bool
+
+
+class AdminDoctor(Model):
+    """A doctor as the admins see it (SPEC section 8): inactive ones too, with the linked
+    account. Not a subclass of Doctor: the fields' order is the wire's key order, and
+    departmentName sits between departmentId and specialty."""
+
+    id: int
+    name: str
+    department_id: int
+    department_name: str
+    specialty: str
+    slot_minutes: int
+    user_id: int | None
+    is_active: bool
+
+
 class FreeSlot(Model):
     doctor_id: int
     start: datetime
@@ -60,6 +81,17 @@ class WeeklyHours(Model):
     weekday: int  # ISO: 1 = Monday
     start: str  # HH:MM, wall clock in the hospital's zone
     end: str
+
+
+class WorkingHours(Model):
+    """A doctor's week: its windows by weekday, then start."""
+
+    doctor_id: int
+    items: list[WeeklyHours]
+
+
+class WorkingHoursReplaced(WorkingHours):
+    conflicts: list[int]  # live future appointments now outside the hours (still booked)
 
 
 class TimeOff(Model):

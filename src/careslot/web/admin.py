@@ -115,7 +115,7 @@ async def add_doctor(request: Request) -> Response:
         )
     except CareslotError as exc:
         return await _home(request, user, problem=exc.detail, status=exc.status)
-    return back(f"/admin/doctors/{created['id']}", saved="doctor")
+    return back(f"/admin/doctors/{created.id}", saved="doctor")
 
 
 async def _doctor_page(
@@ -135,8 +135,8 @@ async def _doctor_page(
     doctor = await admin.get_doctor(ctx, actor=user, doctor_id=doctor_id)
     hours = await admin.working_hours(ctx, actor=user, doctor_id=doctor_id)
     current = [
-        (w["weekday"], dt.time.fromisoformat(w["start"]), dt.time.fromisoformat(w["end"]))
-        for w in hours["items"]
+        (w.weekday, dt.time.fromisoformat(w.start), dt.time.fromisoformat(w.end))
+        for w in hours.items
     ]
     rows: dict[int, list[tuple[str, str]]] = {d: [] for d in range(1, 8)}
     for weekday, start, end in week if week is not None else current:
@@ -145,7 +145,7 @@ async def _doctor_page(
         while len(windows) < 2:
             windows.append(("", ""))
     off = await unavailability.list_time_off(ctx, actor=user, doctor_id=doctor_id)
-    kinds = await types.list_types(ctx, actor=user, department_id=doctor["departmentId"])
+    kinds = await types.list_types(ctx, actor=user, department_id=doctor.department_id)
     affected = [
         await booking.get(ctx, actor=user, appointment_id=i) for i in (conflicts or outside or [])
     ]
@@ -153,7 +153,7 @@ async def _doctor_page(
         request,
         "admin_doctor.html",
         user=user,
-        title=doctor["name"],
+        title=doctor.name,
         doctor=doctor,
         weekdays=WEEKDAYS,
         rows=rows,
@@ -234,7 +234,7 @@ async def save_hours(request: Request, doctor_id: PathId) -> Response:
         return await _doctor_page(
             request, user, doctor_id, status=exc.status, problem=exc.detail, week=week
         )
-    outside = ",".join(str(i) for i in saved["conflicts"][:50])
+    outside = ",".join(str(i) for i in saved.conflicts[:50])
     return back(f"/admin/doctors/{doctor_id}", saved="hours", outside=outside)
 
 

@@ -115,7 +115,7 @@ async def _types_page(
     ctx = get_ctx(request)
     departments = await admin.list_departments(ctx, actor=user)
     found = (await types.list_types(ctx, actor=user, department_id=None)).items
-    by_department: dict[int, list[AppointmentType]] = {d["id"]: [] for d in departments}
+    by_department: dict[int, list[AppointmentType]] = {d.id: [] for d in departments}
     for kind in found:
         by_department.setdefault(kind.department_id, []).append(kind)
     return page(
