@@ -20,7 +20,7 @@ from careslot.scheduling import cache as reads
 from careslot.scheduling.schemas import Department, Doctor, DoctorSchedule, SlotList
 
 router = api_router("catalog")
-OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+Id = Annotated[int | None, Field(ge=1, le=MAX_ID)]
 Day = Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31))]
 
 
@@ -29,13 +29,14 @@ async def departments(request: Request) -> Response:
     return cached_response(request, await reads.departments(get_ctx(request)))
 
 
-@router.get("/doctors", response_model=list[Doctor])
-async def doctors(
-    request: Request,
-    ctx: Ctx,
-    departmentId: OptId = None,
-) -> Response:
-    return cached_response(request, await reads.doctors(ctx, department_id=departmentId))
+class DoctorsQuery(BaseModel):
+    departmentId: Id = None
+
+
+@router.get("/doctors", response_model=list[Doctor], openapi_extra=query_parameters(DoctorsQuery))
+async def doctors(request: Request) -> Response:
+    ctx, q = get_ctx(request), query_of(DoctorsQuery, request)
+    return cached_response(request, await reads.doctors(ctx, department_id=q.departmentId))
 
 
 def day_range(
@@ -52,7 +53,6 @@ def day_range(
     return first, last
 
 
-Id = Annotated[int | None, Field(ge=1, le=MAX_ID)]
 Date = Annotated[dt.date | None, Field(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31))]
 
 
