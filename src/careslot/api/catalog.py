@@ -6,12 +6,12 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.responses import Response
 
 from careslot import clock
 from careslot.api.deps import Ctx, CurrentUser, get_ctx
-from careslot.api.queries import query_of, query_parameters
+from careslot.api.queries import QueryModel, query_of, query_parameters
 from careslot.api.routing import api_router
 from careslot.api.schemas import MAX_ID
 from careslot.cache.http import cached_response
@@ -29,7 +29,7 @@ async def departments(request: Request) -> Response:
     return cached_response(request, await reads.departments(get_ctx(request)))
 
 
-class DoctorsQuery(BaseModel):
+class DoctorsQuery(QueryModel):
     departmentId: Id = None
 
 
@@ -56,7 +56,7 @@ def day_range(
 Date = Annotated[dt.date | None, Field(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31))]
 
 
-class SlotQuery(BaseModel):
+class SlotQuery(QueryModel):
     doctorId: Id = None
     departmentId: Id = None
     date: Date = None

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.responses import Response
 
 from careslot.api.deps import Ctx, CurrentUser, current_user, get_ctx
 from careslot.api.problems import problems
-from careslot.api.queries import query_of, query_parameters
+from careslot.api.queries import QueryModel, query_of, query_parameters
 from careslot.api.routing import api_router
 from careslot.api.schemas import MAX_ID
 from careslot.cache.http import cached_response
@@ -20,7 +20,7 @@ from careslot.dashboard.schemas import ActivityFeed, StatsAnswer
 router = api_router("dashboard")
 
 
-class StatsQuery(BaseModel):
+class StatsQuery(QueryModel):
     clientId: Annotated[int | None, Field(ge=1, le=MAX_ID)] = None  # staff: whose figures
 
 
