@@ -85,13 +85,20 @@ async def next_due(conn: Conn) -> datetime | None:
     return due
 
 
-async def backlog(conn: Conn, now: datetime) -> tuple[int, datetime | None]:
-    """Due and not yet delivered (pending, retrying, or held): how many, and the oldest
-    due time."""
+async def backlog(conn: Conn, now: datetime, *, cap: int) -> tuple[int, datetime | None]:
+    """Due and not yet delivered (pending, retrying, or held): how many, counted up to `cap`,
+    and the oldest due time. Held mail piles up for as long as no transport is configured
+    (the zero-set-up default), and counting 95,000 held rows took 160-300 ms of a core every
+    two seconds; up to the cap the count stays a few milliseconds, and the oldest is the
+    index's first entry."""
     row = await conn.fetchrow(
-        "select count(*) as depth, min(due_at) as oldest from outbox "
-        "where status in ('pending', 'held') and due_at <= $1",
+        """select (select count(*) from (select 1 from outbox
+                                          where status in ('pending', 'held') and due_at <= $1
+                                          limit $2) waiting) as depth,
+                  (select min(due_at) from outbox
+                    where status in ('pending', 'held') and due_at <= $1) as oldest""",
         now,
+        cap,
     )
     assert row is not None
     return int(row["depth"]), row["oldest"]

@@ -44,6 +44,7 @@ log = logging.getLogger("careslot.messages.sender")
 MAX_BACKOFF = timedelta(hours=1)
 LOCK_KEY = 0x63_61_72_65_6F_62  # "careob": the sending leader's advisory lock (per database)
 OBSERVE_SECONDS = 2.0
+BACKLOG_CAP = 10_000  # the depth gauge counts up to this; more reads as this many
 DRAIN_EVERY = 0.05  # seconds: a burst of wake-ups is one drain per this, not one per commit
 BATCH = 20  # rows claimed per transaction  # how often a sender counts the backlog for /metrics
 CONNECTION_ERRORS = (
@@ -253,9 +254,13 @@ class Sender:
             log.info("outbox %s %s retried at %s: %s", row["channel"], row["id"], retry_at, error)
 
     async def observe(self) -> None:
+        """The backlog on /metrics, from the one sender that leads (every worker counting it
+        was the same query several times, and a sum over workers counted it several times)."""
+        if not self.leader:
+            return
         conn = await self._connection()
         now = self.now()
-        depth, oldest = await repo.backlog(conn, now)
+        depth, oldest = await repo.backlog(conn, now, cap=BACKLOG_CAP)
         metrics.OUTBOX_DEPTH.set(depth)
         metrics.OUTBOX_OLDEST_SECONDS.set(
             max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0

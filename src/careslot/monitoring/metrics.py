@@ -214,7 +214,8 @@ REGISTRY.register(PoolCollector())
 # --- The outbox (careslot.messages.sender): what waits, and what each attempt did ---
 OUTBOX_DEPTH = Gauge(
     "careslot_outbox_depth",
-    "Messages due and not yet delivered (pending or held), as the sender last saw them",
+    "Messages due and not yet delivered (pending or held), as the sending worker last saw "
+    "them, counted up to 10,000",
     registry=REGISTRY,
 )
 OUTBOX_OLDEST_SECONDS = Gauge(
