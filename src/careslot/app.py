@@ -35,6 +35,7 @@ from careslot.db.pool import create_pool
 from careslot.db.pruning import Pruner
 from careslot.db.replica import LaggingReads
 from careslot.db.urls import resolve_database_url
+from careslot.messages import outbox
 from careslot.messages.sender import Sender
 from careslot.monitoring import metrics
 from careslot.monitoring.middleware import Monitoring
@@ -91,6 +92,8 @@ def create_app(
         refresher.start()
         pruner = Pruner(pool, settings, now=clock.now)
         pruner.start()
+        waker = outbox.Waker(pool)
+        ctx.changes.subscribe(waker.on_change)
         sender = Sender(direct, settings, now=clock.now)
         if settings.outbox_sender:
             sender.start()
@@ -105,6 +108,7 @@ def create_app(
             await cache.stop()
             await refresher.stop()
             await pruner.stop()
+            await waker.stop()
             await sender.stop()
             await sweeper.stop()
             await audit.stop()

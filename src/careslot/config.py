@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 10.0
     smtp_ca_file: str | None = None  # PEM bundle the mail server's certificate must chain to
     outbox_sender: bool = True  # off: this process writes messages but another sends them
-    outbox_poll_seconds: float = 0.5  # a NOTIFY wakes the sender sooner; this finds reminders
+    outbox_poll_seconds: float = 0.5  # a wake after each change comes sooner; this finds reminders
     outbox_retry_seconds: float = 30.0  # first back-off; doubles per attempt up to an hour
     outbox_give_up_hours: float = 24.0  # a message still failing after this is failed
     webhook_timeout_seconds: float = 10.0

@@ -19,7 +19,8 @@ async def _backlogs(database_url: str) -> list[tuple[int, dt.datetime | None]]:
         await conn.execute(
             """insert into outbox (channel, template, recipient, payload, due_at, status,
                                    next_attempt_at)
-               select 'email', 'booked', 'p@x.test', '{}'::jsonb, $1::timestamptz - make_interval(mins => n),
+               select 'email', 'booked', 'p@x.test', '{}'::jsonb,
+                      $1::timestamptz - make_interval(mins => n),
                       case when n % 2 = 0 then 'held' else 'pending' end, $1::timestamptz
                  from generate_series(1, 5) as n
                union all  -- not due yet, and already sent: neither counts

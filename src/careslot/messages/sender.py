@@ -43,10 +43,10 @@ from careslot.monitoring import metrics
 log = logging.getLogger("careslot.messages.sender")
 MAX_BACKOFF = timedelta(hours=1)
 LOCK_KEY = 0x63_61_72_65_6F_62  # "careob": the sending leader's advisory lock (per database)
-OBSERVE_SECONDS = 2.0
+OBSERVE_SECONDS = 2.0  # how often the leading sender counts the backlog for /metrics
 BACKLOG_CAP = 10_000  # the depth gauge counts up to this; more reads as this many
 DRAIN_EVERY = 0.05  # seconds: a burst of wake-ups is one drain per this, not one per commit
-BATCH = 20  # rows claimed per transaction  # how often a sender counts the backlog for /metrics
+BATCH = 20  # rows claimed per transaction
 CONNECTION_ERRORS = (
     OSError,
     TimeoutError,
