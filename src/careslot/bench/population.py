@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ ZIPF_EXPONENT = 1.1
 ZIPF_DRAWS = 10_000
 BOOKING_REASON = "careslot bench"  # marks the bench's own bookings, to tidy them up later
 
+Span = tuple[dt.datetime, dt.datetime]  # an appointment's start and end
 
 @dataclass(slots=True)
 class Population:
@@ -57,6 +59,11 @@ async def _read_catalog(url: str, *, patients: int, pattern: str) -> dict[str, A
             "select id, department_id from doctors where is_active order by id"
         )
         departments = await conn.fetch("select id from departments where is_active order by id")
+        booked = await conn.fetch(
+            "select client_id, starts_at, ends_at from appointments "
+            "where client_id = any($1::bigint[]) and status <> 'cancelled' and ends_at > now()",
+            [r["id"] for r in rows],
+        )
         staff_hash = Passwords.from_settings(Settings()).hash(STAFF_PASSWORD)
         for i, email in enumerate(STAFF_EMAILS, start=1):
             await conn.execute(
@@ -67,8 +74,11 @@ async def _read_catalog(url: str, *, patients: int, pattern: str) -> dict[str, A
                 staff_hash,
                 f"Bench Desk {i}",
             )
+        spans: dict[int, list[Span]] = {}
+        for b in booked:
+            spans.setdefault(b["client_id"], []).append((b["starts_at"], b["ends_at"]))
         return {
-            "patients": [dict(r) for r in rows],
+            "patients": [{**dict(r), "booked": spans.get(r["id"], [])} for r in rows],
             "doctors": [{"id": r["id"], "department": r["department_id"]} for r in doctors],
             "departments": [r["id"] for r in departments],
         }
@@ -118,16 +128,23 @@ async def _free_slots(
     return [slot for slots in found for slot in slots]
 
 
-def booking_plan(slots: list[tuple[int, str, str]], patients: int) -> list[list[Any]]:
+def booking_plan(
+    slots: list[tuple[int, str, str]], patients: int, booked: Sequence[Sequence[Span]] = ()
+) -> list[list[Any]]:
     """Hand the slots to patients in turn, in time order, skipping a patient whose last slot
-    is not over yet (a patient cannot be in two places): every booking can succeed."""
+    is not over yet or who is `booked` then already (a patient cannot be in two places, and
+    the seeder booked them too): every booking can succeed."""
     plan: list[list[Any]] = []
     busy_until = [""] * patients
     turn = 0
     for doctor_id, start, end in sorted(slots, key=lambda s: (s[1], s[0])):
+        span = (dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end))
         for _ in range(patients):
             turn = turn % patients + 1
-            if busy_until[turn - 1] <= start:  # ISO instants in UTC compare as text
+            free = busy_until[turn - 1] <= start  # ISO instants in UTC compare as text
+            if free and turn <= len(booked):
+                free = not any(a < span[1] and span[0] < b for a, b in booked[turn - 1])
+            if free:
                 busy_until[turn - 1] = end
                 plan.append([turn, doctor_id, start])
                 break
@@ -148,6 +165,7 @@ def gather(
     pattern, password, source = SEEDED_PATIENTS, SEED_PASSWORD, "bulk seeder"
     catalog = asyncio.run(_read_catalog(database_url, patients=patients, pattern=pattern))
     rows = catalog["patients"]
+    booked = {r["id"]: r.pop("booked") for r in rows}  # their live appointments: plan around
     tokens = asyncio.run(
         _login_all(
             base_url,
@@ -187,7 +205,7 @@ def gather(
         )
         if not found:
             raise RuntimeError(f"no free slots for the booking phase ({name}) after day 16")
-        booking_plans[name] = booking_plan(found, len(logged))
+        booking_plans[name] = booking_plan(found, len(logged), [booked[p["id"]] for p in logged])
     notes = [f"{len(logged)} patients logged in ({source}); Zipf s={ZIPF_EXPONENT}"]
     return Population(
         patients=logged,
