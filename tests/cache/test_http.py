@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -60,17 +61,23 @@ def test_slots_fresh_after_booking_and_cancel(live: LiveServer) -> None:
         assert slot["start"] in [s["start"] for s in back]
 
 
+def a_slot_and_another_day(
+    live: LiveServer, doctor: int
+) -> tuple[dict[str, Any], dt.date, dt.date]:
+    """The doctor's first free slot, its day, and a later day with free slots too."""
+    slots = free_slots(live, doctor)
+    day_of = {
+        s["start"]: dt.datetime.fromisoformat(s["start"]).astimezone(live.settings.zone).date()
+        for s in slots
+    }
+    day = day_of[slots[0]["start"]]
+    return slots[0], day, next(d for d in day_of.values() if d > day + dt.timedelta(days=1))
+
+
 def test_a_booking_keeps_other_days_slot_lists_cached(live: LiveServer) -> None:
     _, token = register(live)
     doctor = demo_doctor_id(live)
-    zone = live.settings.zone
-    slots = free_slots(live, doctor)
-    day_of = {
-        s["start"]: dt.datetime.fromisoformat(s["start"]).astimezone(zone).date() for s in slots
-    }
-    slot = slots[0]
-    day = day_of[slot["start"]]
-    other = next(d for d in day_of.values() if d > day + dt.timedelta(days=1))
+    slot, day, other = a_slot_and_another_day(live, doctor)
     lists = {
         "day": {"doctorId": doctor, "date": day.isoformat()},
         "other": {"doctorId": doctor, "date": other.isoformat()},
@@ -95,14 +102,7 @@ def test_a_booking_keeps_the_doctors_schedule_for_other_days_cached(
     day's schedule and every range, a change of hours drops every day's."""
     _, token = register(live)
     doctor = demo_doctor_id(live)
-    zone = live.settings.zone
-    slots = free_slots(live, doctor)
-    day_of = {
-        s["start"]: dt.datetime.fromisoformat(s["start"]).astimezone(zone).date() for s in slots
-    }
-    slot = slots[0]
-    day = day_of[slot["start"]]
-    other = next(d for d in day_of.values() if d > day + dt.timedelta(days=1))
+    slot, day, other = a_slot_and_another_day(live, doctor)
     views = {
         "day": {"from": day.isoformat(), "to": day.isoformat()},
         "other": {"from": other.isoformat(), "to": other.isoformat()},

@@ -10,6 +10,8 @@ import random
 
 import asyncpg
 
+from tests.db.plans import plan_of
+
 EDGES = [
     dt.datetime(2026, 12, 9, 10, 0, tzinfo=dt.UTC),
     dt.datetime(2026, 12, 9, 10, 0, 0, 1, tzinfo=dt.UTC),
@@ -55,16 +57,7 @@ def test_iso_utc_writes_what_isoformat_writes(database_url: str) -> None:
     assert written == [m.astimezone(dt.UTC).isoformat() for m in moments]
 
 
-async def _plan(database_url: str) -> str:
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch("explain (verbose, costs off) select iso_utc(now())")
-        return "\n".join(r[0] for r in rows)
-    finally:
-        await conn.close()
-
-
 def test_iso_utc_is_inlined(database_url: str) -> None:
-    plan = asyncio.run(_plan(database_url))
+    plan = plan_of(database_url, "select iso_utc(now())", options="verbose, costs off")
     assert "to_char" in plan, plan
     assert "iso_utc" not in plan, plan

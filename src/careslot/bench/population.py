@@ -30,6 +30,7 @@ BOOKING_REASON = "careslot bench"  # marks the bench's own bookings, to tidy the
 
 Span = tuple[dt.datetime, dt.datetime]  # an appointment's start and end
 
+
 @dataclass(slots=True)
 class Population:
     patients: list[dict[str, Any]]  # {id, email, token}, most active first
