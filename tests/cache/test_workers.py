@@ -85,6 +85,12 @@ def serve_workers(database_url: str, redis_url: str | None, **settings: str) -> 
             assert process.poll() is None, output()
             assert time.monotonic() < deadline, "the workers did not start"
             time.sleep(0.1)
+        # uvicorn's parent only binds the port; a worker listens on it once its start-up is
+        # over, which is after its cache listener connected: until then, connects are refused.
+        while not _accepts(url):
+            assert process.poll() is None, output()
+            assert time.monotonic() < deadline, "no worker listens on the port"
+            time.sleep(0.05)
         asyncio.run(_read_everywhere(url, "/healthz", None, {}))  # both answer on the port
         yield url
         assert process.poll() is None, output()  # no worker died during the test
@@ -96,6 +102,13 @@ def serve_workers(database_url: str, redis_url: str | None, **settings: str) -> 
             process.kill()
             process.wait(10)
         log.close()
+
+
+def _accepts(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+    except httpx.ConnectError:
+        return False
 
 
 def worker_of(answer: httpx.Response) -> int:
