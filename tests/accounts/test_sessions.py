@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
+from careslot.accounts import sessions
 from careslot.accounts.service import token_hash
 from careslot.config import Settings
 from tests.api.helpers import assert_problem, query
@@ -101,3 +103,29 @@ def test_deactivated_users_lose_their_sessions(live: LiveServer, patient_token: 
             "/api/auth/login", json={"email": "patient@demo.careslot", "password": "careslot-demo"}
         )
     assert_problem(r, 401, "unauthenticated")
+
+
+def test_a_cached_session_is_decoded_once_and_the_memo_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sessions, "DECODED_MAX", 2)
+    monkeypatch.setattr(sessions, "_DECODED", {})
+
+    def body(user_id: int) -> bytes:
+        return orjson.dumps(
+            {
+                "id": user_id,
+                "email": f"{user_id}@x.test",
+                "name": "P",
+                "role": "patient",
+                "doctorId": None,
+                "expiresAt": 1.5,
+            }
+        )
+
+    first = sessions._decoded(body(1))
+    assert sessions._decoded(body(1))[0] is first[0]  # decoded once
+    assert first == (sessions.User(1, "1@x.test", "P", sessions.Role.PATIENT, None), 1.5)
+    sessions._decoded(body(2))
+    sessions._decoded(body(3))  # full: the memo starts again
+    assert len(sessions._DECODED) == 1

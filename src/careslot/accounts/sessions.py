@@ -48,11 +48,30 @@ async def authenticate(ctx: Context, token: str) -> User:
 
     tag = _tag(token)
     fetched = await ctx.cache.fetch(Strategy(SESSIONS, ttl), keys.key(SESSIONS, tag), (tag,), load)
-    data = orjson.loads(fetched.entry.body)
-    if data["expiresAt"] <= ctx.clock.now().timestamp():
+    user, expires_at = _decoded(fetched.entry.body)
+    if expires_at <= ctx.clock.now().timestamp():
         await ctx.cache.invalidate((tag,), (SESSIONS,))
         return (await accounts.authenticate(ctx, token=token)).user
-    return User(data["id"], data["email"], data["name"], Role(data["role"]), data["doctorId"])
+    return user
+
+
+# A cached session comes back as the same body on every hit, so it is decoded once: the
+# body (who, and until when; never the token) maps to its frozen User. Only bodies the cache
+# just handed out are looked up, so a revoked or expired session is refused as before.
+_DECODED: dict[bytes, tuple[User, float]] = {}
+DECODED_MAX = 10_000  # sessions kept decoded per process; all are dropped when it is full
+
+
+def _decoded(body: bytes) -> tuple[User, float]:
+    found = _DECODED.get(body)
+    if found is None:
+        data = orjson.loads(body)
+        user = User(data["id"], data["email"], data["name"], Role(data["role"]), data["doctorId"])
+        found = (user, float(data["expiresAt"]))
+        if len(_DECODED) >= DECODED_MAX:
+            _DECODED.clear()
+        _DECODED[body] = found
+    return found
 
 
 async def logout(ctx: Context, token: str) -> None:
