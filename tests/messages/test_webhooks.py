@@ -95,10 +95,13 @@ def _signature(secret: str, headers: dict[str, str], body: str) -> str:
 
 def test_admins_register_list_and_delete(live: LiveServer) -> None:
     hook = _register(live, "https://93.184.215.14/hook", ["appointment.booked"])
+    assert list(hook) == ["id", "url", "events", "createdAt", "secret"]  # the wire's keys
     assert hook["secret"].startswith("whsec_")
     assert len(base64.b64decode(hook["secret"][6:])) == 32
     with live.client(live.login("admin@demo.careslot")) as admin:
         listed = admin.get("/api/admin/webhooks").json()["items"]
+        assert [list(h) for h in listed] == [["id", "url", "events", "createdAt"]]
+        assert listed[0]["createdAt"] == hook["createdAt"]
         assert [(h["id"], h["url"]) for h in listed] == [(hook["id"], hook["url"])]
         assert "secret" not in listed[0]  # shown once
         assert admin.delete(f"/api/admin/webhooks/{hook['id']}").status_code == 204
