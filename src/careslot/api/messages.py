@@ -14,7 +14,7 @@ from careslot.api.deps import Ctx, CurrentUser
 from careslot.api.routing import api_router
 from careslot.api.schemas import MAX_ID, Body, Text
 from careslot.messages import service, webhooks
-from careslot.messages.schemas import OutboxListing, Profile
+from careslot.messages.schemas import OutboxListing, Profile, WebhookList, WebhookRegistered
 
 router = api_router("messages")
 OptId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
@@ -66,13 +66,13 @@ async def calendar_feed(ctx: Ctx, token: Annotated[str, Query(max_length=200)]) 
     return Response(body, media_type="text/calendar; charset=utf-8", headers=FEED_HEADERS)
 
 
-@router.post("/admin/webhooks", status_code=201)
+@router.post("/admin/webhooks", status_code=201, response_model=WebhookRegistered)
 async def register_webhook(body: WebhookIn, ctx: Ctx, user: CurrentUser) -> Response:
     created = await webhooks.register(ctx, actor=user, url=body.url, events=body.events)
     return responses.json(created, 201, headers=responses.SENSITIVE)
 
 
-@router.get("/admin/webhooks")
+@router.get("/admin/webhooks", response_model=WebhookList)
 async def list_webhooks(ctx: Ctx, user: CurrentUser) -> Response:
     return responses.json(await webhooks.listing(ctx, actor=user), headers=responses.SENSITIVE)
 

@@ -52,3 +52,20 @@ class Profile(UserOut):
     """The caller's account with their reminder choice (GET and PATCH /api/users/profile)."""
 
     reminders: bool
+
+
+class Webhook(Model):
+    """A subscribed receiver, as admins list it (its secret is shown once, at registration)."""
+
+    id: int
+    url: str
+    events: list[str]
+    created_at: datetime
+
+
+class WebhookRegistered(Webhook):
+    secret: str
+
+
+class WebhookList(Model):
+    items: list[Webhook]

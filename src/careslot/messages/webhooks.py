@@ -14,14 +14,16 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
+import asyncpg
 import httpx
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook as Signer
 
 from careslot import jsonutil
 from careslot.accounts.models import User
 from careslot.audit.log import record_change
 from careslot.context import Context
 from careslot.errors import CareslotError, Forbidden, NotFound, ValidationFailed
+from careslot.messages.schemas import Webhook, WebhookList, WebhookRegistered
 from careslot.messages.transport import DeliveryFailed
 
 EVENTS = (
@@ -116,7 +118,7 @@ async def deliver(
         "content-type": "application/json",
         "webhook-id": str(message_id),
         "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": Webhook(secret).sign(str(message_id), now, body),
+        "webhook-signature": Signer(secret).sign(str(message_id), now, body),
     }
     hostname = urlsplit(url).hostname
     try:
@@ -137,16 +139,13 @@ def _admin_only(actor: User) -> None:
         raise Forbidden("webhooks are for admins")
 
 
-def _public(row: Any) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "url": row["url"],
-        "events": list(row["events"]),
-        "createdAt": row["created_at"],
-    }
+def _webhook(row: asyncpg.Record) -> Webhook:
+    return Webhook(
+        id=row["id"], url=row["url"], events=list(row["events"]), created_at=row["created_at"]
+    )
 
 
-async def register(ctx: Context, *, actor: User, url: str, events: list[str]) -> dict[str, Any]:
+async def register(ctx: Context, *, actor: User, url: str, events: list[str]) -> WebhookRegistered:
     _admin_only(actor)
     unknown = sorted(set(events) - set(EVENTS))
     if not events or unknown:
@@ -173,14 +172,14 @@ async def register(ctx: Context, *, actor: User, url: str, events: list[str]) ->
             entity="webhook",
             entity_id=row["id"],
         )
-    return _public(row) | {"secret": secret}  # shown once
+    return WebhookRegistered(**_webhook(row).model_dump(), secret=secret)  # shown once
 
 
-async def listing(ctx: Context, *, actor: User) -> dict[str, Any]:
+async def listing(ctx: Context, *, actor: User) -> WebhookList:
     _admin_only(actor)
     async with ctx.pool.acquire() as conn:
         rows = await conn.fetch("select id, url, events, created_at from webhooks order by id")
-    return {"items": [_public(r) for r in rows]}
+    return WebhookList(items=[_webhook(r) for r in rows])
 
 
 async def delete(ctx: Context, *, actor: User, webhook_id: int) -> None:
