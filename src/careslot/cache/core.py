@@ -56,7 +56,8 @@ class _Flight:
 
 
 # Each outcome's labelled counter, looked up once: labels() validates and locks on every
-# call, which was a tenth of a cached dashboard's CPU (two reads: the session and the stats).
+# call: 3.5 µs of a cached dashboard's 62.5 (two reads, the session and the stats), measured
+# with scripts/measure_hot_reads.py.
 _COUNTERS: dict[tuple[str, str], Counter] = {}
 
 
