@@ -21,7 +21,7 @@ def app_with() -> FastAPI:
     router = api_router("test", prefix="")
 
     @router.get("/plain")
-    async def plain() -> Response:
+    async def plain(_: Request) -> Response:
         return Response(b"plain")
 
     @router.get("/refuses")

@@ -12,12 +12,10 @@ inclusion would apply.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import ORJSONResponse
 from fastapi.routing import APIRoute
-from starlette.responses import Response
 from starlette.routing import request_response
 
 
@@ -47,7 +45,7 @@ def match_first(app: FastAPI, paths: tuple[str, ...]) -> None:
 def direct(app: FastAPI, paths: tuple[str, ...]) -> None:
     """Serve the GET routes of these paths without FastAPI's request handler.
 
-    Their endpoints take the request alone (or nothing) and return a ready Response, so the
+    Their endpoints take the request alone and return a ready Response, so the
     handler's work buys them nothing: reading a body, solving dependencies (even none), its
     telemetry look-ups and exit stacks cost `/healthz` 25 µs of its 51 and a cached dashboard
     20 µs of its 91 on this machine (`scripts/measure_hot_reads.py`, CPU per answer).
@@ -62,21 +60,9 @@ def direct(app: FastAPI, paths: tuple[str, ...]) -> None:
             continue  # a write on the same path (the admin's POST /api/departments)
         declared = inspect.signature(route.endpoint, eval_str=True).parameters
         takes = [p.annotation for p in declared.values()]
-        if route.methods != {"GET"} or route.dependencies or takes not in ([], [Request]):
+        if route.methods != {"GET"} or route.dependencies or takes != [Request]:
             raise ValueError(f"{route.path} needs FastAPI's handler: it declares more")
-        route.app = request_response(route.endpoint if takes else _ignoring(route.endpoint))
+        route.app = request_response(route.endpoint)
         found.add(route.path)
     if missing := set(paths) - found:
         raise ValueError(f"no GET route for {sorted(missing)}")
-
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def _ignoring(endpoint: Callable[[], Awaitable[Response]]) -> Endpoint:
-    """An endpoint that takes nothing, called the way Starlette calls one: with the request."""
-
-    async def call(_: Request) -> Response:
-        return await endpoint()
-
-    return call

@@ -22,7 +22,7 @@ HEALTHY = b'{"status":"ok"}'
 
 
 @router.get("/healthz")
-async def healthz() -> Response:
+async def healthz(_: Request) -> Response:  # served directly (api/routing.py): by the request
     return responses.json_bytes(HEALTHY, headers={"Cache-Control": "no-store"})
 
 
