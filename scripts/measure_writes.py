@@ -11,7 +11,7 @@ bookings/s, p50/p99, and CPU per booking of careslot and of its PostgreSQL backe
 
 --no-outbox: what the outbox costs a booking. For the run, the bench database's
 outbox_appointment_changed is replaced by a no-op (bookings then write no messages); the
-shipped definition (migration 0010) is put back afterwards, whatever happens.
+shipped definition (the newest migration that defines it) is put back afterwards, whatever happens.
 """
 
 from __future__ import annotations
@@ -37,10 +37,15 @@ NO_OUTBOX = """create or replace function outbox_appointment_changed(
 
 
 def shipped_outbox() -> str:
-    sql = (files("careslot") / "migrations" / "0010_outbox_booking_cheaper.sql").read_text()
-    found = re.search(r"create or replace function outbox_appointment_changed.*?\$\$;", sql, re.S)
-    assert found is not None
-    return found.group(0)
+    """The newest migration's definition of outbox_appointment_changed."""
+    migrations = sorted(files("careslot").joinpath("migrations").iterdir(), key=lambda f: f.name)
+    pattern = r"create or replace function outbox_appointment_changed.*?\$\$;"
+    for migration in reversed(migrations):
+        if migration.name.endswith(".sql"):
+            found = re.search(pattern, migration.read_text(), re.S)
+            if found is not None:
+                return found.group(0)
+    raise LookupError("no migration defines outbox_appointment_changed")
 
 
 async def execute(url: str, sql: str) -> None:
