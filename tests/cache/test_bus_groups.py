@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from careslot.cache.bus import InvalidationBus
-from careslot.cache.repository import LISTENERS
+from careslot.cache.repository import CHANNEL, LISTENERS
 
 
 async def _pair(url: str) -> tuple[InvalidationBus, InvalidationBus, list[tuple[str, ...]]]:
@@ -124,3 +124,51 @@ async def _listener(url: str) -> InvalidationBus:
     )
     await bus.start()
     return bus
+
+
+def test_a_write_sends_nothing_while_no_other_node_listens(database_url: str) -> None:
+    """The node's own workers learn of a write from its generations: a NOTIFY would only wake
+    them (and PostgreSQL's notify lock) for nothing. Once a worker of another node listens,
+    the write reaches it and waits for its acknowledgement."""
+
+    async def scenario() -> None:
+        async def nothing() -> None:
+            return None
+
+        applied: list[tuple[str, ...]] = []
+
+        def bus(node: str) -> InvalidationBus:
+            return InvalidationBus(
+                database_url,
+                node=node,
+                on_remote=lambda tags, epoch: applied.append(tags),
+                on_lost=lambda: None,
+                on_restored=nothing,
+                ack_timeout=5.0,
+            )
+
+        writer, sibling, other = bus("node-a"), bus("node-a"), bus("node-b")
+        heard: list[str] = []
+        overhearing = await asyncpg.connect(database_url)  # not a worker: not counted
+        await overhearing.add_listener(CHANNEL, lambda *args: heard.append(str(args[-1])))
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        try:
+            await writer.start()
+            await sibling.start()
+            await writer.broadcast(pool, ("tag:alone",), None)
+            await overhearing.fetchval("select 1")  # what was sent has arrived by now
+            assert heard == []
+
+            await other.start()
+            await writer.broadcast(pool, ("tag:two-nodes",), None)
+            assert applied == [("tag:two-nodes",)]  # by the other node, before the return
+            await overhearing.fetchval("select 1")
+            assert len(heard) == 1
+            assert "tag:two-nodes" in heard[0]
+        finally:
+            await pool.close()
+            await overhearing.close()
+            for b in (writer, sibling, other):
+                await b.stop()
+
+    asyncio.run(scenario())

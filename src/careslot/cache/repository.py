@@ -33,13 +33,19 @@ def listener_name(node: str) -> str:
 
 
 async def notify(conn: Conn, payload: str, own_listener: str) -> int:
-    """Send one invalidation to every worker; return how many listen on other nodes than
-    ours (whose listeners are all named `own_listener`)."""
+    """Send one invalidation to the workers of other nodes; return how many listen there
+    (every worker of our node has a listener named `own_listener`).
+
+    With none, nothing is sent: the writer's own node learns of the write from its
+    generations, and a worker of another node uses its layer 1 only while its listener is
+    connected, so one that connects after this count has cached nothing from before the
+    write (which committed before this statement). Its siblings and itself would only have
+    woken to ignore the message, and every notifying commit takes PostgreSQL's notify lock."""
     row = await conn.fetchrow(
-        """select pg_notify($1, $2),
-                  (select count(*) from pg_stat_activity
-                   where datname = current_database() and application_name like $3
-                     and application_name <> $4) as listeners""",
+        """select listeners, case when listeners > 0 then pg_notify($1, $2) end
+           from (select count(*) as listeners from pg_stat_activity
+                 where datname = current_database() and application_name like $3
+                   and application_name <> $4) as others""",
         CHANNEL,
         payload,
         LISTENERS,
