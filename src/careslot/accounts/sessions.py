@@ -13,6 +13,7 @@ takes the database path, which revokes it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import orjson
@@ -24,6 +25,12 @@ from careslot.cache.strategies import Strategy
 from careslot.context import Context
 
 SESSIONS = "sessions"
+
+
+@functools.lru_cache(maxsize=8)
+def _strategy(ttl: float) -> Strategy:
+    """One Strategy per TTL (settings give one), not one per request."""
+    return Strategy(SESSIONS, ttl)
 
 
 def _tag(token: str) -> str:
@@ -47,7 +54,7 @@ async def authenticate(ctx: Context, token: str) -> User:
         )
 
     tag = _tag(token)
-    fetched = await ctx.cache.fetch(Strategy(SESSIONS, ttl), keys.key(SESSIONS, tag), (tag,), load)
+    fetched = await ctx.cache.fetch(_strategy(ttl), keys.key(SESSIONS, tag), (tag,), load)
     user, expires_at = _decoded(fetched.entry.body)
     if expires_at <= ctx.clock.now().timestamp():
         await ctx.cache.invalidate((tag,), (SESSIONS,))

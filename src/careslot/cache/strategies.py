@@ -23,6 +23,14 @@ class Strategy:
     name: str
     ttl: float  # seconds in Redis; layer 1 keeps min(ttl, L1_MAX_TTL)
     headers: dict[str, str] = field(default_factory=lambda: dict(PRIVATE))
+    # `headers` as an ASGI answer sends them, encoded once here rather than on every answer.
+    raw_headers: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        raw = tuple(
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()
+        )
+        object.__setattr__(self, "raw_headers", raw)
 
     @property
     def l1_ttl(self) -> float:

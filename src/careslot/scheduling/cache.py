@@ -9,6 +9,7 @@ a booking drops only its own day's (and ranges), not every one of the doctor's.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from typing import TYPE_CHECKING
 
@@ -73,13 +74,21 @@ async def slots(
         owner = keys.department(department_id)
     else:
         return Answer(Entry.of(await load()), s.AVAILABLE_SLOTS)  # the service refuses it
+    key, tags = _slots_key(owner, first, last, type_id)
+    return await ctx.cache.answer(s.AVAILABLE_SLOTS, key, tags, load)
+
+
+@functools.lru_cache(maxsize=8192)
+def _slots_key(
+    owner: str, first: dt.date, last: dt.date, type_id: int | None
+) -> tuple[str, tuple[str, ...]]:
+    """A slot list's key and tags, built once per distinct list (slots is the hottest read)."""
     parts: tuple[str, ...] = (first.isoformat(), last.isoformat())
     tags: tuple[str, ...] = (*keys.day_views(owner, first, last), keys.ALL_SLOTS)
     if type_id is not None:  # typed lists also go when their type is edited
         parts += (f"type{type_id}",)
         tags += (keys.slots_of(keys.appointment_type(type_id)),)
-    key = keys.key(s.AVAILABLE_SLOTS.name, owner, *parts)
-    return await ctx.cache.answer(s.AVAILABLE_SLOTS, key, tags, load)
+    return keys.key(s.AVAILABLE_SLOTS.name, owner, *parts), tags
 
 
 async def doctor_schedule(
