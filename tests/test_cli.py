@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 import careslot
+from careslot.cache.generations import TABLE_PREFIX
 from tests.conftest import _admin, free_port, with_database
 
 CARESLOT = str(Path(sys.executable).parent / "careslot")
@@ -108,6 +109,39 @@ def test_serve_demo_then_ctrl_c(empty_database: str, tmp_path: Path) -> None:
     assert "careslot-demo" in out
     assert f"127.0.0.1:{port}" in out
     assert "Traceback" not in err
+
+
+def test_serve_under_granian_answers_and_stops_on_sigterm(
+    empty_database: str, tmp_path: Path
+) -> None:
+    """`careslot serve --server granian`: migrations, answers, and a clean exit on SIGTERM
+    (its node table removed)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [CARESLOT, "serve", "--server", "granian", "--workers", "2", "--port", str(port)],
+        env=_env(empty_database, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(base, process)
+        assert httpx.get(f"{base}/readyz").json()["database"] == "ok"
+        assert httpx.get(f"{base}/api/departments").status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            out, err = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
+    assert process.returncode == 0, err
+    assert f"127.0.0.1:{port} (2 worker(s), granian)" in out
+    assert "Traceback" not in err
+    shm = Path("/dev/shm")  # noqa: S108 - where careslot serve keeps its node table
+    assert not list(shm.glob(f"{TABLE_PREFIX}{process.pid}-*"))
 
 
 def test_migrate_is_idempotent(empty_database: str, tmp_path: Path) -> None:

@@ -131,10 +131,13 @@ async def _read_everywhere(
     raise AssertionError(f"only workers {sorted({worker_of(a) for a in answers})} answered")
 
 
-@pytest.fixture(params=["postgres-notify", "redis"])
+@pytest.fixture(params=["postgres-notify", "redis", "granian"])
 def workers(request: pytest.FixtureRequest, database_url: str) -> Iterator[str]:
+    """Two workers: under uvicorn, without and with Redis; and under granian (`careslot serve
+    --server granian`), whose workers must share the generations the same way."""
     redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    yield from serve_workers(database_url, redis_url)
+    server = {"server": "granian"} if request.param == "granian" else {}
+    yield from serve_workers(database_url, redis_url, **server)
 
 
 def test_booking_is_fresh_in_every_worker(workers: str) -> None:

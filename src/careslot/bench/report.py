@@ -127,7 +127,8 @@ def markdown(result: dict[str, Any], s: dict[str, Any]) -> str:
         + ("reused" if db["reused"] else "seeded now")
         + (f", seeded in {db['seed_seconds']:.1f} s" if db.get("seed_seconds") else "")
         + f"), PostgreSQL {db['postgres']}, Redis {'on' if db['redis'] else 'off (layer 1 only)'}."
-        f" careslot with {opts['workers']} worker(s); {opts['connections']} connections; "
+        f" careslot with {opts['workers']} worker(s) under {opts.get('server', 'uvicorn')}; "
+        f"{opts['connections']} connections; "
         f"mixed run {opts['duration_s']:.0f} s per mode.",
         "",
         "## The guide's Expected Results, measured",
