@@ -73,15 +73,31 @@ def _wait_healthy(base: str, process: subprocess.Popen[str]) -> None:
 
 
 @pytest.mark.slow
-def test_serve_demo_then_ctrl_c(empty_database: str, tmp_path: Path) -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [CARESLOT, "serve", "--demo", "--port", str(port)],
-        env=_env(empty_database, tmp_path),
+def _serve(arguments: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """`careslot serve` with these arguments, its output captured."""
+    return subprocess.Popen(
+        [CARESLOT, "serve", *arguments],
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _stop(process: subprocess.Popen[str], sig: signal.Signals) -> tuple[str, str]:
+    """Send `sig` and collect what the server printed; kill it if it does not stop in 20 s."""
+    process.send_signal(sig)
+    try:
+        return process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+
+
+def test_serve_demo_then_ctrl_c(empty_database: str, tmp_path: Path) -> None:
+    port = free_port()
+    process = _serve(["--demo", "--port", str(port)], _env(empty_database, tmp_path))
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base, process)
@@ -97,13 +113,7 @@ def test_serve_demo_then_ctrl_c(empty_database: str, tmp_path: Path) -> None:
         assert r.json()["items"], "the demo patient has appointments"
         assert httpx.get(f"{base}/readyz").json()["database"] == "ok"
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            out, err = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-            raise
+        out, err = _stop(process, signal.SIGINT)
     assert process.returncode == 0, err
     assert "patient@demo.careslot" in out
     assert "careslot-demo" in out
@@ -117,26 +127,15 @@ def test_serve_under_granian_answers_and_stops_on_sigterm(
     """`careslot serve --server granian`: migrations, answers, and a clean exit on SIGTERM
     (its node table removed)."""
     port = free_port()
-    process = subprocess.Popen(
-        [CARESLOT, "serve", "--server", "granian", "--workers", "2", "--port", str(port)],
-        env=_env(empty_database, tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    arguments = ["--server", "granian", "--workers", "2", "--port", str(port)]
+    process = _serve(arguments, _env(empty_database, tmp_path))
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base, process)
         assert httpx.get(f"{base}/readyz").json()["database"] == "ok"
         assert httpx.get(f"{base}/api/departments").status_code == 200
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            out, err = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-            raise
+        out, err = _stop(process, signal.SIGTERM)
     assert process.returncode == 0, err
     assert f"127.0.0.1:{port} (2 worker(s), granian)" in out
     assert "Traceback" not in err
