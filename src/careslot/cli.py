@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import signal
 from pathlib import Path
@@ -14,6 +13,7 @@ import asyncpg
 import typer
 from rich.console import Console
 
+from careslot import serving
 from careslot.cache.generations import shared_by_workers
 from careslot.config import get_settings
 from careslot.db.migrate import apply_migrations
@@ -76,53 +76,6 @@ def _exit_on_signal(signum: int, _: object) -> None:
     raise SystemExit(128 + signum)
 
 
-class Server(enum.StrEnum):
-    """The HTTP server that runs careslot's ASGI app (README: "The write path (issue 14)")."""
-
-    uvicorn = "uvicorn"
-    granian = "granian"
-
-
-def _uvicorn(host: str, port: int, workers: int, log_level: str) -> None:
-    import uvicorn
-
-    uvicorn.run(
-        "careslot.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        log_level=log_level,
-        access_log=False,
-        # The peer address is the TCP peer's: X-Forwarded-For is believed only from
-        # CARESLOT_TRUSTED_PROXIES (accounts/limits.py), not from uvicorn's default 127.0.0.1.
-        proxy_headers=False,
-    )
-
-
-def _granian(host: str, port: int, workers: int, log_level: str) -> None:
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, Loops
-    from granian.log import LogLevels
-
-    # Granian reads no proxy headers: the peer address is the TCP peer's, as with uvicorn.
-    Granian(
-        "careslot.app:create_app",
-        factory=True,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        workers=workers,
-        loop=Loops.uvloop,
-        http=HTTPModes.http1,
-        websockets=False,
-        log_level=LogLevels(log_level),
-        log_access=False,
-    ).serve()
-
-
 @app.command()
 def serve(
     host: str = "127.0.0.1",
@@ -131,8 +84,9 @@ def serve(
     demo: Annotated[bool, typer.Option(help="Seed the demo hospital on first start")] = False,
     log_level: str = "warning",
     server: Annotated[
-        Server, typer.Option(envvar="CARESLOT_SERVER", help="uvicorn (httptools) or granian")
-    ] = Server.uvicorn,
+        serving.Server | None,
+        typer.Option(help="uvicorn (the default) or granian; else CARESLOT_SERVER"),
+    ] = None,
 ) -> None:
     """Run the HTTP service (applies migrations first)."""
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler it found:
@@ -148,14 +102,12 @@ def serve(
         for email, name, role in LOGINS:
             console.print(f"  {role:8} {email:28} password: {PASSWORD}  ({name})")
         _demo_mail(host, port)
-    console.print(
-        f"careslot on [bold]http://{host}:{port}[/bold] ({workers} worker(s), {server.value})"
-    )
+    server = server or get_settings().server
+    console.print(f"careslot on [bold]http://{host}:{port}[/bold] ({workers} worker(s), {server})")
     # The workers share one cache generation table: a write in one is then stale in the
     # others at once, without waiting for them (cache/generations.py).
     with shared_by_workers(workers):
-        run = _granian if server is Server.granian else _uvicorn
-        run(host, port, workers, log_level)
+        serving.run(server, host=host, port=port, workers=workers, log_level=log_level)
 
 
 @app.command()

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from careslot.serving import Server
+
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
@@ -86,6 +88,8 @@ class Settings(BaseSettings):
     pool_max: int = 8
     pool_acquire_timeout: float = 5.0
     statement_timeout_ms: int = 10_000
+    # The HTTP server under `careslot serve` (serving.py): uvicorn, or granian to compare.
+    server: Server = Server.uvicorn
 
     # Cache and background work
     cache: str = "on"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -46,7 +45,6 @@ PACED_CONNECTIONS = 64  # the issue's goal: p99 of cached reads at half saturati
 BOOKING_CLIENTS = 16  # the booking phase: this many patients book at once, distinct slots
 # The booking phase books thousands of slots with a few dozen patients: the bench server
 # lifts the per-patient limit of upcoming appointments (the limit check itself still runs).
-SERVER_ENV = "CARESLOT_SERVER"  # the serve processes inherit it (cli.serve's --server)
 BENCH_ENV = {"CARESLOT_MAX_FUTURE_APPOINTMENTS": "1000000"}
 
 
@@ -334,7 +332,7 @@ def run(options: Options, settings: Settings, console: Console) -> dict[str, Any
             "duration_s": options.duration,
             "connections": options.connections,
             "workers": options.workers,
-            "server": os.environ.get(SERVER_ENV, "uvicorn"),  # `careslot serve --server`
+            "server": settings.server,  # CARESLOT_SERVER, which the serve processes inherit
             "quick": options.quick,
             "reuse_db": options.reuse_db,
         },
