@@ -29,6 +29,18 @@ def test_the_same_status_headers_and_body_as_a_plain_response(strategy: s.Strate
     assert cached.background is None
 
 
+@pytest.mark.parametrize("strategy", s.ALL, ids=lambda x: x.name)
+def test_a_304_is_what_a_plain_304_response_would_be(strategy: s.Strategy) -> None:
+    entry = Entry.of(b"[]")
+    plain = Response(status_code=304, headers={**strategy.headers, "ETag": entry.etag})
+    cached = CachedResponse(Answer(entry, strategy), not_modified=True)
+    assert (cached.status_code, cached.raw_headers, cached.body) == (
+        plain.status_code,
+        plain.raw_headers,
+        plain.body,
+    )
+
+
 def test_each_answer_gets_its_own_header_list() -> None:
     """Middleware may add to an answer's headers: that must not reach the next answer."""
     answer = Answer(Entry.of(b"[]"), s.AVAILABLE_SLOTS)

@@ -16,20 +16,21 @@ def _matches(if_none_match: str, etag: str) -> bool:
 
 
 class CachedResponse(Response):
-    """A stored answer as it is sent: its strategy's headers were encoded when the strategy
-    was declared, so nothing is encoded per answer but its ETag and length. The same bytes on
-    the wire as `Response(body, media_type="application/json", headers=...)`."""
+    """A stored answer as it is sent, in full or as a 304: its strategy's headers were encoded
+    when the strategy was declared, so nothing is encoded per answer but its ETag and length.
+    The same bytes on the wire as Starlette's `Response` with those headers."""
 
     media_type = "application/json"
 
-    def __init__(self, answer: Answer) -> None:
+    def __init__(self, answer: Answer, *, not_modified: bool = False) -> None:
         entry = answer.entry
-        self.status_code = 200
         self.background = None
-        self.body = entry.body
-        self.raw_headers = [
-            *answer.strategy.raw_headers,
-            (b"etag", entry.etag.encode()),
+        self.raw_headers = [*answer.strategy.raw_headers, (b"etag", entry.etag.encode())]
+        if not_modified:
+            self.status_code, self.body = 304, b""
+            return
+        self.status_code, self.body = 200, entry.body
+        self.raw_headers += [
             (b"content-length", str(len(entry.body)).encode()),
             (b"content-type", b"application/json"),
         ]
@@ -37,8 +38,5 @@ class CachedResponse(Response):
 
 def cached_response(request: Request, answer: Answer) -> Response:
     given = request.headers.get("if-none-match")
-    if given is not None and _matches(given, answer.entry.etag):
-        return Response(
-            status_code=304, headers={**answer.strategy.headers, "ETag": answer.entry.etag}
-        )
-    return CachedResponse(answer)
+    fresh = given is not None and _matches(given, answer.entry.etag)
+    return CachedResponse(answer, not_modified=fresh)
