@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TypedDict
 
 import asyncpg
 from fastapi import FastAPI, Request, routing
@@ -37,9 +37,16 @@ _HTTP_CODES = {
 }
 
 
-def _error_list(exc: RequestValidationError) -> list[dict[str, Any]]:
+class FieldError(TypedDict):
+    """One entry of a 422's `errors`: where in the request, and what is wrong there."""
+
+    loc: list[str]
+    msg: str
+
+
+def _error_list(exc: RequestValidationError) -> list[FieldError]:
     return [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+        FieldError(loc=[str(p) for p in e.get("loc", ())], msg=str(e.get("msg", "")))
         for e in exc.errors()
     ]
 

@@ -8,7 +8,8 @@ read, hit or miss, is audited once here.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from careslot import access, jsonutil
 from careslot.accounts.models import User
@@ -19,6 +20,19 @@ from careslot.cache.core import Answer
 
 if TYPE_CHECKING:
     from careslot.context import Context
+
+
+@dataclass(frozen=True, slots=True)
+class _ListQuery:
+    """What decides an appointment list besides who asks (its scope): hashed into its key."""
+
+    status: str | None
+    start: dt.datetime | None
+    end: dt.datetime | None
+    limit: int
+    cursor: str | None
+    doctor_id: int | None
+    client_id: int | None
 
 
 async def appointments(
@@ -41,16 +55,8 @@ async def appointments(
         )
         return jsonutil.dumps(found)
 
-    params: dict[str, Any] = {
-        "status": status,
-        "from": start,
-        "to": end,
-        "limit": limit,
-        "cursor": cursor,
-        "doctorId": scope.doctor_id,
-        "clientId": scope.client_id,
-    }
-    key = keys.key(s.APPOINTMENTS.name, scope.identity, keys.query_hash(params))
+    query = _ListQuery(status, start, end, limit, cursor, scope.doctor_id, scope.client_id)
+    key = keys.key(s.APPOINTMENTS.name, scope.identity, keys.query_hash(query))
     answer = await ctx.cache.answer(s.APPOINTMENTS, key, scope.owners, load)
     ctx.audit.read(actor_id=actor.id, subject_id=scope.subject, entity="appointment_list")
     return answer

@@ -13,9 +13,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from careslot import jsonutil
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 VERSION = "v1"
 PREFIX = f"cs:{VERSION}"
@@ -69,10 +72,10 @@ def key(strategy: str, scope: str, *parts: Any) -> str:
     return f"{PREFIX}:{strategy}:{scope}{tail}"
 
 
-def query_hash(params: dict[str, Any]) -> str:
-    """A short stable digest of a query's parameters, so keys stay small and bounded."""
-    raw = jsonutil.dumps({k: v for k, v in sorted(params.items()) if v is not None})
-    return hashlib.blake2b(raw, digest_size=12).hexdigest()
+def query_hash(query: DataclassInstance) -> str:
+    """A short stable digest of a query's parameters (a frozen dataclass: the same fields in
+    the same order in every process), so keys stay small and bounded."""
+    return hashlib.blake2b(jsonutil.dumps(query), digest_size=12).hexdigest()
 
 
 def dedupe(tags: Iterable[str]) -> tuple[str, ...]:
