@@ -14,6 +14,15 @@
   const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 
   /* ---------- page timings: FCP, LCP, INP, time to interactive -> beacon ---------- */
+  // A page prerendered by the Speculation Rules was loaded before the click that shows it:
+  // its work waits for that click (whenShown), and its times count from it, as the person
+  // saw them (the web-vitals convention; a page that was not prerendered counts from 0).
+  const whenShown = (fn) => {
+    if (document.prerendering) document.addEventListener("prerenderingchange", fn, { once: true });
+    else fn();
+  };
+  const navEntry = performance.getEntriesByType("navigation")[0];
+  const shown = (t) => Math.max(0, t - ((navEntry && navEntry.activationStart) || 0));
   const timings = { route, fcp: null, lcp: null, tti: null, inp: null };
   window.careslotTimings = timings;
   let lastLongTaskEnd = 0;
@@ -23,12 +32,13 @@
   };
   observe("paint", (e) => {
     if (e.name !== "first-contentful-paint") return;
-    timings.fcp = e.startTime;
-    if (timings.tti !== null) timings.tti = Math.max(timings.tti, e.startTime);
+    timings.fcp = shown(e.startTime);
+    if (timings.tti !== null) timings.tti = Math.max(timings.tti, timings.fcp);
   });
-  observe("largest-contentful-paint", (e) => { timings.lcp = e.startTime; });
+  observe("largest-contentful-paint", (e) => { timings.lcp = shown(e.startTime); });
   observe("longtask", (e) => {
-    lastLongTaskEnd = Math.max(lastLongTaskEnd, e.startTime + e.duration);
+    if (document.prerendering) return; // nobody was waiting for it
+    lastLongTaskEnd = Math.max(lastLongTaskEnd, shown(e.startTime + e.duration));
     if (timings.tti !== null) timings.tti = Math.max(timings.tti, lastLongTaskEnd);
   });
   observe("event", (e) => {
@@ -57,7 +67,8 @@
     inpSent = true;
     beacon({ route, inp: timings.inp });
   };
-  addEventListener("load", () => setTimeout(sendLoad, 1000));
+  const afterLoad = () => setTimeout(sendLoad, 1000);
+  whenShown(() => (document.readyState === "complete" ? afterLoad() : addEventListener("load", afterLoad)));
   addEventListener("pagehide", sendInp);
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") sendInp();
@@ -212,9 +223,13 @@
       if (event.data && event.data.type === "saved-copy") showOffline();
     });
     if (navigator.serviceWorker.controller) navigator.serviceWorker.controller.postMessage({ type: "was-saved" });
-    navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(() => {
-      tellWorker({ type: "user", id: userId || null });
-    }).catch(() => { /* pages work without it */ });
+    // After the page's first frame: a prerendered page would otherwise register between
+    // the click and its paint.
+    whenShown(() => requestAnimationFrame(() => setTimeout(() => {
+      navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(() => {
+        tellWorker({ type: "user", id: userId || null });
+      }).catch(() => { /* pages work without it */ });
+    })));
   }
 
   /* ---------- small page helpers ---------- */
@@ -469,12 +484,12 @@
 
   /* ---------- route rules run when the page is idle; then we are interactive ---------- */
   const ROUTE_RULES = { "/dashboard": "onDashboard", "/calendar": "onCalendarView" };
-  const ready = () => {
-    timings.tti = Math.max(performance.now(), timings.fcp || 0, lastLongTaskEnd);
+  const ready = () => whenShown(() => {
+    timings.tti = Math.max(shown(performance.now()), timings.fcp || 0, lastLongTaskEnd);
     if (ROUTE_RULES[route] && userId) {
       (window.requestIdleCallback || setTimeout)(() => PrefetchManager.prefetchForRoute(ROUTE_RULES[route]));
     }
-  };
+  });
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ready);
   else ready();
 })();

@@ -1,0 +1,71 @@
+"""Speculation Rules prerender: a hovered link's page is ready before the click.
+
+Driven through `Tab` (the tab target), since Chrome refuses to prerender under Playwright.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from careslot.seeding.demo import PASSWORD
+from tests.conftest import LiveServer
+from tests.web.conftest import CHROMIUM, LAUNCH_ARGS, _missing
+from tests.web.tab import Tab
+
+BOOK = "main a[href='/book']"
+NAVIGATION = "performance.getEntriesByType('navigation')[0]"
+
+
+@pytest.fixture
+async def tab(live: LiveServer) -> AsyncIterator[Tab]:
+    if not Path(CHROMIUM).exists():
+        _missing(f"chromium not found at {CHROMIUM}")
+    async with Tab.launch(CHROMIUM, LAUNCH_ARGS) as tab:
+        await tab.goto(live.url + "/login")
+        status = await tab.evaluate(
+            "fetch('/api/auth/login', {method: 'POST', headers: {'Content-Type':"
+            f" 'application/json'}}, body: JSON.stringify({{email: 'patient@demo.careslot',"
+            f" password: '{PASSWORD}'}})}}).then(r => r.status)"
+        )
+        assert status == 200
+        await tab.goto(live.url + "/dashboard")
+        yield tab
+
+
+async def test_a_hovered_link_is_prerendered_and_the_click_shows_it(tab: Tab) -> None:
+    await tab.hover(BOOK)
+    prerender = await tab.wait_for_prerender("/book")
+    # Prerendered, not shown: its route prefetching waits for the click.
+    assert await tab.evaluate("document.prerendering", prerender) is True
+    assert await tab.evaluate("window.careslotTimings.tti", prerender) is None
+
+    await tab.click(BOOK)
+    assert tab.session == prerender  # the tab now shows the page that was prerendered
+    assert await tab.evaluate("location.pathname") == "/book"
+    activated = await tab.evaluate(f"{NAVIGATION}.activationStart")
+    assert activated > 0
+    # The page's own timings count from the click, as the person saw them.
+    fcp = await tab.until("window.careslotTimings.fcp !== null && window.careslotTimings")
+    painted = await tab.evaluate(
+        "performance.getEntriesByName('first-contentful-paint')[0].startTime"
+    )
+    assert fcp["fcp"] == max(0, painted - activated)
+    assert fcp["tti"] is not None
+    assert fcp["tti"] >= fcp["fcp"]
+
+
+async def test_a_link_marked_nofollow_after_a_change_is_not_prerendered(tab: Tab) -> None:
+    # What the script does to every link after a write: their prefetched pages may be stale.
+    await tab.evaluate(
+        "document.querySelectorAll('a[href]').forEach(a => a.relList.add('nofollow')) || true"
+    )
+    await tab.hover(BOOK)
+    with pytest.raises(TimeoutError):
+        await tab.wait_for_prerender("/book", timeout=1.5)
+
+    await tab.click(BOOK)
+    assert await tab.evaluate("location.pathname") == "/book"
+    assert await tab.evaluate(f"{NAVIGATION}.activationStart") == 0
