@@ -18,7 +18,7 @@ def test_the_same_status_headers_and_body_as_a_plain_response(strategy: s.Strate
     plain = Response(
         entry.body,
         media_type="application/json",
-        headers={**strategy.headers, "ETag": entry.etag},
+        headers={**strategy.headers, "ETag": entry.etag.decode()},
     )
     cached = CachedResponse(Answer(entry, strategy))
     assert (cached.status_code, cached.raw_headers, cached.body) == (
@@ -32,7 +32,7 @@ def test_the_same_status_headers_and_body_as_a_plain_response(strategy: s.Strate
 @pytest.mark.parametrize("strategy", s.ALL, ids=lambda x: x.name)
 def test_a_304_is_what_a_plain_304_response_would_be(strategy: s.Strategy) -> None:
     entry = Entry.of(b"[]")
-    plain = Response(status_code=304, headers={**strategy.headers, "ETag": entry.etag})
+    plain = Response(status_code=304, headers={**strategy.headers, "ETag": entry.etag.decode()})
     cached = CachedResponse(Answer(entry, strategy), not_modified=True)
     assert (cached.status_code, cached.raw_headers, cached.body) == (
         plain.status_code,

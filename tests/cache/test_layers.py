@@ -70,7 +70,7 @@ async def test_miss_then_memory_hit(pool: asyncpg.Pool) -> None:
     assert first.entry == second.entry
     assert load.calls == 1
     assert first.entry.body.startswith(b'{"count":')
-    assert first.entry.etag.startswith('"')
+    assert first.entry.etag.startswith(b'"')
     assert len(first.entry.etag) == 34
 
 

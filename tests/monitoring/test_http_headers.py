@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 import httpx
 import pytest
 
-from careslot.monitoring.middleware import none_match
+from careslot.headers import none_match
+from careslot.monitoring.middleware import Monitoring, body_etag
 from tests.api.helpers import CACHE_CONTROL
 from tests.conftest import LiveServer
 
@@ -150,6 +152,38 @@ def test_writes_and_errors_get_no_etag(live: LiveServer, patient_token: str) -> 
 def test_if_none_match_weak_comparison(header: bytes, matches: bool) -> None:
     assert none_match(header, b'"a"') is matches
     assert none_match(header, b'W/"a"') is matches
+
+
+def test_static_files_compare_if_none_match_the_same_way(live: LiveServer) -> None:
+    etag = httpx.get(f"{live.url}/static/app.js").headers["etag"]
+    for condition in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        again = httpx.get(f"{live.url}/static/app.js", headers={"If-None-Match": condition})
+        assert again.status_code == 304, condition
+
+
+async def test_an_answer_with_its_own_etag_is_passed_on_as_it_is() -> None:
+    """Its ETag is the app's (a cached answer's, which answered If-None-Match itself): the
+    middleware neither holds nor hashes it, nor turns it into a 304 of its own."""
+    body = b'{"a":1}'
+
+    async def app(scope: object, receive: object, send: Any) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"7")]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*headers, (b"etag", b'"own"')],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    transport = httpx.ASGITransport(app=Monitoring(app))  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://careslot") as client:
+        for condition in ('"own"', body_etag(body).decode()):
+            answer = await client.get("/api/x", headers={"If-None-Match": condition})
+            assert answer.status_code == 200
+            assert answer.headers.get_list("etag") == ['"own"']
+            assert answer.content == body
 
 
 def test_server_timing_names_the_cache_outcome(live: LiveServer) -> None:

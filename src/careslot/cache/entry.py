@@ -1,4 +1,4 @@
-"""A cached answer: the response body as ready-to-send bytes and its strong ETag."""
+"""A cached answer: the response body and its strong ETag, both as ready-to-send bytes."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ ETAG_LENGTH = 34  # '"' + 32 hex digits + '"'
 @dataclass(frozen=True, slots=True)
 class Entry:
     body: bytes
-    etag: str
+    etag: bytes  # with its quotes, as sent
 
     @classmethod
     def of(cls, body: bytes) -> Entry:
-        return cls(body, f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"')
+        return cls(body, b'"%s"' % hashlib.blake2b(body, digest_size=16).hexdigest().encode())
 
     def pack(self) -> bytes:
         """Redis form: the ETag, then the body, so a layer-2 hit re-hashes nothing."""
-        return self.etag.encode() + self.body
+        return self.etag + self.body
 
     @classmethod
     def unpack(cls, raw: bytes) -> Entry | None:
         if len(raw) < ETAG_LENGTH or raw[:1] != b'"' or raw[ETAG_LENGTH - 1 : ETAG_LENGTH] != b'"':
             return None  # not ours, or from another format version: treat as a miss
-        return cls(raw[ETAG_LENGTH:], raw[:ETAG_LENGTH].decode())
+        return cls(raw[ETAG_LENGTH:], raw[:ETAG_LENGTH])

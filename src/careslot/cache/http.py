@@ -7,12 +7,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from careslot.cache.core import Answer
-
-
-def _matches(if_none_match: str, etag: str) -> bool:
-    if if_none_match.strip() == "*":
-        return True
-    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+from careslot.headers import header, none_match
 
 
 class CachedResponse(Response):
@@ -25,7 +20,7 @@ class CachedResponse(Response):
     def __init__(self, answer: Answer, *, not_modified: bool = False) -> None:
         entry = answer.entry
         self.background = None
-        self.raw_headers = [*answer.strategy.raw_headers, (b"etag", entry.etag.encode())]
+        self.raw_headers = [*answer.strategy.raw_headers, (b"etag", entry.etag)]
         if not_modified:
             self.status_code, self.body = 304, b""
             return
@@ -37,6 +32,8 @@ class CachedResponse(Response):
 
 
 def cached_response(request: Request, answer: Answer) -> Response:
-    given = request.headers.get("if-none-match")
-    fresh = given is not None and _matches(given, answer.entry.etag)
+    """The answer, or a 304 when the client holds this version. It carries its ETag, so the
+    monitoring middleware passes it through without holding or hashing it."""
+    given = header(request.scope["headers"], b"if-none-match")
+    fresh = given is not None and none_match(given, answer.entry.etag)
     return CachedResponse(answer, not_modified=fresh)

@@ -3,7 +3,8 @@ log, and strong ETags with 304 Not Modified for GET JSON answers.
 
 Pure ASGI (not BaseHTTPMiddleware) because it runs on every request: it adds one
 contextvar, one histogram observation and, for small JSON GETs, one BLAKE2 hash of a body
-that is already in memory. Streaming answers (no Content-Length) pass through unbuffered.
+that is already in memory. Streaming answers (no Content-Length) and answers that carry their
+own ETag (cached answers, which also answered If-None-Match) pass through unbuffered.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from careslot.headers import header, none_match
 from careslot.monitoring import metrics, timing
 
 log = logging.getLogger("careslot.slow")
@@ -53,19 +55,6 @@ def body_etag(body: bytes) -> bytes:
     return b'"' + base64.urlsafe_b64encode(digest).rstrip(b"=") + b'"'
 
 
-def _opaque(tag: bytes) -> bytes:
-    tag = tag.strip()
-    return tag[2:] if tag[:2] == b"W/" else tag
-
-
-def none_match(header: bytes, etag: bytes) -> bool:
-    """If-None-Match uses the weak comparison (RFC 9110 13.1.2): W/"x" matches "x"."""
-    if header.strip() == b"*":
-        return True
-    wanted = _opaque(etag)
-    return any(_opaque(candidate) == wanted for candidate in header.split(b","))
-
-
 def cache_outcome(t: timing.RequestTiming) -> str | None:
     if t.cache is None:
         return None
@@ -80,13 +69,6 @@ def server_timing(t: timing.RequestTiming, total_seconds: float) -> bytes:
         parts.append(f'cache;desc="{outcome}"')
     parts.append(f"total;dur={total_seconds * 1000:.2f}")
     return ", ".join(parts).encode()
-
-
-def _header(headers: Any, name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return bytes(value)
-    return None
 
 
 class Monitoring:
@@ -119,7 +101,6 @@ class Monitoring:
         token = timing.current.set(t)
         method = scope["method"]
         api = scope["path"].startswith("/api/")
-        if_none_match = _header(scope["headers"], b"if-none-match") if method == "GET" else None
         held: Message | None = None
         status = 500
 
@@ -139,8 +120,10 @@ class Monitoring:
             if kind == "http.response.start":
                 status = message["status"]
                 headers = message.get("headers", ())
+                # An answer with its own ETag (a cached answer, a static file) has answered
+                # If-None-Match itself; the others' ETag is a hash of their body.
                 if method == "GET" and status == 200 and _bufferable(headers):
-                    held = message  # wait for the body: the ETag is a hash of it
+                    held = message  # wait for the body
                     return
                 await send(finish_headers(message, []))
                 return
@@ -152,11 +135,9 @@ class Monitoring:
                 await send(finish_headers(start, []))
                 await send(message)
                 return
-            etag = _header(start["headers"], b"etag")
-            extra: list[tuple[bytes, bytes]] = []
-            if etag is None:
-                etag = body_etag(message.get("body", b""))
-                extra.append((b"etag", etag))
+            etag = body_etag(message.get("body", b""))
+            extra = [(b"etag", etag)]
+            if_none_match = header(scope["headers"], b"if-none-match")
             if if_none_match is not None and none_match(if_none_match, etag):
                 status = 304
                 kept = [(k, v) for k, v in start["headers"] if k.lower() not in DROPPED_ON_304]
@@ -201,9 +182,17 @@ class Monitoring:
 
 
 def _bufferable(headers: Any) -> bool:
-    """A JSON answer with a known length: one body message, safe and cheap to hold."""
-    length = _header(headers, b"content-length")
+    """A JSON answer with a known length and no ETag yet: one body message, safe and cheap
+    to hold and hash."""
+    length = kind = None
+    for key, value in headers:
+        name = key.lower()
+        if name == b"etag":
+            return False
+        if name == b"content-length":
+            length = value
+        elif name == b"content-type":
+            kind = value
     if length is None or not length.isdigit() or int(length) > MAX_HASHED_BODY:
         return False
-    kind = _header(headers, b"content-type") or b""
-    return kind.startswith(b"application/json")
+    return kind is not None and kind.startswith(b"application/json")

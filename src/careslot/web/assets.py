@@ -15,6 +15,8 @@ from importlib import resources
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from careslot.headers import header, none_match
+
 router = APIRouter(include_in_schema=False)
 
 TYPES = {
@@ -75,7 +77,8 @@ async def static_file(name: str, request: Request) -> Response:
     etag = f'"{asset.version}"'
     versioned = request.query_params.get("v") == asset.version
     headers = {"Cache-Control": IMMUTABLE if versioned else "public, no-cache", "ETag": etag}
-    if request.headers.get("if-none-match") == etag:
+    given = header(request.scope["headers"], b"if-none-match")
+    if given is not None and none_match(given, etag.encode()):
         return Response(status_code=304, headers=headers)
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
