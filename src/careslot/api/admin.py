@@ -10,6 +10,9 @@ from starlette.responses import Response
 
 from careslot.api import responses
 from careslot.api.admin_schemas import (
+    DEPARTMENT_CHANGES,
+    DOCTOR_CHANGES,
+    TYPE_CHANGES,
     ClosureIn,
     DepartmentIn,
     DepartmentPatch,
@@ -57,7 +60,7 @@ async def change_department(
     body: DepartmentPatch, ctx: Ctx, user: CurrentUser, department_id: PathId
 ) -> Response:
     updated = await admin.update_department(
-        ctx, actor=user, department_id=department_id, changes=changes(body)
+        ctx, actor=user, department_id=department_id, changes=changes(body, DEPARTMENT_CHANGES)
     )
     return responses.json(updated, headers=NO_STORE)
 
@@ -84,7 +87,7 @@ async def change_doctor(
         ctx,
         actor=user,
         doctor_id=doctor_id,
-        changes=changes(body, nullable=frozenset({"user_id"})),
+        changes=changes(body, DOCTOR_CHANGES, nullable=frozenset({"user_id"})),
     )
     return responses.json(updated, headers=NO_STORE)
 
@@ -187,5 +190,7 @@ async def create_type(body: TypeIn, ctx: Ctx, user: CurrentUser) -> Response:
 
 @router.patch("/appointment-types/{type_id}", response_model=AppointmentType)
 async def change_type(body: TypePatch, ctx: Ctx, user: CurrentUser, type_id: PathId) -> Response:
-    updated = await types.update_type(ctx, actor=user, type_id=type_id, changes=changes(body))
+    updated = await types.update_type(
+        ctx, actor=user, type_id=type_id, changes=changes(body, TYPE_CHANGES)
+    )
     return responses.json(updated, headers=NO_STORE)

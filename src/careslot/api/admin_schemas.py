@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
-from pydantic import AwareDatetime, BeforeValidator, Field, StrictBool
+from pydantic import AwareDatetime, BeforeValidator, Field, StrictBool, TypeAdapter
 
 from careslot.api.schemas import Body, Id, Text
 from careslot.errors import ValidationFailed
+from careslot.scheduling.changes import DepartmentChanges, DoctorChanges, TypeChanges
 from careslot.scheduling.slots import WorkingWindow
 
 HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -32,13 +33,20 @@ def _wall(value: object) -> dt.time:
 Wall = Annotated[dt.time, BeforeValidator(_wall)]
 
 
-def changes(body: Body, *, nullable: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The fields a PATCH sent (snake_case); null only where the column allows it."""
+T = TypeVar("T")
+DEPARTMENT_CHANGES = TypeAdapter(DepartmentChanges)
+DOCTOR_CHANGES = TypeAdapter(DoctorChanges)
+TYPE_CHANGES = TypeAdapter(TypeChanges)
+
+
+def changes(body: Body, kind: TypeAdapter[T], *, nullable: frozenset[str] = frozenset()) -> T:
+    """The fields a PATCH sent (snake_case) as that kind's change set; null only where the
+    column allows it."""
     sent = body.model_dump(exclude_unset=True)
     for name, value in sent.items():
         if value is None and name not in nullable:
             raise ValidationFailed(f"{name} cannot be null")
-    return sent
+    return kind.validate_python(sent)
 
 
 class DepartmentIn(Body):

@@ -7,7 +7,7 @@ exactly the cached answers it affects before the caller hears back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import time
 from typing import Any
 
@@ -20,6 +20,7 @@ from careslot.events import Change
 from careslot.messages import outbox
 from careslot.scheduling import admin_repository as repo
 from careslot.scheduling import hours
+from careslot.scheduling.changes import DepartmentChanges, DoctorChanges
 from careslot.scheduling.schemas import (
     AdminDepartment,
     AdminDoctor,
@@ -37,7 +38,7 @@ def _check_color(color: str) -> None:
         raise ValidationFailed("color must look like #1a2b3c")
 
 
-def _renamed(changes: dict[str, Any], *shown: str) -> str | None:
+def _renamed(changes: Mapping[str, object], *shown: str) -> str | None:
     """A change to what every appointment answer shows (a name, a colour) makes them all
     stale, not just the catalogue's: such a change is announced as "renamed"."""
     return "renamed" if shown and any(k in changes for k in shown) else None
@@ -74,9 +75,8 @@ async def create_department(
 
 
 async def update_department(
-    ctx: Context, *, actor: User, department_id: int, changes: dict[str, Any]
+    ctx: Context, *, actor: User, department_id: int, changes: DepartmentChanges
 ) -> AdminDepartment:
-    """`changes` holds any of name, color, description, is_active."""
     access.require_admin(actor)
     if "color" in changes:
         _check_color(changes["color"])
@@ -163,10 +163,9 @@ async def create_doctor(
 
 
 async def update_doctor(
-    ctx: Context, *, actor: User, doctor_id: int, changes: dict[str, Any]
+    ctx: Context, *, actor: User, doctor_id: int, changes: DoctorChanges
 ) -> AdminDoctor:
-    """`changes` holds any of name, department_id, specialty, slot_minutes, user_id,
-    is_active. A deactivated doctor leaves every patient view; their appointments stay."""
+    """A deactivated doctor leaves every patient view; their appointments stay."""
     access.require_admin(actor)
     if "slot_minutes" in changes:
         _check_slot_minutes(changes["slot_minutes"])

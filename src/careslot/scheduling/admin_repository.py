@@ -3,13 +3,14 @@ appointment types, and the locks that keep schedule writes and bookings apart.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, time
-from typing import Any
 
 import asyncpg
 
 from careslot.db import Conn
 from careslot.errors import NameTaken, UnknownReference
+from careslot.scheduling.changes import DepartmentChanges, DoctorChanges, TypeChanges, TypeFields
 from careslot.scheduling.schemas import (
     AdminDepartment,
     AdminDoctor,
@@ -95,7 +96,7 @@ async def insert_department(conn: Conn, *, name: str, color: str, description: s
     return new_id
 
 
-async def update_department(conn: Conn, department_id: int, changes: dict[str, Any]) -> bool:
+async def update_department(conn: Conn, department_id: int, changes: DepartmentChanges) -> bool:
     columns = {
         "name": "name",
         "color": "color",
@@ -106,7 +107,7 @@ async def update_department(conn: Conn, department_id: int, changes: dict[str, A
 
 
 async def _update(
-    conn: Conn, table: str, row_id: int, columns: dict[str, str], changes: dict[str, Any]
+    conn: Conn, table: str, row_id: int, columns: Mapping[str, str], changes: Mapping[str, object]
 ) -> bool:
     """Set the given columns (names from a fixed map, never from the caller)."""
     sets = [f"{columns[k]} = ${i}" for i, k in enumerate(changes, start=2)]
@@ -173,7 +174,7 @@ async def insert_doctor(
     return new_id
 
 
-async def update_doctor(conn: Conn, doctor_id: int, changes: dict[str, Any]) -> bool:
+async def update_doctor(conn: Conn, doctor_id: int, changes: DoctorChanges) -> bool:
     columns = {
         "name": "name",
         "department_id": "department_id",
@@ -332,18 +333,18 @@ async def appointment_type(conn: Conn, type_id: int) -> AppointmentType | None:
     return AppointmentType.model_validate(dict(row)) if row else None
 
 
-async def insert_type(conn: Conn, values: dict[str, Any]) -> int:
+async def insert_type(conn: Conn, department_id: int, fields: TypeFields) -> int:
     try:
         new_id: int = await conn.fetchval(
             """insert into appointment_types (department_id, name, minutes,
                    buffer_before_minutes, buffer_after_minutes, patient_bookable)
                values ($1, $2, $3, $4, $5, $6) returning id""",
-            values["department_id"],
-            values["name"],
-            values["minutes"],
-            values["buffer_before_minutes"],
-            values["buffer_after_minutes"],
-            values["patient_bookable"],
+            department_id,
+            fields["name"],
+            fields["minutes"],
+            fields["buffer_before_minutes"],
+            fields["buffer_after_minutes"],
+            fields["patient_bookable"],
         )
     except asyncpg.UniqueViolationError as exc:
         raise _name_taken(exc) from exc
@@ -352,14 +353,14 @@ async def insert_type(conn: Conn, values: dict[str, Any]) -> int:
     return new_id
 
 
-async def update_type(conn: Conn, type_id: int, changes: dict[str, Any]) -> bool:
+async def update_type(conn: Conn, type_id: int, changes: TypeChanges) -> bool:
     columns = {
         "name": "name",
         "minutes": "minutes",
         "buffer_before_minutes": "buffer_before_minutes",
         "buffer_after_minutes": "buffer_after_minutes",
         "patient_bookable": "patient_bookable",
-        "is_active": "is_active",
+        "active": "is_active",
     }
     return await _update(conn, "appointment_types", type_id, columns, changes)
 

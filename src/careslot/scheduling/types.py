@@ -6,8 +6,6 @@ copied onto each appointment booked with it, so editing a type never moves a boo
 
 from __future__ import annotations
 
-from typing import Any
-
 from careslot import access
 from careslot.accounts.models import User
 from careslot.audit.log import record_change
@@ -22,29 +20,21 @@ from careslot.errors import (
 )
 from careslot.events import Change
 from careslot.scheduling import admin_repository as repo
+from careslot.scheduling.changes import TypeChanges, TypeFields
 from careslot.scheduling.schemas import AppointmentType, AppointmentTypeList
 
 MINUTES = (5, 240)
 BUFFER = (0, 120)
-# What a PATCH may change: its field name -> its column.
-FIELDS = {
-    "name": "name",
-    "minutes": "minutes",
-    "buffer_before_minutes": "buffer_before_minutes",
-    "buffer_after_minutes": "buffer_after_minutes",
-    "patient_bookable": "patient_bookable",
-    "active": "is_active",
-}
 
 
-def _check_numbers(values: dict[str, Any]) -> None:
+def _check_numbers(minutes: int | None, *buffers: int | None) -> None:
+    """The numbers given (None: not given) are within their bounds."""
     low, high = MINUTES
-    if "minutes" in values and not low <= values["minutes"] <= high:
+    if minutes is not None and not low <= minutes <= high:
         raise ValidationFailed(f"minutes must be between {low} and {high}")
     low, high = BUFFER
-    for name in ("buffer_before_minutes", "buffer_after_minutes"):
-        if name in values and not low <= values[name] <= high:
-            raise ValidationFailed(f"buffers must be between {low} and {high} minutes")
+    if any(b is not None and not low <= b <= high for b in buffers):
+        raise ValidationFailed(f"buffers must be between {low} and {high} minutes")
 
 
 async def _check_fits(conn: Conn, department_id: int, total_minutes: int) -> None:
@@ -89,22 +79,21 @@ async def create_type(
     patient_bookable: bool = True,
 ) -> AppointmentType:
     access.require_admin(actor)
-    values = {
-        "department_id": department_id,
-        "name": name,
-        "minutes": minutes,
-        "buffer_before_minutes": buffer_before_minutes,
-        "buffer_after_minutes": buffer_after_minutes,
-        "patient_bookable": patient_bookable,
-    }
-    _check_numbers(values)
+    _check_numbers(minutes, buffer_before_minutes, buffer_after_minutes)
+    fields = TypeFields(
+        name=name,
+        minutes=minutes,
+        buffer_before_minutes=buffer_before_minutes,
+        buffer_after_minutes=buffer_after_minutes,
+        patient_bookable=patient_bookable,
+    )
     async with ctx.pool.acquire() as conn, conn.transaction():
         if await repo.department(conn, department_id) is None:
             raise UnknownReference("no such department")
         await _check_fits(
             conn, department_id, minutes + buffer_before_minutes + buffer_after_minutes
         )
-        type_id = await repo.insert_type(conn, values)
+        type_id = await repo.insert_type(conn, department_id, fields)
         await record_change(
             conn,
             actor_id=actor.id,
@@ -122,12 +111,14 @@ async def create_type(
 
 
 async def update_type(
-    ctx: Context, *, actor: User, type_id: int, changes: dict[str, Any]
+    ctx: Context, *, actor: User, type_id: int, changes: TypeChanges
 ) -> AppointmentType:
-    """`changes` holds any of FIELDS (name, minutes, buffer_before_minutes, ..., active)."""
     access.require_admin(actor)
-    values = {FIELDS[k]: v for k, v in changes.items()}
-    _check_numbers(values)
+    _check_numbers(
+        changes.get("minutes"),
+        changes.get("buffer_before_minutes"),
+        changes.get("buffer_after_minutes"),
+    )
     async with ctx.pool.acquire() as conn, conn.transaction():
         current = await repo.appointment_type(conn, type_id)
         if current is None:
@@ -136,7 +127,7 @@ async def update_type(
         if {"minutes", "buffer_before_minutes", "buffer_after_minutes"} & changes.keys():
             total = merged.minutes + merged.buffer_before_minutes + merged.buffer_after_minutes
             await _check_fits(conn, merged.department_id, total)
-        await repo.update_type(conn, type_id, values)
+        await repo.update_type(conn, type_id, changes)
         await record_change(
             conn,
             actor_id=actor.id,

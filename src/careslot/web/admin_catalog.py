@@ -5,7 +5,7 @@ Staff may look; admins change. Forms post to the server like the doctor's page d
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
@@ -17,6 +17,7 @@ from careslot.api.schemas import MAX_ID
 from careslot.booking import service as booking
 from careslot.errors import CareslotError, NotFound, ScheduleConflict
 from careslot.scheduling import admin, types, unavailability
+from careslot.scheduling.changes import TypeFields
 from careslot.scheduling.schemas import AppointmentType
 from careslot.web.admin import EDITORS, back
 from careslot.web.forms import checkbox, local_instant, number, read_form
@@ -139,7 +140,7 @@ async def types_page(request: Request, saved: str | None = None) -> Response:
     return await _types_page(request, user, saved=saved)
 
 
-def _type_fields(fields: dict[str, str]) -> dict[str, Any]:
+def _type_fields(fields: dict[str, str]) -> TypeFields:
     return {
         "name": fields.get("name", "").strip(),
         "minutes": number(fields, "minutes", "length"),
