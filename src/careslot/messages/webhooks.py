@@ -9,8 +9,8 @@ import base64
 import ipaddress
 import secrets
 import socket
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
@@ -103,7 +103,7 @@ async def deliver(
     url: str,
     secret: str,
     message_id: UUID,
-    payload: dict[str, Any],
+    payload: Mapping[str, object],
     now: datetime,
     allow_private: bool,
 ) -> None:
@@ -140,9 +140,7 @@ def _admin_only(actor: User) -> None:
 
 
 def _webhook(row: asyncpg.Record) -> Webhook:
-    return Webhook(
-        id=row["id"], url=row["url"], events=list(row["events"]), created_at=row["created_at"]
-    )
+    return Webhook.model_validate(dict(row))
 
 
 async def register(ctx: Context, *, actor: User, url: str, events: list[str]) -> WebhookRegistered:
@@ -172,7 +170,7 @@ async def register(ctx: Context, *, actor: User, url: str, events: list[str]) ->
             entity="webhook",
             entity_id=row["id"],
         )
-    return WebhookRegistered(**_webhook(row).model_dump(), secret=secret)  # shown once
+    return WebhookRegistered.model_validate({**dict(row), "secret": secret})  # shown once
 
 
 async def listing(ctx: Context, *, actor: User) -> WebhookList:
