@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import NamedTuple
 
 import asyncpg
 from rich.table import Table
@@ -28,11 +28,17 @@ NOT_LOADED = (
 )
 
 
+class Statement(NamedTuple):
+    query: str | None  # None where the server could not read the statement's text
+    mean_exec_time: float  # ms
+    calls: int
+
+
 class StatementsUnavailable(Exception):
     """pg_stat_statements cannot be read here; the message says why and what to do."""
 
 
-async def top_statements(database_url: str, *, limit: int = 10) -> list[dict[str, Any]]:
+async def top_statements(database_url: str, *, limit: int = 10) -> list[Statement]:
     conn = await asyncpg.connect(
         database_url, server_settings={"application_name": "careslot-db-top"}
     )
@@ -44,17 +50,17 @@ async def top_statements(database_url: str, *, limit: int = 10) -> list[dict[str
         raise StatementsUnavailable(NOT_LOADED) from exc
     finally:
         await conn.close()
-    return [dict(r) for r in rows]
+    return [Statement(*r) for r in rows]
 
 
-def render(rows: list[dict[str, Any]], *, width: int = 100) -> Table:
+def render(rows: list[Statement], *, width: int = 100) -> Table:
     table = Table(title="Slowest statements by mean time (pg_stat_statements)")
     table.add_column("query", overflow="fold")
     table.add_column("mean ms", justify="right")
     table.add_column("calls", justify="right")
     for row in rows:
-        query = re.sub(r"\s+", " ", row["query"] or "").strip()
+        query = re.sub(r"\s+", " ", row.query or "").strip()
         if len(query) > width:
             query = query[: width - 1] + "…"
-        table.add_row(query, f"{row['mean_exec_time']:.3f}", f"{row['calls']:,}")
+        table.add_row(query, f"{row.mean_exec_time:.3f}", f"{row.calls:,}")
     return table
