@@ -119,35 +119,26 @@ class Tab:
         before = await self.evaluate("performance.timeOrigin")
         await self._mouse("mousePressed", x, y, button="left", clickCount=1)
         await self._mouse("mouseReleased", x, y, button="left", clickCount=1)
+        loaded = f"performance.timeOrigin !== {before} && document.readyState === 'complete'"
         async with asyncio.timeout(10):
             while True:
                 for session in list(self.prerenders):
-                    if await self._shown(session):
+                    if await self._probe("!document.prerendering", session):
                         self.session = session
                         del self.prerenders[session]
                         return
-                try:
-                    if await self.evaluate("performance.timeOrigin") != before:
-                        await self.until("document.readyState === 'complete'")
-                        return
-                except RuntimeError:  # the old page's session went with the old page
-                    pass
+                if await self._probe(loaded, self.session):
+                    return
                 await asyncio.sleep(0.01)
 
     async def wait_for_prerender(self, path: str, timeout: float = 10) -> str:
         """The session of a prerender of `path` once its document has loaded."""
+        loaded = f"location.pathname === {json.dumps(path)} && document.readyState === 'complete'"
         async with asyncio.timeout(timeout):
             while True:
                 for session in list(self.prerenders):
-                    try:
-                        if await self.evaluate(
-                            f"location.pathname === {json.dumps(path)}"
-                            " && document.readyState === 'complete'",
-                            session,
-                        ):
-                            return session
-                    except RuntimeError:
-                        pass  # not committed yet, or already cancelled
+                    if await self._probe(loaded, session):
+                        return session
                 await asyncio.sleep(0.02)
 
     # ---------- internals ----------
@@ -200,11 +191,13 @@ class Tab:
                 self._arrived.clear()
                 await self._arrived.wait()
 
-    async def _shown(self, session: str) -> bool:
+    async def _probe(self, expression: str, session: str) -> Any:
+        """The expression's value in that session, or None while it cannot answer (a page
+        not committed yet, navigating away, or gone with its prerender)."""
         try:
-            return bool(await self.evaluate("!document.prerendering", session))
-        except RuntimeError:
-            return False
+            return await asyncio.wait_for(self.evaluate(expression, session), 1)
+        except (RuntimeError, TimeoutError):
+            return None
 
     async def _centre(self, selector: str) -> tuple[float, float]:
         box = await self.evaluate(

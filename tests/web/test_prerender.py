@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from careslot.seeding.demo import PASSWORD
+from tests.api.helpers import book, free_slots
 from tests.conftest import LiveServer
 from tests.web.conftest import CHROMIUM, LAUNCH_ARGS, _missing
 from tests.web.tab import Tab
@@ -69,3 +70,29 @@ async def test_a_link_marked_nofollow_after_a_change_is_not_prerendered(tab: Tab
     await tab.click(BOOK)
     assert await tab.evaluate("location.pathname") == "/book"
     assert await tab.evaluate(f"{NAVIGATION}.activationStart") == 0
+
+
+async def test_a_page_prerendered_before_a_change_is_not_the_one_shown_after_it(
+    tab: Tab, live: LiveServer
+) -> None:
+    """Hovering Dashboard prerenders it; cancelling an appointment on the page afterwards
+    must not let the click show that prerendered (now stale) dashboard."""
+    with live.client(live.login("patient@demo.careslot")) as client:
+        doctor = client.get("/api/doctors").json()[0]["id"]
+        booked = book(client, doctor, free_slots(live, doctor)[0]["start"])
+    assert booked.status_code == 201, booked.text
+    cancel = f"[data-action=cancel][data-id='{booked.json()['id']}']"
+    row = f"[data-appointment-id='{booked.json()['id']}']"
+    await tab.goto(live.url + "/appointments")
+    dashboard = "nav a[href='/dashboard']"
+    await tab.hover(dashboard)
+    prerender = await tab.wait_for_prerender("/dashboard")
+    upcoming = "Number(document.querySelector('[data-stat=upcomingCount]').textContent)"
+    before = await tab.evaluate(upcoming, prerender)
+
+    await tab.evaluate(f'document.querySelector("{cancel}").click()')  # no navigation
+    await tab.until(f'document.querySelector("{row}").dataset.status === "cancelled"')
+    await tab.click(dashboard)
+    assert await tab.evaluate("location.pathname") == "/dashboard"
+    assert await tab.evaluate(f"{NAVIGATION}.activationStart") == 0  # loaded afresh
+    assert await tab.evaluate(upcoming) == before - 1
