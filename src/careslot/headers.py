@@ -1,5 +1,5 @@
 """HTTP cache headers for answers about a person, shared by the API and the cache strategies,
-and the If-None-Match comparison that every ETag of ours is checked with.
+and the ETag of a body with the If-None-Match comparison it is checked by, for every answer.
 
 Per-user answers: a shared cache (CDN, proxy) must never keep them; the browser may keep them
 only to revalidate by ETag. Vary on the credentials so one browser's cache never hands user
@@ -8,6 +8,7 @@ A's copy to user B. Sensitive answers (appointments, calendars) are not kept at 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
@@ -20,6 +21,11 @@ def header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
         if key.lower() == name:
             return bytes(value)
     return None
+
+
+def body_etag(body: bytes) -> bytes:
+    """The strong ETag of an answer's body, with its quotes: '"' + 32 hex digits + '"'."""
+    return b'"%s"' % hashlib.blake2b(body, digest_size=16).hexdigest().encode()
 
 
 def _opaque(tag: bytes) -> bytes:

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from careslot.headers import none_match
-from careslot.monitoring.middleware import Monitoring, body_etag
+from careslot.headers import body_etag, none_match
+from careslot.monitoring.middleware import Monitoring
 from tests.api.helpers import CACHE_CONTROL
 from tests.conftest import LiveServer
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
-ETAG_LENGTH = 34  # '"' + 32 hex digits + '"'
+from careslot.headers import body_etag
+
+ETAG_LENGTH = 34  # body_etag's length
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,7 +16,7 @@ class Entry:
 
     @classmethod
     def of(cls, body: bytes) -> Entry:
-        return cls(body, b'"%s"' % hashlib.blake2b(body, digest_size=16).hexdigest().encode())
+        return cls(body, body_etag(body))
 
     def pack(self) -> bytes:
         """Redis form: the ETag, then the body, so a layer-2 hit re-hashes nothing."""

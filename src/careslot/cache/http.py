@@ -15,8 +15,6 @@ class CachedResponse(Response):
     when the strategy was declared, so nothing is encoded per answer but its ETag and length.
     The same bytes on the wire as Starlette's `Response` with those headers."""
 
-    media_type = "application/json"
-
     def __init__(self, answer: Answer, *, not_modified: bool = False) -> None:
         entry = answer.entry
         self.background = None

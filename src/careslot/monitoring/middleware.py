@@ -9,8 +9,6 @@ own ETag (cached answers, which also answered If-None-Match) pass through unbuff
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import os
 import re
@@ -20,7 +18,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from careslot.headers import header, none_match
+from careslot.headers import body_etag, header, none_match
 from careslot.monitoring import metrics, timing
 
 log = logging.getLogger("careslot.slow")
@@ -48,11 +46,6 @@ def route_label(scope: Scope) -> str:
     path = getattr(route, "path", None)
     # The template without convertors: {appointment_id:int} -> {appointment_id}.
     return _CONVERTOR.sub("}", path) if isinstance(path, str) else "unmatched"
-
-
-def body_etag(body: bytes) -> bytes:
-    digest = hashlib.blake2b(body, digest_size=16).digest()
-    return b'"' + base64.urlsafe_b64encode(digest).rstrip(b"=") + b'"'
 
 
 def cache_outcome(t: timing.RequestTiming) -> str | None:
