@@ -298,8 +298,7 @@ async def prerendered(address: str, runs: int) -> list[dict[str, Any]]:
             found = []
             async with Tab.launch(CHROMIUM, ARGS) as tab:
                 if kind == "page":
-                    await tab.goto(address + "/login")
-                    await tab.evaluate(LOGIN_JS)
+                    await tab.sign_in(address, *PATIENT)
                 for _ in range(runs + 1):
                     await tab.goto(start)
                     await tab.hover(link)
@@ -328,13 +327,6 @@ async def prerendered(address: str, runs: int) -> list[dict[str, Any]]:
                 }
             )
     return out
-
-
-LOGIN_JS = (
-    "fetch('/api/auth/login', {method: 'POST', headers: {'Content-Type': 'application/json'},"
-    f" body: JSON.stringify({{email: '{PATIENT[0]}', password: '{PATIENT[1]}'}})}})"
-    ".then(r => r.status)"
-)
 
 
 def main() -> None:

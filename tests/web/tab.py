@@ -108,6 +108,17 @@ class Tab:
             f"location.href === {json.dumps(url)} && document.readyState === 'complete'"
         )
 
+    async def sign_in(self, base_url: str, email: str, password: str) -> None:
+        """Sign in from the login page, as its script does: the session cookie is the tab's."""
+        await self.goto(base_url + "/login")
+        body = json.dumps({"email": email, "password": password})
+        status = await self.evaluate(
+            f"fetch('/api/auth/login', {{method: 'POST', body: {json.dumps(body)},"
+            " headers: {'Content-Type': 'application/json'}}).then(r => r.status)"
+        )
+        if status != 200:
+            raise RuntimeError(f"sign-in as {email} answered {status}")
+
     async def hover(self, selector: str) -> None:
         x, y = await self._centre(selector)
         await self._mouse("mouseMoved", x, y)

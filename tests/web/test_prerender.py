@@ -25,13 +25,7 @@ async def tab(live: LiveServer) -> AsyncIterator[Tab]:
     if not Path(CHROMIUM).exists():
         _missing(f"chromium not found at {CHROMIUM}")
     async with Tab.launch(CHROMIUM, LAUNCH_ARGS) as tab:
-        await tab.goto(live.url + "/login")
-        status = await tab.evaluate(
-            "fetch('/api/auth/login', {method: 'POST', headers: {'Content-Type':"
-            f" 'application/json'}}, body: JSON.stringify({{email: 'patient@demo.careslot',"
-            f" password: '{PASSWORD}'}})}}).then(r => r.status)"
-        )
-        assert status == 200
+        await tab.sign_in(live.url, "patient@demo.careslot", PASSWORD)
         await tab.goto(live.url + "/dashboard")
         yield tab
 
