@@ -7,6 +7,9 @@ parameters or a body), 413 (a body), 401 and 403 (it reads the caller: a bad tok
 the origin check; a failed sign-in), 404 (an id in its path or query, a token, a write),
 409 (a write by a signed-in caller, or a registration). FastAPI's own 422 entry is
 replaced, since careslot answers problem+json.
+
+Our fragments are FastAPI's own OpenAPI models; they become JSON mappings (`OpenAPI`) only
+where FastAPI's parameters take them so.
 """
 
 from __future__ import annotations
@@ -15,25 +18,37 @@ from typing import Any
 
 from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
+from fastapi.openapi.models import MediaType, Reference, Schema
+from fastapi.openapi.models import Response as ResponseSpec
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 PROBLEM_JSON = "application/problem+json"
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "description": "RFC 9457 problem details, with careslot's stable `code`.",
-    "type": "object",
-    "required": ["type", "title", "status", "detail", "code"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "code": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object"}},
-        "retryAfter": {"type": "integer"},
+_STRING, _INTEGER = Schema(type="string"), Schema(type="integer")
+PROBLEM_SCHEMA = Schema(
+    title="Problem",
+    description="RFC 9457 problem details, with careslot's stable `code`.",
+    type="object",
+    required=["type", "title", "status", "detail", "code"],
+    properties={
+        "type": _STRING,
+        "title": _STRING,
+        "status": _INTEGER,
+        "detail": _STRING,
+        "code": _STRING,
+        "errors": Schema(type="array", items=Schema(type="object")),
+        "retryAfter": _INTEGER,
     },
-    "additionalProperties": True,
+    additionalProperties=True,
+)
+_PROBLEM_CONTENT = {
+    PROBLEM_JSON: MediaType(
+        schema=Reference.model_validate({"$ref": "#/components/schemas/Problem"})
+    )
 }
+# What FastAPI takes and gives for a piece of the OpenAPI document (`responses=`,
+# `openapi_extra=`, `app.openapi()`): JSON as a dict.
+OpenAPI = dict[str, Any]
 DESCRIPTIONS = {
     400: "Malformed request (`malformed_request`: the body is not JSON)",
     401: "Not signed in, or the session ended (`unauthenticated`)",
@@ -48,13 +63,14 @@ DESCRIPTIONS = {
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def _json(spec: BaseModel) -> OpenAPI:
+    return spec.model_dump(by_alias=True, exclude_none=True)
+
+
+def problems(*statuses: int) -> dict[int | str, OpenAPI]:
     """A `responses=` mapping documenting these statuses as problem+json."""
     return {
-        status: {
-            "description": DESCRIPTIONS[status],
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
+        status: _json(ResponseSpec(description=DESCRIPTIONS[status], content=_PROBLEM_CONTENT))
         for status in statuses
     }
 
@@ -116,7 +132,7 @@ def document(app: FastAPI) -> None:
     """Add every operation's problem answers to app.openapi() (computed once)."""
     build = app.openapi
 
-    def openapi() -> dict[str, Any]:
+    def openapi() -> OpenAPI:
         if app.openapi_schema:
             return app.openapi_schema
         schema = build()
@@ -132,7 +148,7 @@ def document(app: FastAPI) -> None:
                 for status, answer in problems(*statuses_of(route, method)).items():
                     responses[str(status)] = answer  # FastAPI's 422 is not what we send
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components["Problem"] = PROBLEM_SCHEMA
+        components["Problem"] = _json(PROBLEM_SCHEMA)
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)
         app.openapi_schema = schema

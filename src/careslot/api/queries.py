@@ -9,12 +9,14 @@ OpenAPI with `query_parameters` (api/problems.py infers their 422 and 404 from t
 from __future__ import annotations
 
 import functools
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.datastructures import QueryParams
+
+from careslot.api.problems import OpenAPI
 
 
 class QueryModel(BaseModel):
@@ -45,7 +47,7 @@ def _parsed(model: type[QueryModel], raw: bytes) -> QueryModel:
     return model.model_validate(dict(QueryParams(raw)))
 
 
-def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
+def query_parameters(model: type[BaseModel]) -> OpenAPI:
     """The OpenAPI parameters of a query model (declared by hand since the route reads the
     query itself)."""
     schema = model.model_json_schema(by_alias=True)
