@@ -9,7 +9,9 @@ invalidates a booking's tags (the patient, the doctor, the day's and the range's
 of the doctor and the department, the staff lists) --calls times, one after another, and
 prints wall and process CPU time per call for the whole invalidation and for its Redis and
 NOTIFY parts alone. This process is the only listener, so no acknowledgement is awaited:
-the figure is the write's own cost.
+the figure is the write's own cost. A lone node's write sends no NOTIFY and runs no
+statement (bus.py), so its NOTIFY part is next to nothing; with a worker of another node
+listening, it is the count-and-NOTIFY statement.
 """
 
 from __future__ import annotations

@@ -5,12 +5,20 @@ has applied its own tags (acknowledged by id, never by another write's)."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import asyncpg
+import orjson
 import pytest
 
+from careslot.cache import strategies
 from careslot.cache.bus import InvalidationBus
+from careslot.cache.core import Cache
 from careslot.cache.repository import CHANNEL, LISTENERS
+
+T = TypeVar("T")
 
 
 async def _pair(url: str) -> tuple[InvalidationBus, InvalidationBus, list[tuple[str, ...]]]:
@@ -126,10 +134,20 @@ async def _listener(url: str) -> InvalidationBus:
     return bus
 
 
+async def _last_statement(conn: asyncpg.Connection) -> object:
+    """When any other session of this database last started a statement."""
+    return await conn.fetchval(
+        "select max(query_start) from pg_stat_activity"
+        " where datname = current_database() and pid <> pg_backend_pid()"
+    )
+
+
 def test_a_write_sends_nothing_while_no_other_node_listens(database_url: str) -> None:
     """The node's own workers learn of a write from its generations: a NOTIFY would only wake
-    them (and PostgreSQL's notify lock) for nothing. Once a worker of another node listens,
-    the write reaches it and waits for its acknowledgement."""
+    them (and PostgreSQL's notify lock) for nothing, and a lone node runs no statement at all
+    for a write. Once a worker of another node has introduced itself, the write reaches it and
+    waits for its acknowledgement; once it has gone, the next write's count finds nobody and
+    the writer is alone again."""
 
     async def scenario() -> None:
         async def nothing() -> None:
@@ -145,26 +163,39 @@ def test_a_write_sends_nothing_while_no_other_node_listens(database_url: str) ->
                 on_lost=lambda: None,
                 on_restored=nothing,
                 ack_timeout=5.0,
+                health_every=60,  # no health check statement during the test
             )
 
         writer, sibling, other = bus("node-a"), bus("node-a"), bus("node-b")
-        heard: list[str] = []
+        heard: list[dict[str, object]] = []
         overhearing = await asyncpg.connect(database_url)  # not a worker: not counted
-        await overhearing.add_listener(CHANNEL, lambda *args: heard.append(str(args[-1])))
+        await overhearing.add_listener(
+            CHANNEL, lambda *args: heard.append(orjson.loads(str(args[-1])))
+        )
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
         try:
             await writer.start()
             await sibling.start()
+            before = await _last_statement(overhearing)
             await writer.broadcast(pool, ("tag:alone",), None)
-            await overhearing.fetchval("select 1")  # what was sent has arrived by now
+            assert await _last_statement(overhearing) == before  # not one statement
             assert heard == []
 
-            await other.start()
+            await other.start()  # introduces itself to node-a's two workers
+            assert [(m["node"], m["tags"]) for m in heard] == [("node-b", [])]
+            assert applied == []  # an introduction drops nothing
             await writer.broadcast(pool, ("tag:two-nodes",), None)
             assert applied == [("tag:two-nodes",)]  # by the other node, before the return
             await overhearing.fetchval("select 1")
-            assert len(heard) == 1
-            assert "tag:two-nodes" in heard[0]
+            assert [m["tags"] for m in heard[1:]] == [["tag:two-nodes"]]
+
+            await other.stop()
+            await writer.broadcast(pool, ("tag:counted",), None)  # counts nobody, sends nothing
+            before = await _last_statement(overhearing)
+            await writer.broadcast(pool, ("tag:alone-again",), None)
+            assert await _last_statement(overhearing) == before
+            await overhearing.fetchval("select 1")
+            assert len(heard) == 2
         finally:
             await pool.close()
             await overhearing.close()
@@ -172,3 +203,90 @@ def test_a_write_sends_nothing_while_no_other_node_listens(database_url: str) ->
                 await b.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_joining_worker_caches_nothing_until_every_other_node_has_heard_of_it(
+    database_url: str,
+) -> None:
+    """A lone node's writes tell nobody. A worker of a new node may therefore cache nothing
+    until every worker of another node has heard of it: it reads PostgreSQL while one of
+    them is busy, and caches from when that one has acknowledged it. From then on that
+    node's writes reach it."""
+    busy = threading.Event()
+    loop_a = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop_a.run_forever, daemon=True)
+    thread.start()
+
+    def on_a(work: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(work, loop_a).result(10)
+
+    async def nothing() -> None:
+        return None
+
+    async def start_a() -> tuple[InvalidationBus, asyncpg.Pool]:
+        bus = InvalidationBus(
+            database_url,
+            node="node-a",
+            on_remote=lambda tags, epoch: None,
+            on_lost=lambda: None,
+            on_restored=nothing,
+            ack_timeout=5.0,
+        )
+        await bus.start()
+        return bus, await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+
+    a, pool_a = on_a(start_a())
+    assert not a.others  # alone: its writes tell nobody
+    loop_a.call_soon_threadsafe(busy.wait)  # node a's worker hears nothing for now
+
+    async def scenario() -> None:
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        cache = Cache(pool=pool)
+        cache.bus = InvalidationBus(
+            database_url,
+            node="node-b",
+            on_remote=cache.apply_remote,
+            on_lost=cache.on_channel_lost,
+            on_restored=cache.on_channel_restored,
+            health_every=0.2,
+        )
+        loads = 0
+
+        async def load() -> bytes:
+            nonlocal loads
+            loads += 1
+            return b'{"n": %d}' % loads
+
+        async def read() -> str:
+            return (await cache.fetch(strategies.DEPARTMENTS, "k", ("tag:k",), load)).outcome
+
+        try:
+            await cache.start()
+            assert not cache.bus.ready
+            assert [await read(), await read()] == ["miss", "miss"]  # nothing cached
+            assert loads == 2
+
+            busy.set()
+            async with asyncio.timeout(10):
+                while not cache.bus.ready:  # the watch introduces it again
+                    await asyncio.sleep(0.05)
+            assert [await read(), await read()] == ["miss", "l1"]
+
+            # Node a now tells node b (and waits for it, so this loop must run meanwhile).
+            await asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(a.broadcast(pool_a, ("tag:k",), None), loop_a)
+            )
+            assert [await read(), await read()] == ["miss", "l1"]
+            assert loads == 4
+        finally:
+            await cache.stop()
+            await pool.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        busy.set()
+        on_a(pool_a.close())
+        on_a(a.stop())
+        loop_a.call_soon_threadsafe(loop_a.stop)
+        thread.join(5)

@@ -12,6 +12,17 @@ node's generations on every read (generations.py), so they neither acknowledge n
 the write down; they ignore their siblings' messages. A worker whose listener connection
 dies drops its layer 1 and reads from PostgreSQL until it is listening again.
 
+A lone node (the usual single server) sends nothing and runs no statement for a write. Each
+worker knows whether a worker of another node may listen (`others`), and a joining worker
+makes sure it is known before it caches anything: it introduces itself with a message of
+no tags, counted and acknowledged like a write's, and uses no cache layer until every
+worker of another node that listened then has acknowledged it. A worker sets `others` when
+it hears any message of another node, before it acknowledges it; a write reads `others`
+after it has dropped Redis. So a write that saw no other node had dropped Redis before the
+joining worker could read it, and every later write tells the joiner. `others` goes back to
+false only when a write's own count finds no listener of another node and nothing was heard
+from one meanwhile.
+
 Under load, writes and acknowledgements are grouped: while one NOTIFY is on its way, the
 invalidations that arrive queue up and leave together in the next one (their tags joined,
 each keeping its id), and a worker acknowledges every id it has applied in one NOTIFY. A
@@ -81,6 +92,9 @@ class InvalidationBus:
         self.ack_timeout = ack_timeout
         self.health_every = health_every
         self.connected = False
+        self.introduced = False  # every listening worker of another node has heard of this one
+        self.others = True  # a worker of another node may listen (until a count says none)
+        self._heard = 0  # messages heard from other nodes: a count that raced one is void
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()  # one statement at a time on the listener connection
         self._pending: dict[str, _Pending] = {}
@@ -92,13 +106,47 @@ class InvalidationBus:
         self._tasks: set[asyncio.Task[None]] = set()
         self._watch: asyncio.Task[None] | None = None
 
+    @property
+    def ready(self) -> bool:
+        """Whether this worker may cache: it hears other nodes' writes, and they tell it."""
+        return self.connected and self.introduced
+
     async def start(self) -> None:
         try:
             await self._connect()
             self.connected = True
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             log.warning("cache invalidation channel unavailable (%s); layer 1 off", exc)
+        if self.connected:
+            await self._introduce()
         self._watch = asyncio.create_task(self._watch_loop(), name="cache-bus-watch")
+
+    async def _introduce(self) -> None:
+        """Tell the workers of other nodes that this one listens; it is `introduced` once
+        every one of them that listened then has acknowledged (else the watch tries again)."""
+        message_id = f"{self.worker_id}:{next(self._seq)}"
+        pending = self._pending[message_id] = _Pending((), None)
+        try:
+            heard = self._heard
+            async with self._lock:
+                if self._conn is None:
+                    return
+                pending.expected = await repo.notify(
+                    self._conn, self._payload([message_id], (), None), self.listener_name
+                )
+            self._counted(pending.expected, heard)
+            pending.check()
+            if not await self._acknowledged(pending, self.health_every):
+                return
+            # A write that moved the layer-2 epoch before its worker heard of this one told
+            # nobody: read the epoch again now that every such write is over.
+            await self.on_restored()
+        except DATABASE_ERRORS as exc:
+            log.warning("cache invalidation: could not introduce this worker (%s)", exc)
+            return
+        finally:
+            del self._pending[message_id]
+        self.introduced = True
 
     async def stop(self) -> None:
         if self._watch:
@@ -128,7 +176,8 @@ class InvalidationBus:
     def _lose(self, reason: str) -> None:
         if not self.connected:
             return
-        self.connected = False
+        self.connected = self.introduced = False
+        self.others = True  # a rejoining worker of another node may not be counted yet
         metrics.CHANNEL_LOSSES.inc()
         log.warning(
             "cache invalidation channel lost (%s); layer 1 dropped until it returns", reason
@@ -160,6 +209,8 @@ class InvalidationBus:
                     continue
                 self.connected = True
                 log.warning("cache invalidation channel restored")
+            if self.connected and not self.introduced:
+                await self._introduce()
 
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: object) -> None:
         try:
@@ -173,7 +224,10 @@ class InvalidationBus:
             return
         if origin == self.worker_id or node == self.node:
             return  # applied before it was sent, here or in the node's generations
-        self.on_remote(tags, int(epoch) if epoch is not None else None)
+        self._heard += 1
+        self.others = True  # before the acknowledgement: see the module's docstring
+        if tags or epoch is not None:  # else an introduction: nothing to drop
+            self.on_remote(tags, int(epoch) if epoch is not None else None)
         self._unacked.extend(ids)
         if not self._acking:
             self._acking = True
@@ -221,25 +275,39 @@ class InvalidationBus:
             return await work(conn)
 
     async def broadcast(self, pool: asyncpg.Pool, tags: tuple[str, ...], epoch: int | None) -> None:
-        """Tell every other worker, and wait until those of other nodes have applied it."""
+        """Tell every other worker, and wait until those of other nodes have applied it.
+        The caller has dropped Redis already: `others` must be read after that."""
+        if not self.others:
+            return
         message_id = f"{self.worker_id}:{next(self._seq)}"
         pending = self._pending[message_id] = _Pending(tags, epoch)
         self._outgoing.append(message_id)
         try:
             if not self._sending:
                 await self._send_queued(pool)
-            try:
-                if not pending.done.is_set():  # set already when no other node listens
-                    await asyncio.wait_for(pending.done.wait(), self.ack_timeout)
-            except TimeoutError:
-                log.warning(
-                    "cache invalidation: %d of %s workers acknowledged in %.0f ms",
-                    pending.acks,
-                    pending.expected,
-                    self.ack_timeout * 1000,
-                )
+            await self._acknowledged(pending, self.ack_timeout)
         finally:
             del self._pending[message_id]
+
+    async def _acknowledged(self, pending: _Pending, timeout: float) -> bool:
+        """Wait until every listening worker of another node has applied `pending`."""
+        try:
+            if not pending.done.is_set():  # set already when no other node listens
+                await asyncio.wait_for(pending.done.wait(), timeout)
+        except TimeoutError:
+            log.warning(
+                "cache invalidation: %d of %s workers acknowledged in %.0f ms",
+                pending.acks,
+                pending.expected,
+                timeout * 1000,
+            )
+            return False
+        return True
+
+    def _counted(self, listeners: int, heard: int) -> None:
+        """A count of other nodes' listeners, taken when `heard` messages had been heard."""
+        if listeners == 0 and heard == self._heard:
+            self.others = False  # until a worker of another node introduces itself
 
     async def _send_queued(self, pool: asyncpg.Pool) -> None:
         """Send every queued id in one NOTIFY, with all their tags. What queues meanwhile
@@ -251,16 +319,15 @@ class InvalidationBus:
             tags = tuple(dict.fromkeys(t for p in group for t in p.tags))
             epochs = [p.epoch for p in group if p.epoch is not None]
             epoch = max(epochs) if epochs else None
-            message = {"ids": ids, "from": self.worker_id, "node": self.node, "epoch": epoch}
-            payload = orjson.dumps({**message, "tags": tags}).decode()
-            if len(payload) > MAX_PAYLOAD:
-                payload = orjson.dumps({**message, "tags": [EVERYTHING]}).decode()
+            payload = self._payload(ids, tags, epoch)
+            heard = self._heard
             try:
                 expected = await self.run(pool, _notifier(payload, self.listener_name))
             except BaseException:
                 for p in group:  # their writers stop waiting; the error is logged once
                     p.done.set()
                 raise
+            self._counted(expected, heard)
             for p in group:
                 p.expected = expected
                 p.check()
@@ -271,6 +338,13 @@ class InvalidationBus:
                 task.add_done_callback(self._tasks.discard)
             else:
                 self._sending = False
+
+    def _payload(self, ids: list[str], tags: tuple[str, ...], epoch: int | None) -> str:
+        message = {"ids": ids, "from": self.worker_id, "node": self.node, "epoch": epoch}
+        payload = orjson.dumps({**message, "tags": tags}).decode()
+        if len(payload) > MAX_PAYLOAD:
+            payload = orjson.dumps({**message, "tags": [EVERYTHING]}).decode()
+        return payload
 
     async def _send_later(self, pool: asyncpg.Pool) -> None:
         try:

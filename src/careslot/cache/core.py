@@ -101,7 +101,7 @@ class Cache:
     @property
     def listening(self) -> bool:
         """Whether this worker hears other workers' invalidations (else: no cache here)."""
-        return self.bus is None or self.bus.connected
+        return self.bus is None or self.bus.ready
 
     async def fetch(
         self, strategy: Strategy, key: str, tags: tuple[str, ...], loader: Loader

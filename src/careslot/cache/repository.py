@@ -33,14 +33,15 @@ def listener_name(node: str) -> str:
 
 
 async def notify(conn: Conn, payload: str, own_listener: str) -> int:
-    """Send one invalidation to the workers of other nodes; return how many listen there
-    (every worker of our node has a listener named `own_listener`).
+    """Send one message (a write's invalidation, or a worker introducing itself) to the
+    workers of other nodes; return how many listen there (every worker of our node has a
+    listener named `own_listener`).
 
-    With none, nothing is sent: the writer's own node learns of the write from its
-    generations, and a worker of another node uses its layer 1 only while its listener is
-    connected, so one that connects after this count has cached nothing from before the
-    write (which committed before this statement). Its siblings and itself would only have
-    woken to ignore the message, and every notifying commit takes PostgreSQL's notify lock."""
+    With none, nothing is sent: the writer's own node learns of a write from its
+    generations, so its siblings and itself would only have woken to ignore the message,
+    and every notifying commit takes PostgreSQL's notify lock. A worker of another node
+    that starts listening after this count caches nothing until this node has heard of it
+    (bus.py)."""
     row = await conn.fetchrow(
         """select listeners, case when listeners > 0 then pg_notify($1, $2) end
            from (select count(*) as listeners from pg_stat_activity
