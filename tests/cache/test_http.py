@@ -129,7 +129,7 @@ def test_a_booking_keeps_the_doctors_schedule_for_other_days_cached(
         assert cache_outcome(staff.get(path, params=views["other"])) == "miss doctorSchedule"
 
 
-def test_department_slots_fresh_after_booking_and_reschedule(live: LiveServer) -> None:
+def test_department_slots_fresh_after_booking_reschedule_and_cancel(live: LiveServer) -> None:
     _, token = register(live)
     doctor = demo_doctor_id(live)
     department = scalar(live, "select department_id from doctors where id = $1", doctor)
@@ -151,6 +151,12 @@ def test_department_slots_fresh_after_booking_and_reschedule(live: LiveServer) -
         assert moved.status_code == 200, moved.text
         assert listed(c, first["start"])
         assert not listed(c, second["start"])
+        # A status move names the department it locked with the row (repo.lock).
+        cancelled = c.patch(
+            f"/api/appointments/{booked.json()['id']}", json={"status": "cancelled"}
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        assert listed(c, second["start"])
 
 
 def test_staff_lists_fresh_after_a_patient_books(live: LiveServer, staff_token: str) -> None:

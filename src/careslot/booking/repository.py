@@ -54,11 +54,16 @@ async def get(conn: Conn, appointment_id: int) -> Appointment | None:
 
 
 async def lock(conn: Conn, appointment_id: int) -> asyncpg.Record | None:
+    """The appointment, locked, with its doctor's department. The doctor's row is share-locked
+    too, so the doctor cannot move to another department before this change commits: the
+    department is then still the doctor's when the caches drop its slot lists."""
     return await conn.fetchrow(
-        "select id, client_id, doctor_id, starts_at, ends_at, status, type_id, "
-        "buffer_before_minutes, buffer_after_minutes, lower(blocked) as blocked_from, "
-        "upper(blocked) as blocked_to from appointments where id = $1 and status <> 'held' "
-        "for update",
+        """select a.id, a.client_id, a.doctor_id, d.department_id, a.starts_at, a.ends_at,
+                  a.status, a.type_id, a.buffer_before_minutes, a.buffer_after_minutes,
+                  lower(a.blocked) as blocked_from, upper(a.blocked) as blocked_to
+           from appointments a join doctors d on d.id = a.doctor_id
+           where a.id = $1 and a.status <> 'held'
+           for update of a for share of d""",
         appointment_id,
     )
 

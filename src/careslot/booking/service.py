@@ -254,7 +254,6 @@ async def update(
             span = None
             kind, summary = str(target), f"Status changed to {target.replace('_', ' ')}"
             days = was_blocking
-            departments: tuple[int, ...] = ()  # the cache looks the doctor's up
         else:
             assert start is not None
             check_reschedule(
@@ -262,7 +261,7 @@ async def update(
             )
             await check_change_window(conn, ctx.settings, actor=actor, appointment=row, now=now)
             shape = booked_shape(row)
-            doctor, slot = await check_slot(
+            _, slot = await check_slot(
                 ctx,
                 conn,
                 doctor_id=row["doctor_id"],
@@ -271,7 +270,6 @@ async def update(
                 shape=shape,
             )
             span = (slot.start, slot.end)
-            departments = (doctor.department_id,)
             kind, summary = "rescheduled", "Rescheduled"
             now_blocking = (shape or Shape(0)).blocked(slot)
             days = (*was_blocking, *days_touched(*now_blocking, zone))
@@ -295,7 +293,7 @@ async def update(
             (row["doctor_id"],),
             appointment_id,
             tuple(dict.fromkeys(days)),
-            departments,
+            (row["department_id"],),  # locked with the row: see repo.lock
         )
     )
     return answer
