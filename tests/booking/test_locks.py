@@ -14,9 +14,7 @@ from careslot.booking import repository as repo
 
 
 async def _blocked_by(watch: asyncpg.Connection, waiting: asyncpg.Connection) -> list[int]:
-    found: list[int] = await watch.fetchval(
-        "select pg_blocking_pids($1)", waiting.get_server_pid()
-    )
+    found: list[int] = await watch.fetchval("select pg_blocking_pids($1)", waiting.get_server_pid())
     return found
 
 

@@ -106,3 +106,25 @@ def test_a_dead_redis_opens_the_breaker_at_once(own_redis: OwnRedis) -> None:
             await layer.close()
 
     assert asyncio.run(scenario()) == (True, False)
+
+
+def test_a_drop_still_drops_after_redis_lost_its_scripts(redis_url: str) -> None:
+    """A write's drop runs its script by digest on a connection of its own; a Redis that
+    restarted or flushed its scripts gets the script itself, and the keys still go."""
+
+    async def scenario() -> tuple[bool, Entry | None]:
+        layer = _layer(redis_url)
+        key = "cs:v1:userStats:client:42"
+        try:
+            assert await layer.invalidate(TAGS)  # the digest is known to Redis now
+            _, generations = await layer.get(key, TAGS)
+            assert generations is not None
+            await layer.put(key, Entry.of(b"{}"), tags=TAGS, ttl=30, generations=generations)
+            assert (await layer.get(key, TAGS))[0] is not None
+            await layer.client.script_flush()
+            dropped = await layer.invalidate(TAGS)
+            return dropped, (await layer.get(key, TAGS))[0]
+        finally:
+            await layer.close()
+
+    assert asyncio.run(scenario()) == (True, None)

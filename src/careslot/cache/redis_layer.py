@@ -15,15 +15,17 @@ state Redis comes back in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from careslot.cache import metrics
@@ -105,6 +107,13 @@ class RedisLayer:
         self._failures = 0  # consecutive
         self._store = self.client.register_script(STORE)
         self._invalidate = self.client.register_script(INVALIDATE)
+        # A write's drop runs on connections of its own, straight through the client's
+        # connection class: the pool's locking and the command layer cost more client CPU
+        # than the round trip (scripts/measure_invalidation.py). No socket timeout of their
+        # own: _guard bounds the whole call.
+        self._drop_settings = {**self.client.connection_pool.connection_kwargs}
+        self._drop_settings["socket_timeout"] = None
+        self._droppers: list[Connection] = []  # idle ones
 
     @property
     def epoch(self) -> int:
@@ -202,10 +211,36 @@ class RedisLayer:
         if not tags:
             return True
         sets, gens = self._tag_keys(tags)
-        ok, _ = await self._guard(self._invalidate(keys=[*sets, *gens]))
+        ok, _ = await self._guard(self._drop([*sets, *gens]))
         return ok
 
+    async def _drop(self, keys: list[str]) -> object:
+        """Run INVALIDATE on an idle dropping connection (a new one when none is idle)."""
+        conn = self._droppers.pop() if self._droppers else Connection(**self._drop_settings)
+        try:
+            try:
+                await conn.send_packed_command(
+                    conn.pack_command("EVALSHA", self._invalidate.sha, len(keys), *keys),
+                    check_health=False,
+                )
+                reply = await conn.read_response()
+            except NoScriptError:  # Redis restarted or flushed its scripts
+                await conn.send_packed_command(
+                    conn.pack_command("EVAL", INVALIDATE, len(keys), *keys), check_health=False
+                )
+                reply = await conn.read_response()
+        except BaseException:
+            # Cancelled or failed half way, a reply may be left unread: never reuse it.
+            await conn.disconnect(nowait=True)
+            raise
+        self._droppers.append(conn)
+        return reply
+
     async def close(self) -> None:
+        droppers, self._droppers = self._droppers, []
+        for conn in droppers:
+            with contextlib.suppress(RedisError, OSError):
+                await conn.disconnect()
         try:
             await self.client.aclose()
         except (RedisError, OSError):
