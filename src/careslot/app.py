@@ -23,7 +23,7 @@ from careslot.api import (
     waitlist,
 )
 from careslot.api.middleware import SecurityAndLimits
-from careslot.api.routing import add_routes, direct, match_first
+from careslot.api.routing import add_routes, direct, direct_writes, match_first
 from careslot.audit.log import AuditLog
 from careslot.cache.setup import build_cache
 from careslot.cache.setup import subscribe as subscribe_cache
@@ -147,6 +147,7 @@ def create_app(
     web.install(app)
     match_first(app, HOTTEST_READS)
     direct(app, HOTTEST_READS)
+    direct_writes(app, appointments.DIRECT_WRITES)
     app.add_middleware(SecurityAndLimits, max_body=settings.max_body_bytes)
     app.add_middleware(
         Monitoring,

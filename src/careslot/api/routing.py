@@ -12,11 +12,15 @@ inclusion would apply.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import ORJSONResponse
 from fastapi.routing import APIRoute
+from starlette.responses import Response
 from starlette.routing import request_response
+
+Serve = Callable[[Request], Awaitable[Response]]
 
 
 def api_router(tag: str, *, prefix: str = "/api") -> APIRouter:
@@ -66,3 +70,23 @@ def direct(app: FastAPI, paths: tuple[str, ...]) -> None:
         found.add(route.path)
     if missing := set(paths) - found:
         raise ValueError(f"no GET route for {sorted(missing)}")
+
+
+def direct_writes(app: FastAPI, serving: Mapping[tuple[str, str], Serve]) -> None:
+    """Serve these (method, path) routes with a reader of their own (api/bodies.py) that
+    parses the request as FastAPI's handler would and calls the declared endpoint. The
+    declaration still makes the OpenAPI document, and the app's exception handlers still run.
+    """
+    found = set()
+    for route in app.router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        for method in route.methods or ():
+            serve = serving.get((method, route.path))
+            if serve is not None:
+                if route.methods != {method} or route.dependencies:
+                    raise ValueError(f"{method} {route.path} needs FastAPI's handler")
+                route.app = request_response(serve)
+                found.add((method, route.path))
+    if missing := set(serving) - found:
+        raise ValueError(f"no such routes: {sorted(missing)}")
