@@ -32,10 +32,9 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 import uvloop
-from fastapi.routing import APIRoute, request_response
 
 from careslot.api.appointments import DIRECT_WRITES
-from careslot.api.routing import direct_writes
+from careslot.api.routing import direct_writes, fastapi_writes
 from careslot.app import create_app
 from careslot.bench.runner import _postgres_cpu
 from careslot.config import Settings
@@ -91,16 +90,9 @@ async def _free_slots(app: Any, auth: Any, doctor: int, zone: dt.tzinfo) -> list
 
 
 def _handlers(app: Any, *, fastapi: bool) -> None:
-    """The direct writes served by FastAPI's own handler, or again by their readers. The
-    routes are the routers' objects, shared by both apps: this changes them for both."""
-    if not fastapi:
-        direct_writes(app, DIRECT_WRITES)
-        return
-    for route in app.router.routes:
-        if isinstance(route, APIRoute) and any(
-            (method, route.path) in DIRECT_WRITES for method in route.methods
-        ):
-            route.app = request_response(route.get_route_handler())
+    """The direct writes served by FastAPI's own handler, or again by their readers (for
+    both apps: they share the routers' route objects)."""
+    (fastapi_writes if fastapi else direct_writes)(app, DIRECT_WRITES)
 
 
 async def _cycles(mode: Mode, slots: list[str], doctor: int, cycles: int, db: str) -> None:

@@ -13,25 +13,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute, request_response
 
 from careslot.api.appointments import DIRECT_WRITES
-from careslot.api.routing import direct_writes
+from careslot.api.routing import direct_writes, fastapi_writes
 from careslot.app import create_app
 from tests.conftest import settings_for
 
 PASSWORD = "direct-writes-1"  # noqa: S105 - a test patient's
 JSON = {"content-type": "application/json"}
-
-
-def _fastapi_served(app: FastAPI) -> FastAPI:
-    """The same app with its direct writes handed back to FastAPI's handler."""
-    for route in app.router.routes:
-        if isinstance(route, APIRoute) and any(
-            (method, route.path) in DIRECT_WRITES for method in route.methods
-        ):
-            route.app = request_response(route.get_route_handler())
-    return app
 
 
 @contextlib.asynccontextmanager
@@ -150,7 +139,7 @@ async def test_the_busiest_writes_answer_as_fastapis_handler_would(database_url:
         # The routes are the routers' own objects, shared by every app made in this
         # process: hand them back to direct serving whatever happens.
         try:
-            _fastapi_served(app)
+            fastapi_writes(app, DIRECT_WRITES)
             auth = await _patient(client, "direct-writes-1@test.careslot")
             answers.append(await _requests(client, auth, slots[2:]))
         finally:

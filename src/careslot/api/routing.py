@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import ORJSONResponse
 from fastapi.routing import APIRoute
+from fastapi.routing import request_response as fastapi_request_response
 from starlette.responses import Response
 from starlette.routing import request_response
 
@@ -90,3 +91,15 @@ def direct_writes(app: FastAPI, serving: Mapping[tuple[str, str], Serve]) -> Non
                 found.add((method, route.path))
     if missing := set(serving) - found:
         raise ValueError(f"no such routes: {sorted(missing)}")
+
+
+def fastapi_writes(app: FastAPI, serving: Mapping[tuple[str, str], Serve]) -> None:
+    """Hand the routes `direct_writes` serves back to FastAPI's own request handler, as
+    FastAPI builds it (`tests/api/test_direct_writes.py` compares the two, and
+    `scripts/measure_write_cost.py --fastapi-handler` times them). The routes are the
+    routers' own objects, shared by every app made in the process."""
+    for route in app.router.routes:
+        if isinstance(route, APIRoute) and any(
+            (method, route.path) in serving for method in route.methods or ()
+        ):
+            route.app = fastapi_request_response(route.get_route_handler())
