@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
+import redis.asyncio
 
 from careslot.cache.entry import Entry
-from careslot.cache.redis_layer import RedisLayer
+from careslot.cache.redis_layer import DROPPERS_KEPT, RedisLayer
 from tests.cache.conftest import OwnRedis
 
 pytestmark = pytest.mark.redis
@@ -128,3 +132,38 @@ def test_a_drop_still_drops_after_redis_lost_its_scripts(redis_url: str) -> None
             await layer.close()
 
     assert asyncio.run(scenario()) == (True, None)
+
+
+def test_concurrent_drops_keep_a_few_connections_and_follow_the_url(tmp_path: Path) -> None:
+    """Twenty writes dropping at once each get a connection; afterwards at most
+    DROPPERS_KEPT stay open. The drops connect as the URL says: here a Unix socket."""
+    socket = tmp_path / "redis.sock"
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed"
+    server = subprocess.Popen(  # noqa: S603 - Debian's redis-server
+        [binary, "--port", "0", "--unixsocket", str(socket), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    async def scenario() -> tuple[list[bool], int]:
+        async with asyncio.timeout(10):
+            while not socket.exists():
+                await asyncio.sleep(0.02)
+        layer = _layer(f"unix://{socket}?db=0")
+        watch = redis.asyncio.Redis(unix_socket_path=str(socket))
+        try:
+            dropped = await asyncio.gather(*(layer.invalidate((f"t:{i}",)) for i in range(20)))
+            clients = int((await watch.info("clients"))["connected_clients"]) - 1
+            return list(dropped), clients
+        finally:
+            await layer.close()
+            await watch.aclose()
+
+    try:
+        dropped, clients = asyncio.run(scenario())
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert dropped == [True] * 20
+    assert 1 <= clients <= DROPPERS_KEPT

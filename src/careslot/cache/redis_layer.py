@@ -22,7 +22,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 import redis.asyncio as aioredis
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
@@ -35,6 +35,7 @@ from careslot.cache.keys import PREFIX
 
 log = logging.getLogger("careslot.cache.redis")
 T = TypeVar("T")
+DROPPERS_KEPT = 8  # idle connections kept for writes' drops; more at once are closed after
 TAG_LIFETIME = 7200  # longer than any strategy TTL, so a tag outlives the keys it lists
 
 # Store only if no owner of the key was invalidated since the load began (its generation
@@ -111,9 +112,10 @@ class RedisLayer:
         # connection class: the pool's locking and the command layer cost more client CPU
         # than the round trip (scripts/measure_invalidation.py). No socket timeout of their
         # own: _guard bounds the whole call.
-        self._drop_settings = {**self.client.connection_pool.connection_kwargs}
-        self._drop_settings["socket_timeout"] = None
-        self._droppers: list[Connection] = []  # idle ones
+        pool = self.client.connection_pool
+        self._dropper_class = pool.connection_class  # TCP, TLS or a Unix socket, as the URL says
+        self._drop_settings = {**pool.connection_kwargs, "socket_timeout": None}
+        self._droppers: list[AbstractConnection] = []  # idle ones, at most DROPPERS_KEPT
 
     @property
     def epoch(self) -> int:
@@ -216,7 +218,7 @@ class RedisLayer:
 
     async def _drop(self, keys: list[str]) -> object:
         """Run INVALIDATE on an idle dropping connection (a new one when none is idle)."""
-        conn = self._droppers.pop() if self._droppers else Connection(**self._drop_settings)
+        conn = self._droppers.pop() if self._droppers else self._new_dropper()
         try:
             try:
                 await conn.send_packed_command(
@@ -233,8 +235,15 @@ class RedisLayer:
             # Cancelled or failed half way, a reply may be left unread: never reuse it.
             await conn.disconnect(nowait=True)
             raise
-        self._droppers.append(conn)
+        if len(self._droppers) < DROPPERS_KEPT:
+            self._droppers.append(conn)
+        else:
+            await conn.disconnect()
         return reply
+
+    def _new_dropper(self) -> AbstractConnection:
+        conn: AbstractConnection = self._dropper_class(**self._drop_settings)
+        return conn
 
     async def close(self) -> None:
         droppers, self._droppers = self._droppers, []
