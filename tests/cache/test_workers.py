@@ -123,11 +123,15 @@ async def _read_everywhere(
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     no_reuse = httpx.Limits(max_keepalive_connections=0)  # each read opens a new connection
     answers: list[httpx.Response] = []
+    deadline = time.monotonic() + 30
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30, limits=no_reuse) as c:
-        for _ in range(20):
+        while time.monotonic() < deadline:
             answers += await asyncio.gather(*(c.get(path, params=params) for _ in range(READS)))
             if len({worker_of(a) for a in answers}) == WORKERS:
                 return answers
+            # A worker still starting takes no connection yet (granian's parent listens on
+            # the port before its workers have started): the next round, a moment later.
+            await asyncio.sleep(0.05)
     raise AssertionError(f"only workers {sorted({worker_of(a) for a in answers})} answered")
 
 
