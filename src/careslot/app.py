@@ -67,9 +67,9 @@ def freeze_start_up() -> None:
     """Once per process, after the first app has started: keep what start-up built (modules,
     routes, models, pools: about 100,000 objects) out of every later full collection. Each
     full collection walked them all, 20-140 ms in a bench worker on this machine, with every
-    request of that worker waiting; a booking's p99 was those pauses. Garbage is collected
-    first, so only what is alive is frozen."""
-    gc.collect()
+    request of that worker waiting; a booking's p99 was those pauses. No collection first:
+    it would hold the interpreter for 70 ms or more of every worker's start-up, to spare the
+    few hundred objects of start-up garbage that stay frozen with the rest."""
     gc.freeze()
 
 
