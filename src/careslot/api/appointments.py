@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from careslot import clock
 from careslot.api import bodies, responses
-from careslot.api.deps import Ctx, CurrentUser, current_user, get_ctx
+from careslot.api.deps import Ctx, CurrentUser, get_ctx
 from careslot.api.routing import Serve, api_router
 from careslot.api.schemas import MAX_ID, AppointmentPatch, BookIn, iso_only
 from careslot.booking import cache as reads
@@ -62,9 +62,7 @@ async def book(
 async def _book(request: Request) -> Response:
     """`book` without FastAPI's request handler (api/bodies.py): a booking's CPU is the
     write path's bottleneck."""
-    body = await bodies.json_of(request)
-    user = await current_user(request)
-    errors: bodies.Errors = []
+    body, user, errors = await bodies.request_of(request)
     key = bodies.header(request, "idempotency-key", max_length=200, errors=errors)
     return await book(bodies.validated(BookIn, body, errors), request, get_ctx(request), user, key)
 
@@ -136,9 +134,7 @@ async def change_appointment(
 
 async def _change(request: Request) -> Response:
     """`change_appointment` without FastAPI's request handler, as `_book`."""
-    body = await bodies.json_of(request)
-    user = await current_user(request)
-    errors: bodies.Errors = []
+    body, user, errors = await bodies.request_of(request)
     appointment_id = bodies.path_id(request, "appointment_id", le=MAX_ID, errors=errors)
     patch = bodies.validated(AppointmentPatch, body, errors)
     return await change_appointment(patch, get_ctx(request), user, appointment_id)

@@ -25,6 +25,9 @@ from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from careslot.accounts.models import User
+from careslot.api.deps import current_user
+
 B = TypeVar("B", bound=BaseModel)
 Errors = list[dict[str, Any]]
 
@@ -67,6 +70,12 @@ async def json_of(request: Request) -> Any:
         raise RequestValidationError([error], body=exc.doc) from None
     except ValueError:  # not UTF-8, say: FastAPI's answer to any other failure to read it
         raise HTTPException(status_code=400, detail="There was an error parsing the body") from None
+
+
+async def request_of(request: Request) -> tuple[Any, User, Errors]:
+    """The body, then the caller, in FastAPI's order, and an empty list for the errors."""
+    body = await json_of(request)
+    return body, await current_user(request), []
 
 
 def header(request: Request, name: str, *, max_length: int, errors: Errors) -> str | None:
