@@ -62,6 +62,7 @@ def test_report_is_well_formed_with_both_columns(quick_report: Path) -> None:
 def test_no_double_bookings_and_bookings_happened(quick_report: Path) -> None:
     report = json.loads((quick_report / "report.json").read_text())
     assert report["double_bookings"]["total"] == 0
+    assert set(report["double_bookings"]["by_mode"]) == {"off", "on"}  # each copy checked
     assert report["summary"]["after"]["bookings_burst"]["booked"] > 0
 
 
@@ -88,3 +89,16 @@ def test_markdown_and_chart_written(quick_report: Path) -> None:
     assert "Cache hit rate" in markdown
     chart = quick_report / "bench.png"
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_both_modes_start_from_the_same_database(quick_report: Path) -> None:
+    """Each mode on its own copy of the bench database: cache on does not start from cache
+    off's bookings (a --quick run's cache-off mode books thousands)."""
+    report = json.loads((quick_report / "report.json").read_text())
+    off, on = (report["modes"][column]["database"] for column in ("before", "after"))
+    base = report["database"]["name"]
+    assert off["name"] != on["name"]
+    assert base not in (off["name"], on["name"])
+    assert off["appointments_at_start"] == on["appointments_at_start"]
+    assert on["appointments_at_start"] >= report["database"]["appointments"]
+    assert report["summary"]["before"]["bookings_16"]["booked"] > 0  # off did write

@@ -1,6 +1,9 @@
 """One bench invocation: seed or reuse, then the same phases with the cache off and on.
 
-Per mode (a fresh `careslot serve` each): warm-up (not measured), the /healthz floor, the
+The patients and staff log in once, on the bench database. Each mode then runs on its own
+copy of that database, made just before it and dropped after its double-booking check, so
+the second mode does not start from the first one's writes. Per mode (a fresh `careslot
+serve` each): warm-up (not measured), the /healthz floor, the
 mixed workload at saturation (one wrk per route group, side by side), the same mix paced
 to one fixed offered load in both modes (half the cache-off saturation rate), dashboard
 alone at saturation, the dashboard paced at half that rate, a booking burst (book, then
@@ -153,6 +156,36 @@ def _paced(mix: list[wrk.Group], target_rps: float) -> list[wrk.Group]:
     ]
 
 
+def _population(
+    options: Options, db: database.BenchDatabase, settings: Settings, console: Console
+) -> tuple[population.Population, Path]:
+    """Log the bench's patients and staff in and plan what they book, on the bench database
+    itself, before either mode's copy of it is made (the copies hold the sessions)."""
+    console.print("logging in patients and staff, collecting free slots …")
+    with CareslotServer(
+        database_url=db.url,
+        cache="off",
+        workers=1,
+        log_path=options.out / "serve-logins.log",
+        extra_env=BENCH_ENV,
+    ) as server:
+        pop = population.gather(
+            base_url=server.base_url,
+            database_url=db.url,
+            patients=40 if options.quick else 120,
+            doctors_for_slots=12 if options.quick else 40,
+            plans=("off", "on"),
+            zone=settings.zone,
+        )
+    data_file = population.write_lua_data(
+        options.out / "workload-data.lua",
+        pop,
+        run_id=uuid.uuid4().hex[:12],
+        book_slots=pop.slots[:4000],
+    )
+    return pop, data_file
+
+
 def run_mode(
     *,
     cache: str,
@@ -183,24 +216,7 @@ def run_mode(
         extra_env={**BENCH_ENV, **({"REDIS_URL": redis_url} if redis_url else {})},
     ) as server:
         base = server.base_url
-        if "population" not in state:
-            console.print("logging in patients and staff, collecting free slots …")
-            pop = population.gather(
-                base_url=base,
-                database_url=db.url,
-                patients=40 if options.quick else 120,
-                doctors_for_slots=12 if options.quick else 40,
-                plans=("off", "on"),
-                zone=settings.zone,
-            )
-            state["population"] = pop
-            state["data_file"] = population.write_lua_data(
-                options.out / "workload-data.lua",
-                pop,
-                run_id=uuid.uuid4().hex[:12],
-                book_slots=pop.slots[:4000],
-            )
-        lap("start_and_logins")
+        lap("start")
         server.wait_idle()
         lap("wait_idle")
         pop, data_file = state["population"], state["data_file"]
@@ -289,6 +305,8 @@ def run_mode(
     lap("stop")
     return {
         "cache": cache,
+        # The mode's own copy of the bench database, and its appointments when it started.
+        "database": {"name": db.name, "appointments_at_start": db.appointments},
         "floor": floor,
         "mixed": mixed,
         "mixed_paced": mixed_paced,
@@ -315,15 +333,21 @@ def run(options: Options, settings: Settings, console: Console) -> dict[str, Any
     )
     if db.reused:
         asyncio.run(database.cancel_leftovers(db.url, population.BOOKING_REASON))
-    state: dict[str, Any] = {}
-    modes = {}
+    pop, data_file = _population(options, db, settings, console)
+    state: dict[str, Any] = {"population": pop, "data_file": data_file}
+    modes, doubles = {}, {}
     for key, cache in (("before", "off"), ("after", "on")):
-        modes[key] = run_mode(
-            cache=cache, options=options, db=db, settings=settings, state=state, console=console
-        )
-    console.print("checking for double bookings …")
-    doubles = asyncio.run(database.double_bookings(db.url))
-    pop: population.Population = state["population"]
+        with database.copy_of(db, cache) as copy:
+            modes[key] = run_mode(
+                cache=cache,
+                options=options,
+                db=copy,
+                settings=settings,
+                state=state,
+                console=console,
+            )
+            console.print(f"cache {cache}: checking for double bookings …")
+            doubles[cache] = asyncio.run(database.double_bookings(copy.url))
     return {
         "started_at": started.isoformat(timespec="seconds"),
         "total_seconds": round(time.perf_counter() - clock, 1),
@@ -353,5 +377,8 @@ def run(options: Options, settings: Settings, console: Console) -> dict[str, Any
             "notes": pop.notes,
         },
         "modes": modes,
-        "double_bookings": doubles,
+        "double_bookings": {
+            **{k: sum(d[k] for d in doubles.values()) for k in ("doctor", "patient", "total")},
+            "by_mode": doubles,
+        },
     }
