@@ -142,11 +142,11 @@ def copy_of(db: BenchDatabase, mode: str) -> Iterator[BenchDatabase]:
 
     Both modes then start from the same rows, planner statistics and free slots. Run one
     after the other on one database, the second ran on the first one's writes (a quarter
-    more appointments after a --quick run, their dead tuples, autovacuum busy with them, its
-    booking plans' slots partly taken): the burst with the cache on came out 15-25% slower
-    than with it off, and 20-30% faster once it ran first. The copy is a file copy of the
-    template (CREATE DATABASE … TEMPLATE), a fraction of a second at 10,000 appointments;
-    no connection to the template may be open meanwhile."""
+    more appointments after a --quick run, their dead tuples, part of the slots taken), and
+    in the burst it booked up to 30% fewer times a second than the first, whichever mode
+    that was. The copy is a file copy of the template (CREATE DATABASE … TEMPLATE), a
+    fraction of a second at 10,000 appointments; no connection to the template may be open
+    meanwhile."""
     admin = with_database(db.url, "postgres")
     name = f"{db.name}__{mode}"
     asyncio.run(_recreate(admin, name, template=db.name))  # drops a crashed run's copy first

@@ -252,8 +252,8 @@ def markdown(result: dict[str, Any], s: dict[str, Any]) -> str:
         "its own copy of it (CREATE DATABASE … TEMPLATE), made just before the mode and "
         "dropped after its double-booking check. Both modes thus start from the same rows, "
         "statistics and free slots: run one after the other on one database, the second "
-        "ran on the first one's writes and their dead tuples, and whichever mode ran first "
-        "booked 15-30% faster in the burst.",
+        "ran on the first one's writes and their dead tuples, and in the burst it booked up "
+        "to 30% fewer times a second than the first, whichever mode that was.",
         "",
         "The machine is shared (other work ran at the same time: see the CPU row), so "
         "figures are noisy; compare the columns of one run rather than runs.",
