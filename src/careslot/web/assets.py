@@ -34,6 +34,7 @@ class Asset:
     body: bytes
     version: str
     media_type: str
+    etag: str  # the version as the ETag header sends it, made once with the rest
 
 
 @cache
@@ -46,7 +47,7 @@ def assets() -> dict[str, Asset]:
             continue
         body = entry.read_bytes()
         version = hashlib.sha256(body).hexdigest()[:12]
-        found[entry.name] = Asset(body, version, TYPES[suffix])
+        found[entry.name] = Asset(body, version, TYPES[suffix], f'"{version}"')
     return found
 
 
@@ -74,11 +75,10 @@ async def static_file(name: str, request: Request) -> Response:
     asset = assets().get(name)
     if asset is None:
         return Response(b"not found", 404, media_type="text/plain")
-    etag = f'"{asset.version}"'
     versioned = request.query_params.get("v") == asset.version
-    headers = {"Cache-Control": IMMUTABLE if versioned else "public, no-cache", "ETag": etag}
+    headers = {"Cache-Control": IMMUTABLE if versioned else "public, no-cache", "ETag": asset.etag}
     given = header(request.scope["headers"], b"if-none-match")
-    if given is not None and none_match(given, etag.encode()):
+    if given is not None and none_match(given, asset.etag.encode()):
         return Response(status_code=304, headers=headers)
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
