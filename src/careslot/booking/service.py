@@ -261,7 +261,7 @@ async def update(
             )
             await check_change_window(conn, ctx.settings, actor=actor, appointment=row, now=now)
             shape = booked_shape(row)
-            _, slot = await check_slot(
+            slot = await check_slot(
                 ctx,
                 conn,
                 doctor_id=row["doctor_id"],

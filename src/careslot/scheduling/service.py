@@ -185,8 +185,8 @@ async def check_slot(
     start: datetime,
     now: datetime,
     shape: Shape | None = None,
-) -> tuple[DoctorHours, Slot]:
-    """The doctor's schedule and the slot of `shape` that begins at `start`, or InvalidSlot.
+) -> Slot:
+    """The slot of `shape` that begins at `start` in the doctor's schedule, or InvalidSlot.
     Whether the slot is free is the database's call (the exclusion constraint), not this
     function's. Runs on the caller's connection, inside its transaction, and takes the
     doctor's schedule lock (shared) first, so a concurrent time off or closure either sees
@@ -200,7 +200,7 @@ async def check_slot(
     away = BusyTimes(await repo.blocked_intervals(conn, doctor_id, blocked_from, blocked_to))
     if away.overlaps(blocked_from, blocked_to):
         raise InvalidSlot("the doctor is away at that time")
-    return schedule, match
+    return match
 
 
 async def working_time(
