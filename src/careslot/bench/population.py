@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,6 +248,35 @@ def to_lua(value: Any) -> str:
     raise TypeError(f"no Lua form for {type(value).__name__}")
 
 
+# Items per Lua function in the data file. LuaJIT refuses a function with more than 65,536
+# constants, and every table literal in a list is one: the full bench's booking plans (about
+# 100,000 bookings) made wrk fail to load the file ("main function has more than 65536
+# constants"). Longer lists are built from chunks, each returned by a function of its own.
+LUA_CHUNK = 2_000
+
+
+def lua_assignments(target: str, value: Any) -> Iterator[str]:
+    """Lua statements that set `target` to `value`, no function holding more than LUA_CHUNK
+    items of a list."""
+    if isinstance(value, dict) and any(
+        isinstance(v, dict) or (isinstance(v, list | tuple) and len(v) > LUA_CHUNK)
+        for v in value.values()
+    ):
+        yield f"{target} = {{}}"
+        for key, item in value.items():
+            yield from lua_assignments(f"{target}[{to_lua(key)}]", item)
+    elif isinstance(value, list | tuple) and len(value) > LUA_CHUNK:
+        yield f"{target} = {{}}"
+        for i in range(0, len(value), LUA_CHUNK):
+            part = to_lua(value[i : i + LUA_CHUNK])
+            yield (
+                f"for _, x in ipairs((function() return {part} end)()) do "
+                f"{target}[#{target} + 1] = x end"
+            )
+    else:
+        yield f"{target} = {to_lua(value)}"
+
+
 def write_lua_data(
     path: Path, population: Population, *, run_id: str, book_slots: list[tuple[int, str]]
 ) -> Path:
@@ -268,7 +297,7 @@ def write_lua_data(
         "plans": population.plans,
     }
     path.write_text(
-        "local D = " + to_lua(data) + "\n"
+        "local D\n" + "\n".join(lua_assignments("D", data)) + "\n"
         "D.patient_by_id = {}\n"
         "for _, p in ipairs(D.patients) do D.patient_by_id[p.id] = p end\n"
         "D.slots_by_doctor = {}\n"
