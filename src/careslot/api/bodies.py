@@ -18,6 +18,7 @@ both ways and compares the answers.
 from __future__ import annotations
 
 import email.message
+import functools
 import json
 from typing import Any, TypeVar
 
@@ -39,7 +40,10 @@ class _Missing:
 MISSING = _Missing()
 
 
+@functools.lru_cache(maxsize=64)
 def _is_json(content_type: str) -> bool:
+    """FastAPI's test, remembered per content type: parsing the header with email.message is
+    1.6 µs of every write, and clients send the same one or two."""
     message = email.message.Message()
     message["content-type"] = content_type
     subtype = message.get_content_subtype()

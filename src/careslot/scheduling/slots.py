@@ -137,8 +137,8 @@ def day_grid(
     after: int = 0,
 ) -> tuple[Slot, ...]:
     """`day_slots`, remembered: a day's grid depends on these arguments only, and every
-    booking checks its slot against one (20 µs each time on this machine, against 2-4 µs
-    to look it up), as does every slot list loaded."""
+    booking checks its slot against one (13-21 µs to compute on this machine, under 0.5 µs
+    to look up), as does every slot list loaded."""
     return tuple(day_slots(day, windows, slot_minutes, zone, before=before, after=after))
 
 
