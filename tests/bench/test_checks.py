@@ -8,7 +8,13 @@ import os
 
 import asyncpg
 
-from careslot.bench.database import BenchDatabase, copy_of, double_bookings, with_database
+from careslot.bench.database import (
+    BenchDatabase,
+    copy_of,
+    double_bookings,
+    drop,
+    with_database,
+)
 
 # (doctor, client, start hour, end hour, status): doctor 1 has one overlap (9-10 and 9:30),
 # patient 7 one (two doctors at 14-15 and 14:30-15:30); touching ranges and cancelled rows
@@ -53,21 +59,13 @@ async def _create(admin_url: str, name: str) -> str:
     return url
 
 
-async def _drop(admin_url: str, name: str) -> None:
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f"drop database if exists {name} with (force)")
-    finally:
-        await admin.close()
-
-
 async def _check(admin_url: str) -> dict[str, object]:
     name = f"careslot_bench_check_{os.getpid()}"
     url = await _create(admin_url, name)
     try:
         return await double_bookings(url)
     finally:
-        await _drop(admin_url, name)
+        await drop(admin_url, name)
 
 
 async def _fetch(url: str, sql: str) -> object:
@@ -100,4 +98,4 @@ def test_each_mode_runs_on_a_copy_that_starts_as_the_template_and_is_dropped_aft
         left = f"select count(*) from pg_database where datname = '{copy.name}'"
         assert asyncio.run(_fetch(admin_url, left)) == 0
     finally:
-        asyncio.run(_drop(admin_url, name))
+        asyncio.run(drop(admin_url, name))

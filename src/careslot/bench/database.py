@@ -155,10 +155,11 @@ def copy_of(db: BenchDatabase, mode: str) -> Iterator[BenchDatabase]:
     try:
         yield replace(db, url=url, name=name, appointments=count)
     finally:
-        asyncio.run(_drop(admin, name))
+        asyncio.run(drop(admin, name))
 
 
-async def _drop(admin_url: str, name: str) -> None:
+async def drop(admin_url: str, name: str) -> None:
+    """Drop database `name` if it exists, whoever is connected to it."""
     conn = await asyncpg.connect(admin_url)
     try:
         await conn.execute(f'drop database if exists "{name}" with (force)')

@@ -303,8 +303,7 @@ def _p(route: dict[str, Any]) -> str:
 
 
 def _doubles(result: dict[str, Any], cache: str) -> str:
-    by_mode = result["double_bookings"].get("by_mode", {})
-    return str(by_mode[cache]["total"]) if cache in by_mode else "n/a"
+    return str(result["double_bookings"]["by_mode"][cache]["total"])
 
 
 def _hit_cell(mode: dict[str, Any]) -> str:

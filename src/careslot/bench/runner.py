@@ -3,12 +3,11 @@
 The patients and staff log in once, on the bench database. Each mode then runs on its own
 copy of that database, made just before it and dropped after its double-booking check, so
 the second mode does not start from the first one's writes. Per mode (a fresh `careslot
-serve` each): warm-up (not measured), the /healthz floor, the
-mixed workload at saturation (one wrk per route group, side by side), the same mix paced
-to one fixed offered load in both modes (half the cache-off saturation rate), dashboard
-alone at saturation, the dashboard paced at half that rate, a booking burst (book, then
-reschedule or cancel), bookings alone by 16 patients on distinct slots, and write-to-visible
-probes.
+serve` each): warm-up (not measured), the /healthz floor, the mixed workload at saturation
+(one wrk per route group, side by side), the same mix paced to one fixed offered load in
+both modes (half the cache-off saturation rate), dashboard alone at saturation, the
+dashboard paced at half that rate, a booking burst (book, then reschedule or cancel),
+bookings alone by 16 patients on distinct slots, and write-to-visible probes.
 """
 
 from __future__ import annotations
@@ -192,9 +191,13 @@ def run_mode(
     options: Options,
     db: database.BenchDatabase,
     settings: Settings,
-    state: dict[str, Any],
+    pop: population.Population,
+    data_file: Path,
+    offered: dict[str, float],
     console: Console,
 ) -> dict[str, Any]:
+    """One mode's phases. `offered` carries the paced mix's offered load from the first mode
+    (half what cache off sustained) to the second."""
     phase = _phase_seconds(options)
     clock = time.perf_counter()
     timings: dict[str, float] = {}
@@ -219,7 +222,6 @@ def run_mode(
         lap("start")
         server.wait_idle()
         lap("wait_idle")
-        pop, data_file = state["population"], state["data_file"]
         mix = _mix(options, db.appointments)
 
         def groups_run(groups: list[wrk.Group], seconds: float) -> Any:
@@ -255,7 +257,7 @@ def run_mode(
         # Equal offered load for both modes: half of what cache off sustained. Below
         # saturation, latency is service time plus little queueing, so before and after
         # compare like with like (at saturation, closed-loop latency is mostly queueing).
-        target = state.setdefault("paced_target_rps", mixed["rps"] / 2)
+        target = offered.setdefault("rps", mixed["rps"] / 2)
         console.print(f"cache {cache}: mixed workload paced at {target:.0f} req/s")
         paced_mix = _paced(mix, target)
         mixed_paced = _measured(
@@ -334,7 +336,7 @@ def run(options: Options, settings: Settings, console: Console) -> dict[str, Any
     if db.reused:
         asyncio.run(database.cancel_leftovers(db.url, population.BOOKING_REASON))
     pop, data_file = _population(options, db, settings, console)
-    state: dict[str, Any] = {"population": pop, "data_file": data_file}
+    offered: dict[str, float] = {}
     modes, doubles = {}, {}
     for key, cache in (("before", "off"), ("after", "on")):
         with database.copy_of(db, cache) as copy:
@@ -343,7 +345,9 @@ def run(options: Options, settings: Settings, console: Console) -> dict[str, Any
                 options=options,
                 db=copy,
                 settings=settings,
-                state=state,
+                pop=pop,
+                data_file=data_file,
+                offered=offered,
                 console=console,
             )
             console.print(f"cache {cache}: checking for double bookings …")
