@@ -10,7 +10,7 @@ from collections import Counter
 
 import httpx
 
-from tests.api.helpers import assert_problem, book, query, register
+from tests.api.helpers import assert_problem, book, query, register, scalar
 from tests.conftest import LiveServer
 from tests.scheduling.admin_steps import (
     admin,
@@ -119,9 +119,25 @@ def test_time_off_blocks_the_buffers_of_a_typed_slot(live: LiveServer) -> None:
         ]
 
 
+def _a_day_nobody_is_booked(live: LiveServer) -> dt.date:
+    """The day after tomorrow, or the first day after it with no live appointment. A closure
+    covers the whole hospital: the demo hospital's visits (placed from the day the session's
+    template was seeded) must not fall on it, as they did when a run crossed midnight."""
+    day = day_after_tomorrow(live)
+    while scalar(
+        live,
+        "select count(*) from appointments where status in ('scheduled', 'confirmed') "
+        "and starts_at < $2 and ends_at > $1",
+        at(live, day, 0),
+        at(live, day + dt.timedelta(days=1), 0),
+    ):
+        day += dt.timedelta(days=1)
+    return day
+
+
 def test_a_closure_cancels_every_doctors_appointments_when_forced(live: LiveServer) -> None:
     first, second = clinic(live), clinic(live)
-    day = day_after_tomorrow(live)
+    day = _a_day_nobody_is_booked(live)
     ids = []
     for place in (first, second):
         _, token = register(live)
