@@ -5,6 +5,10 @@ write path (issue 14)": granian answered tiny cached reads faster and booked slo
 from __future__ import annotations
 
 import enum
+import logging
+import socket
+import sys
+from typing import Any, TypeVar
 
 APP = "careslot.app:create_app"
 
@@ -24,20 +28,82 @@ def run(server: Server, *, host: str, port: int, workers: int, log_level: str) -
 def _uvicorn(host: str, port: int, workers: int, log_level: str) -> None:
     import uvicorn
 
-    uvicorn.run(
-        APP,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        log_level=log_level,
-        access_log=False,
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": log_level,
+        "access_log": False,
         # The peer address is the TCP peer's: X-Forwarded-For is believed only from
         # CARESLOT_TRUSTED_PROXIES (accounts/limits.py), not from uvicorn's default 127.0.0.1.
-        proxy_headers=False,
+        "proxy_headers": False,
+    }
+    if workers < 2 or not _REUSE_PORT:
+        uvicorn.run(APP, **options)
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(APP, **options)
+    try:
+        listener = WorkerPort.claim(host, port)
+    except OSError as exc:
+        sys.exit(f"careslot serve: cannot listen on {host}:{port}: {exc}")
+    logging.getLogger("uvicorn.error").info(
+        "careslot on http://%s:%d: %d workers, each listening on its own socket",
+        host,
+        listener.getsockname()[1],
+        workers,
     )
+    try:
+        Multiprocess(config, sockets=[listener]).run()
+    finally:
+        listener.close()
+
+
+# Linux deals the connections to one port out over the sockets bound to it with SO_REUSEPORT.
+_REUSE_PORT = sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
+_Socket = TypeVar("_Socket", bound=socket.socket)
+
+
+def _bound(kind: type[_Socket], family: int, host: str, port: int) -> _Socket:
+    """A TCP socket of `kind` bound to host:port with SO_REUSEPORT, not yet listening."""
+    sock = kind(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class WorkerPort(socket.socket):
+    """Each worker's own listening socket on the server's port, so the kernel deals new
+    connections out among the workers (SO_REUSEPORT) instead of leaving them to whichever
+    worker wakes first.
+
+    With uvicorn's one shared socket, the worker that wakes first accepts every connection
+    waiting (its loop accepts until none is left): 16 patients connecting at once under wrk
+    landed 14 and 2, or 16 and 0, on two workers, and the busy one queued while the other
+    idled. This object is the parent's hold on the port: bound, never listening, so it takes
+    no connection. Sent to a worker (uvicorn pickles the sockets it hands its workers, and
+    again for a worker it starts in place of a dead one), it arrives as a fresh socket bound
+    to the same address, which the worker's server then listens on.
+
+    The price, as with nginx's `reuseport`: a connection dealt to a worker that is stopped
+    or stuck waits for that worker, where a shared socket would have let another take it."""
+
+    @classmethod
+    def claim(cls, host: str, port: int) -> WorkerPort:
+        return _bound(cls, socket.AF_INET6 if ":" in host else socket.AF_INET, host, port)
+
+    def __reduce__(self) -> tuple[Any, tuple[type[socket.socket], int, str, int]]:
+        host, port = self.getsockname()[:2]
+        return _bound, (socket.socket, int(self.family), host, port)
 
 
 def _granian(host: str, port: int, workers: int, log_level: str) -> None:

@@ -355,6 +355,19 @@ def test_a_write_right_after_the_listeners_are_killed_is_never_stale(
     _assert_everywhere(scene, upcoming=1, free={b}, taken={a}, own={booked: "scheduled"})
 
 
+def _connect_to_a_running_worker(client: httpx.Client) -> None:
+    """Keep in `client` a connection that a running worker holds: the kernel deals each new
+    connection to one worker's socket (serving.py: WorkerPort), a stopped one's included,
+    and a connection it holds answers nothing until it runs again."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.get("/healthz", timeout=0.5)  # kept alive in the client's pool once answered
+            return
+        except httpx.TimeoutException:  # that connection is closed; the next try opens another
+            assert time.monotonic() < deadline, "no connection reached a running worker"
+
+
 @pytest.fixture
 def slow_ack_workers(database_url: str) -> Iterator[str]:
     # A write that waited for a worker's acknowledgement would wait 30 s for a stopped one.
@@ -378,9 +391,10 @@ def test_a_stopped_sibling_neither_delays_the_201_nor_is_stale_when_it_wakes(
         with httpx.Client(
             base_url=url, timeout=10, headers={"Authorization": f"Bearer {scene.token}"}
         ) as c:
+            _connect_to_a_running_worker(c)
             r = c.post("/api/appointments", json={"doctorId": scene.doctor, "start": a})
         assert r.status_code == 201, r.text
-        assert worker_of(r) != frozen  # a stopped process accepts no connection
+        assert worker_of(r) != frozen  # a stopped process answers nothing
     finally:
         # uvicorn replaces a worker that stays stopped for 5 s: it may be gone by now.
         with contextlib.suppress(ProcessLookupError):

@@ -1,9 +1,11 @@
 """Write-to-visible: book through one connection, then read through fresh ones, in rounds.
 
-With `--workers N` the kernel hands a new connection to whichever worker is waiting, and
-an idle server tends to hand sequential connections to the same one. So every round opens
-N+1 fresh connections at the same moment (`Connection: close`): while one worker is busy
-with a read, the others accept the rest. Before each booking, a round of reads lets the
+With `--workers N` each worker listens on a socket of its own, and the kernel deals each new
+connection to one of them by its addresses (serving.py: WorkerPort); under granian the
+workers share one socket, and an idle server tends to hand sequential connections to the
+same one. So every round opens N+1 fresh connections at the same moment (`Connection:
+close`), which reach the workers at random (under uvicorn) or while one worker is busy with a
+read (under granian). Before each booking, a round of reads lets the
 workers cache the old slot list and dashboard. A booking is visible when a whole round
 shows it (slot gone from the free list and the dashboard counting it); any read after the
 201 that still shows the old answer is counted as stale.
