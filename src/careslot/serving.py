@@ -5,7 +5,6 @@ write path (issue 14)": granian answered tiny cached reads faster and booked slo
 from __future__ import annotations
 
 import enum
-import logging
 import socket
 import sys
 from typing import Any, TypeVar
@@ -51,12 +50,6 @@ def _uvicorn(host: str, port: int, workers: int, log_level: str) -> None:
         listener = WorkerPort.claim(host, port)
     except OSError as exc:
         sys.exit(f"careslot serve: cannot listen on {host}:{port}: {exc}")
-    logging.getLogger("uvicorn.error").info(
-        "careslot on http://%s:%d: %d workers, each listening on its own socket",
-        host,
-        listener.getsockname()[1],
-        workers,
-    )
     try:
         Multiprocess(config, sockets=[listener]).run()
     finally:
