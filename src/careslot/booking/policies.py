@@ -19,18 +19,30 @@ def window_closed(settings: Settings, starts_at: datetime, now: datetime) -> boo
     return notice > 0 and now > starts_at - timedelta(minutes=notice)
 
 
-async def check_change_window(
-    conn: Conn, settings: Settings, *, actor: User, appointment: Any, now: datetime
-) -> None:
+def exempt_from_change_window(
+    settings: Settings, *, actor: User, starts_at: datetime, now: datetime
+) -> bool:
     """A patient may not cancel or reschedule within CARESLOT_CHANGE_NOTICE_MINUTES of the
-    start (409 change_window_closed); anyone else may, and that exemption is audited."""
-    if not window_closed(settings, appointment["starts_at"], now):
-        return
+    start (409 change_window_closed); anyone else may, and True says that this change is
+    such an exemption, which is audited with it."""
+    if not window_closed(settings, starts_at, now):
+        return False
     if actor.role == "patient":
         raise ChangeWindowClosed(
             f"changes close {settings.change_notice_minutes} minutes before the start; "
             "please call the hospital"
         )
+    return True
+
+
+async def check_change_window(
+    conn: Conn, settings: Settings, *, actor: User, appointment: Any, now: datetime
+) -> None:
+    """exempt_from_change_window, with the exemption audited in the caller's transaction."""
+    if not exempt_from_change_window(
+        settings, actor=actor, starts_at=appointment["starts_at"], now=now
+    ):
+        return
     await record_change(
         conn,
         actor_id=actor.id,

@@ -53,19 +53,25 @@ async def get(conn: Conn, appointment_id: int) -> Appointment | None:
     return Appointment.model_validate(dict(row)) if row else None
 
 
+# An appointment as a change checks it, with its doctor's department.
+_FOR_CHANGE = """select a.id, a.client_id, a.doctor_id, d.department_id, a.starts_at, a.ends_at,
+                        a.status, a.type_id, a.buffer_before_minutes, a.buffer_after_minutes,
+                        lower(a.blocked) as blocked_from, upper(a.blocked) as blocked_to
+                 from appointments a join doctors d on d.id = a.doctor_id
+                 where a.id = $1 and a.status <> 'held'"""
+_LOCK_FOR_CHANGE = f"{_FOR_CHANGE} for update of a for share of d"
+
+
 async def lock(conn: Conn, appointment_id: int) -> asyncpg.Record | None:
     """The appointment, locked, with its doctor's department. The doctor's row is share-locked
     too, so the doctor cannot move to another department before this change commits: the
     department is then still the doctor's when the caches drop its slot lists."""
-    return await conn.fetchrow(
-        """select a.id, a.client_id, a.doctor_id, d.department_id, a.starts_at, a.ends_at,
-                  a.status, a.type_id, a.buffer_before_minutes, a.buffer_after_minutes,
-                  lower(a.blocked) as blocked_from, upper(a.blocked) as blocked_to
-           from appointments a join doctors d on d.id = a.doctor_id
-           where a.id = $1 and a.status <> 'held'
-           for update of a for share of d""",
-        appointment_id,
-    )
+    return await conn.fetchrow(_LOCK_FOR_CHANGE, appointment_id)
+
+
+async def read_for_move(conn: Conn, appointment_id: int) -> asyncpg.Record | None:
+    """The appointment as `lock` reads it, without a lock: `move` confirms it under one."""
+    return await conn.fetchrow(_FOR_CHANGE, appointment_id)
 
 
 async def lock_patient(conn: Conn, client_id: int) -> str | None:
@@ -222,6 +228,52 @@ async def change(
     except asyncpg.ExclusionViolationError as exc:
         raise _overlap_error(exc) from exc
     return bytes(body)
+
+
+class ChangedMeanwhile(Exception):
+    """The appointment is no longer what a move was checked against: read and check again."""
+
+
+async def move(
+    conn: Conn,
+    *,
+    seen: asyncpg.Record,
+    actor_id: int,
+    status: str,
+    kind: str,
+    summary: str,
+    event: str,
+    now: datetime,
+    reminders: tuple[timedelta, ...],
+    exempt: bool,
+) -> tuple[bytes, int]:
+    """A status move in one statement (migration 0016), if the appointment is still as `seen`
+    (read_for_move): the appointment's JSON as it is now, and its doctor's department, read
+    under the lock."""
+    try:
+        row = await conn.fetchrow(
+            "select * from move_appointment($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            seen["id"],
+            seen["status"],
+            seen["starts_at"],
+            seen["ends_at"],
+            actor_id,
+            status,
+            kind,
+            summary,
+            event,
+            now,
+            list(reminders),
+            exempt,
+        )
+    except asyncpg.ExclusionViolationError as exc:
+        raise _overlap_error(exc) from exc
+    except asyncpg.RaiseError as exc:
+        if exc.message == "changed_meanwhile":
+            raise ChangedMeanwhile from exc
+        raise
+    assert row is not None
+    return bytes(row["body"]), row["department_id"]
 
 
 async def add_activity(

@@ -14,7 +14,11 @@ from careslot import access, clock
 from careslot.access import Scope
 from careslot.accounts.models import User
 from careslot.booking import repository as repo
-from careslot.booking.policies import booked_shape, check_change_window
+from careslot.booking.policies import (
+    booked_shape,
+    check_change_window,
+    exempt_from_change_window,
+)
 from careslot.booking.rules import STATUSES, check_move, check_reschedule
 from careslot.booking.schemas import Appointment, AppointmentPage, Calendar, Status
 from careslot.context import Context
@@ -37,6 +41,7 @@ from careslot.waitlist.repository import note_released
 
 # How often a booking re-reads the schedules when they changed under it.
 CATALOG_ATTEMPTS = 3
+MOVE_ATTEMPTS = 3  # reads of an appointment that others keep changing, before a 409
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,11 +232,23 @@ async def update(
     """Move an appointment through the day or in time; its JSON as it now is."""
     if (status is None) == (start is None):
         raise ValidationFailed("send either status or start")
-    target = _status(status) if status is not None else None
     now = ctx.clock.now()
+    if status is not None:
+        return await _move(
+            ctx, actor=actor, appointment_id=appointment_id, target=_status(status), now=now
+        )
+    assert start is not None
+    return await _reschedule(ctx, actor=actor, appointment_id=appointment_id, start=start, now=now)
+
+
+async def _reschedule(
+    ctx: Context, *, actor: User, appointment_id: int, start: datetime, now: datetime
+) -> bytes:
+    """A move in time, in a transaction: the doctor's schedule lock, then the row's, then the
+    checks (the new slot's among them) and the change."""
     async with ctx.pool.acquire() as conn, conn.transaction():
-        if start is not None:  # the schedule lock before the row's, as a time off takes them
-            await lock_appointments_doctor(conn, appointment_id)
+        # The schedule lock before the row's, as a time off takes them.
+        await lock_appointments_doctor(conn, appointment_id)
         row = await repo.lock(conn, appointment_id)
         seen = row is not None and access.can_see_appointment(
             actor, client_id=row["client_id"], doctor_id=row["doctor_id"]
@@ -240,8 +257,63 @@ async def update(
             raise NotFound("no such appointment")
         assert row is not None
         zone = ctx.zone
-        was_blocking = days_touched(row["blocked_from"], row["blocked_to"], zone)
-        if target is not None:
+        check_reschedule(
+            actor=actor, current=Status(row["status"]), starts_at=row["starts_at"], now=now
+        )
+        await check_change_window(conn, ctx.settings, actor=actor, appointment=row, now=now)
+        shape = booked_shape(row)
+        slot = await check_slot(
+            ctx,
+            conn,
+            doctor_id=row["doctor_id"],
+            start=start,
+            now=now,
+            shape=shape,
+        )
+        now_blocking = (shape or Shape(0)).blocked(slot)
+        days = (
+            *days_touched(row["blocked_from"], row["blocked_to"], zone),
+            *days_touched(*now_blocking, zone),
+        )
+        answer = await repo.change(
+            conn,
+            appointment_id=appointment_id,
+            actor_id=actor.id,
+            subject_id=row["client_id"],
+            status=None,
+            span=(slot.start, slot.end),
+            kind="rescheduled",
+            summary="Rescheduled",
+            event=outbox.EVENTS["rescheduled"],
+            now=now,
+            reminders=tuple(ctx.settings.reminder_offsets),
+        )
+    await ctx.changes.publish(
+        Change(
+            "rescheduled",
+            (row["client_id"],),
+            (row["doctor_id"],),
+            appointment_id,
+            tuple(dict.fromkeys(days)),
+            (row["department_id"],),  # locked with the row: see repo.lock
+        )
+    )
+    return answer
+
+
+async def _move(
+    ctx: Context, *, actor: User, appointment_id: int, target: Status, now: datetime
+) -> bytes:
+    """A status move in two round trips: the appointment read and the move checked without a
+    lock, then written by one statement that locks the row and confirms it is still what was
+    checked (migration 0016). If it changed meanwhile, read and check again."""
+    async with ctx.pool.acquire() as conn:
+        for attempt in range(MOVE_ATTEMPTS):
+            row = await repo.read_for_move(conn, appointment_id)
+            if row is None or not access.can_see_appointment(
+                actor, client_id=row["client_id"], doctor_id=row["doctor_id"]
+            ):
+                raise NotFound("no such appointment")
             check_move(
                 actor=actor,
                 current=Status(row["status"]),
@@ -249,51 +321,36 @@ async def update(
                 starts_at=row["starts_at"],
                 now=now,
             )
-            if target == Status.CANCELLED:
-                await check_change_window(conn, ctx.settings, actor=actor, appointment=row, now=now)
-            span = None
-            kind, summary = str(target), f"Status changed to {target.replace('_', ' ')}"
-            days = was_blocking
-        else:
-            assert start is not None
-            check_reschedule(
-                actor=actor, current=Status(row["status"]), starts_at=row["starts_at"], now=now
+            exempt = target == Status.CANCELLED and exempt_from_change_window(
+                ctx.settings, actor=actor, starts_at=row["starts_at"], now=now
             )
-            await check_change_window(conn, ctx.settings, actor=actor, appointment=row, now=now)
-            shape = booked_shape(row)
-            slot = await check_slot(
-                ctx,
-                conn,
-                doctor_id=row["doctor_id"],
-                start=start,
-                now=now,
-                shape=shape,
-            )
-            span = (slot.start, slot.end)
-            kind, summary = "rescheduled", "Rescheduled"
-            now_blocking = (shape or Shape(0)).blocked(slot)
-            days = (*was_blocking, *days_touched(*now_blocking, zone))
-        answer = await repo.change(
-            conn,
-            appointment_id=appointment_id,
-            actor_id=actor.id,
-            subject_id=row["client_id"],
-            status=target,
-            span=span,
-            kind=kind,
-            summary=summary,
-            event=outbox.EVENTS.get(kind, "status_changed"),
-            now=now,
-            reminders=tuple(ctx.settings.reminder_offsets),
-        )
+            try:
+                answer, department_id = await repo.move(
+                    conn,
+                    seen=row,
+                    actor_id=actor.id,
+                    status=target,
+                    kind=str(target),
+                    summary=f"Status changed to {target.replace('_', ' ')}",
+                    event=outbox.EVENTS.get(str(target), "status_changed"),
+                    now=now,
+                    reminders=tuple(ctx.settings.reminder_offsets),
+                    exempt=exempt,
+                )
+            except repo.ChangedMeanwhile:
+                if attempt + 1 == MOVE_ATTEMPTS:
+                    raise Conflict("the appointment is being changed; try again") from None
+                continue
+            break
+    assert row is not None  # the loop either moved it or raised
     await ctx.changes.publish(
         Change(
-            kind,
+            str(target),
             (row["client_id"],),
             (row["doctor_id"],),
             appointment_id,
-            tuple(dict.fromkeys(days)),
-            (row["department_id"],),  # locked with the row: see repo.lock
+            days_touched(row["blocked_from"], row["blocked_to"], ctx.zone),
+            (department_id,),  # read under the row's lock: see move_appointment
         )
     )
     return answer
