@@ -3,12 +3,13 @@ careslot and its PostgreSQL backends, one after another (no HTTP server, no conc
 
     careslot bench --quick --appointments 10000        # once: seeds careslot_bench_10000
     DATABASE_URL=postgresql://…/careslot_bench_10000 REDIS_URL=redis://…/14 \\
-        python -m scripts.measure_write_cost [--fastapi-handler]
+        python -m scripts.measure_write_cost [--fastapi-handler] [--reschedule]
 
 Two apps run side by side in this process, one with CARESLOT_CACHE=off and one with it on
 (with Redis when REDIS_URL is set); a new patient books a free slot through one of them
 straight through the ASGI interface and cancels it (the slot is then free for the next
-cycle). With --fastapi-handler, the cache-on app also takes turns with its busiest writes
+cycle). With --reschedule, each cycle also moves its booking to the next slot (freed by the
+last cycle's cancel) before cancelling it, and times that too. With --fastapi-handler, the cache-on app also takes turns with its busiest writes
 served by FastAPI's own request handler instead of api/bodies.py's readers. The modes take
 turns, --cycles cycles at a time, for --rounds rounds; each mode's figure is the minimum over
 the rounds (CPU time, unlike throughput, is barely moved by other work on the machine, and
@@ -49,9 +50,11 @@ class Mode:
     name: str
     app: Any
     fastapi_handler: bool = False  # serve the direct writes with FastAPI's handler meanwhile
+    timing_reschedules: bool = False  # each cycle also moves its booking before the cancel
     auth: list[tuple[bytes, bytes]] = field(default_factory=list)
     book: list[float] = field(default_factory=list)  # µs of this process per booking
     cancel: list[float] = field(default_factory=list)
+    reschedule: list[float] = field(default_factory=list)  # with --reschedule
     postgres: list[float] = field(default_factory=list)  # µs of its backends per cycle
 
 
@@ -104,7 +107,7 @@ async def _cycles(mode: Mode, slots: list[str], doctor: int, cycles: int, db: st
 
 
 async def _timed_cycles(mode: Mode, slots: list[str], doctor: int, cycles: int, db: str) -> None:
-    booked = cancelled = 0.0
+    booked = cancelled = rescheduled = 0.0
     before = _postgres_cpu(db)
     for i in range(cycles):
         body = orjson.dumps({"doctorId": doctor, "start": slots[i % len(slots)]})
@@ -115,6 +118,14 @@ async def _timed_cycles(mode: Mode, slots: list[str], doctor: int, cycles: int, 
         booked += time.process_time() - started
         assert status == 201, answer
         path = f"/api/appointments/{orjson.loads(answer)['id']}"
+        if mode.timing_reschedules:  # to the next slot, which the last cycle's cancel freed
+            body = orjson.dumps({"start": slots[(i + 1) % len(slots)]})
+            started = time.process_time()
+            status, answer = await call(
+                mode.app, "PATCH", path, headers=[*JSON, *mode.auth], body=body
+            )
+            rescheduled += time.process_time() - started
+            assert status == 200, answer
         started = time.process_time()
         status, answer = await call(
             mode.app,
@@ -129,11 +140,18 @@ async def _timed_cycles(mode: Mode, slots: list[str], doctor: int, cycles: int, 
     postgres = sum(max(0.0, t - before.get(pid, 0.0)) for pid, t in after.items())
     mode.book.append(1e6 * booked / cycles)
     mode.cancel.append(1e6 * cancelled / cycles)
+    mode.reschedule.append(1e6 * rescheduled / cycles)
     mode.postgres.append(1e6 * postgres / cycles)
 
 
 async def measure(
-    url: str, redis_url: str | None, *, cycles: int, rounds: int, fastapi_handler: bool
+    url: str,
+    redis_url: str | None,
+    *,
+    cycles: int,
+    rounds: int,
+    fastapi_handler: bool,
+    reschedule: bool = False,
 ) -> None:
     db = urlsplit(url).path.lstrip("/")
     conn = await asyncpg.connect(url)
@@ -149,8 +167,16 @@ async def measure(
     }
     # One app with the cache on: two would be two nodes, and tell each other of every write.
     modes = [
-        Mode("cache off", create_app(Settings(**common, redis_url=None, cache="off"))),
-        Mode("cache on", create_app(Settings(**common, redis_url=redis_url, cache="on"))),
+        Mode(
+            "cache off",
+            create_app(Settings(**common, redis_url=None, cache="off")),
+            timing_reschedules=reschedule,
+        ),
+        Mode(
+            "cache on",
+            create_app(Settings(**common, redis_url=redis_url, cache="on")),
+            timing_reschedules=reschedule,
+        ),
     ]
     if fastapi_handler:  # the same cache-on app, its busiest writes served by FastAPI
         modes.append(Mode("cache on, FastAPI's handler", modes[1].app, fastapi_handler=True))
@@ -163,17 +189,21 @@ async def measure(
         slots = await _free_slots(modes[0].app, modes[0].auth, doctor, Settings().zone)
         for mode in modes:  # warm: plans, pools, the catalogue copy
             await _cycles(mode, slots, doctor, 20, db)
-            mode.book.clear(), mode.cancel.clear(), mode.postgres.clear()
+            mode.book.clear(), mode.cancel.clear(), mode.reschedule.clear()
+            mode.postgres.clear()
         for turn in range(rounds):
             for mode in modes[turn % len(modes) :] + modes[: turn % len(modes)]:
                 await _cycles(mode, slots, doctor, cycles, db)
-    print(f"{cycles} bookings and cancels per round, {rounds} rounds; Redis: {redis_url or 'none'}")
+    cycle = "booking, reschedule and cancel" if reschedule else "booking and cancel"
+    print(f"{cycles} of each {cycle} per round, {rounds} rounds; Redis: {redis_url or 'none'}")
     for mode in modes:
-        rounds_seen = zip(mode.book, mode.cancel, strict=True)
+        moved = f"reschedule {min(mode.reschedule):6.0f} µs, " if reschedule else ""
+        rounds_seen = zip(mode.book, mode.reschedule, mode.cancel, strict=True)
         print(
-            f"{mode.name:27}  booking {min(mode.book):6.0f} µs, cancel {min(mode.cancel):6.0f} µs "
-            f"of careslot CPU; PostgreSQL {min(mode.postgres):6.0f} µs per booking and cancel "
-            f"(rounds: {', '.join(f'{b:.0f}+{c:.0f}' for b, c in rounds_seen)})"
+            f"{mode.name:27}  booking {min(mode.book):6.0f} µs, {moved}cancel "
+            f"{min(mode.cancel):6.0f} µs of careslot CPU; PostgreSQL {min(mode.postgres):6.0f} µs "
+            f"per {cycle} (rounds: "
+            f"{', '.join('+'.join(f'{v:.0f}' for v in r if v) for r in rounds_seen)})"
         )
 
 
@@ -187,6 +217,11 @@ def main() -> None:
         action="store_true",
         help="also time the cache-on app with its busiest writes served by FastAPI's handler",
     )
+    parser.add_argument(
+        "--reschedule",
+        action="store_true",
+        help="each cycle also moves its booking to the next slot before the cancel, timed",
+    )
     args = parser.parse_args()
     redis_url = os.environ.get("REDIS_URL")
     uvloop.run(
@@ -196,6 +231,7 @@ def main() -> None:
             cycles=args.cycles,
             rounds=args.rounds,
             fastapi_handler=args.fastapi_handler,
+            reschedule=args.reschedule,
         )
     )
 
