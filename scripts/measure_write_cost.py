@@ -7,15 +7,15 @@ careslot and its PostgreSQL backends, one after another (no HTTP server, no conc
 
 Two apps run side by side in this process, one with CARESLOT_CACHE=off and one with it on
 (with Redis when REDIS_URL is set); a new patient books a free slot through one of them
-straight through the ASGI interface and cancels it (the slot is then free for the next
-cycle). With --reschedule, each cycle also moves its booking to the next slot (freed by the
-last cycle's cancel) before cancelling it, and times that too. With --fastapi-handler, the cache-on app also takes turns with its busiest writes
-served by FastAPI's own request handler instead of api/bodies.py's readers. The modes take
-turns, --cycles cycles at a time, for --rounds rounds; each mode's figure is the minimum over
-the rounds (CPU time, unlike throughput, is barely moved by other work on the machine, and
-the turns keep a slow minute from landing on one mode only). Every cycle leaves a cancelled
-appointment and its messages behind, so PostgreSQL's share grows from run to run on one
-database: compare modes within a run.
+straight through the ASGI interface and cancels it (the slot is then free for the next cycle).
+With --reschedule, each cycle also moves its booking to the next slot (freed by the last
+cycle's cancel) before cancelling it, and times that too. With --fastapi-handler, the cache-on
+app also takes turns with its busiest writes served by FastAPI's own request handler instead
+of api/bodies.py's readers. The modes take turns, --cycles cycles at a time, for --rounds
+rounds; each mode's figure is the minimum over the rounds (CPU time, unlike throughput, is
+barely moved by other work on the machine, and the turns keep a slow minute from landing on
+one mode only). Every cycle leaves a cancelled appointment and its messages behind, so
+PostgreSQL's share grows from run to run on one database: compare modes within a run.
 """
 
 from __future__ import annotations

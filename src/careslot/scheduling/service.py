@@ -10,7 +10,6 @@ from careslot.access import Scope
 from careslot.config import Settings
 from careslot.db import Conn
 from careslot.errors import InvalidSlot, NotFound, TypeNotOffered, TypeTooLong, ValidationFailed
-from careslot.scheduling import admin_repository as admin_repo
 from careslot.scheduling import repository as repo
 from careslot.scheduling import types
 from careslot.scheduling.schemas import (
@@ -188,10 +187,10 @@ async def check_slot(
 ) -> Slot:
     """The slot of `shape` that begins at `start` in the doctor's schedule, or InvalidSlot.
     Whether the slot is free is the database's call (the exclusion constraint), not this
-    function's. Runs on the caller's connection, inside its transaction, and takes the
-    doctor's schedule lock (shared) first, so a concurrent time off or closure either sees
-    this change or is seen by it. (A new booking does all of this in book_appointment.)"""
-    await admin_repo.lock_for_booking(conn, doctor_id)
+    function's. Runs on the caller's connection, inside its transaction, which must already
+    hold the doctor's schedule lock (shared: admin_repository.lock_appointments_doctor), so a
+    concurrent time off or closure either sees this change or is seen by it. (A new booking
+    does all of this in book_appointment.)"""
     schedule = (await repo.schedules(conn, [doctor_id])).get(doctor_id)
     if schedule is None:
         raise NotFound("no such doctor")
