@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -74,24 +75,29 @@ def _wait_healthy(base: str, process: subprocess.Popen[str]) -> None:
 
 @pytest.mark.slow
 def _serve(arguments: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    """`careslot serve` with these arguments, its output captured."""
+    """`careslot serve` with these arguments, its output captured; in a process group of its
+    own, so that `_stop` can kill its workers too."""
     return subprocess.Popen(
         [CARESLOT, "serve", *arguments],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
 
 
 def _stop(process: subprocess.Popen[str], sig: signal.Signals) -> tuple[str, str]:
-    """Send `sig` and collect what the server printed; kill it if it does not stop in 20 s."""
+    """Send `sig` and collect what the server printed. If it does not stop in 20 s, kill its
+    whole process group and fail: a worker left alive would otherwise keep the output pipes
+    open, and the suite would wait on them for ever."""
     process.send_signal(sig)
     try:
         return process.communicate(timeout=20)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=20)
         raise
 
 

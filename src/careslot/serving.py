@@ -10,6 +10,7 @@ import sys
 from typing import Any, TypeVar
 
 APP = "careslot.app:create_app"
+GRANIAN_KILL_TIMEOUT = 10  # seconds a granian worker has to stop on SIGTERM before it is killed
 
 
 class Server(enum.StrEnum):
@@ -118,4 +119,7 @@ def _granian(host: str, port: int, workers: int, log_level: str) -> None:
         websockets=False,
         log_level=LogLevels(log_level),
         log_access=False,
+        # Without it, granian waits for ever for a worker that does not stop on SIGTERM (a
+        # worker was once seen to, in tests/test_cli.py, cause unknown): it is killed instead.
+        workers_kill_timeout=GRANIAN_KILL_TIMEOUT,
     ).serve()
