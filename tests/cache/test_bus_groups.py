@@ -182,6 +182,9 @@ def test_a_write_sends_nothing_while_no_other_node_listens(database_url: str) ->
             assert heard == []
 
             await other.start()  # introduces itself to node-a's two workers
+            # A round trip on the overhearing connection: the notification, sent before its
+            # answer, has then been handed to the listener (a CI run once asserted too soon).
+            await overhearing.fetchval("select 1")
             assert [(m["node"], m["tags"]) for m in heard] == [("node-b", [])]
             assert applied == []  # an introduction drops nothing
             await writer.broadcast(pool, ("tag:two-nodes",), None)
