@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 import socket
 import sys
-from typing import Any, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar
 
 APP = "careslot.app:create_app"
 GRANIAN_KILL_TIMEOUT = 10  # seconds a granian worker has to stop on SIGTERM before it is killed
@@ -25,22 +25,36 @@ def run(server: Server, *, host: str, port: int, workers: int, log_level: str) -
         _uvicorn(host, port, workers, log_level)
 
 
+class _UvicornOptions(TypedDict):
+    """What careslot sets of uvicorn's options, for uvicorn.run and uvicorn.Config alike."""
+
+    factory: bool
+    host: str
+    port: int
+    workers: int
+    loop: Literal["uvloop"]
+    http: Literal["httptools"]
+    log_level: str
+    access_log: bool
+    proxy_headers: bool
+
+
 def _uvicorn(host: str, port: int, workers: int, log_level: str) -> None:
     import uvicorn
 
-    options: dict[str, Any] = {
-        "factory": True,
-        "host": host,
-        "port": port,
-        "workers": workers,
-        "loop": "uvloop",
-        "http": "httptools",
-        "log_level": log_level,
-        "access_log": False,
+    options = _UvicornOptions(
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=log_level,
+        access_log=False,
         # The peer address is the TCP peer's: X-Forwarded-For is believed only from
         # CARESLOT_TRUSTED_PROXIES (accounts/limits.py), not from uvicorn's default 127.0.0.1.
-        "proxy_headers": False,
-    }
+        proxy_headers=False,
+    )
     if workers < 2 or not _REUSE_PORT:
         uvicorn.run(APP, **options)
         return

@@ -12,6 +12,7 @@ import asyncio
 import asyncpg
 
 from careslot.booking import repository as repo
+from tests.booking.test_move import patient_moves
 
 
 async def _blocked_by(watch: asyncpg.Connection, waiting: asyncpg.Connection) -> list[int]:
@@ -30,20 +31,27 @@ async def _wait_until_blocked(
     return []
 
 
+async def _scheduled_and_another_department(
+    watch: asyncpg.Connection,
+) -> tuple[asyncpg.Record, int]:
+    """A scheduled appointment (id, doctor, department) and a department not its doctor's."""
+    row = await watch.fetchrow(
+        """select a.id, a.doctor_id, d.department_id from appointments a
+           join doctors d on d.id = a.doctor_id where a.status = 'scheduled'
+           order by a.id limit 1"""
+    )
+    assert row is not None
+    other: int = await watch.fetchval(
+        "select id from departments where id <> $1 order by id limit 1", row["department_id"]
+    )
+    return row, other
+
+
 def test_a_doctor_changes_department_only_between_status_moves(database_url: str) -> None:
     async def scenario() -> None:
         changer, mover, watch = [await asyncpg.connect(database_url) for _ in range(3)]
         try:
-            row = await watch.fetchrow(
-                """select a.id, a.doctor_id, d.department_id from appointments a
-                   join doctors d on d.id = a.doctor_id where a.status = 'scheduled'
-                   order by a.id limit 1"""
-            )
-            assert row is not None
-            other = await watch.fetchval(
-                "select id from departments where id <> $1 order by id limit 1",
-                row["department_id"],
-            )
+            row, other = await _scheduled_and_another_department(watch)
             move = "update doctors set department_id = $1 where id = $2"
 
             # The status move first: the department move waits for its commit.
@@ -81,33 +89,13 @@ def test_a_status_move_in_one_statement_names_the_department_it_locked(database_
     async def scenario() -> None:
         changer, mover, watch = [await asyncpg.connect(database_url) for _ in range(3)]
         try:
-            row = await watch.fetchrow(
-                """select a.id, a.doctor_id, d.department_id from appointments a
-                   join doctors d on d.id = a.doctor_id where a.status = 'scheduled'
-                   order by a.id limit 1"""
-            )
-            assert row is not None
-            other = await watch.fetchval(
-                "select id from departments where id <> $1 order by id limit 1",
-                row["department_id"],
-            )
+            row, other = await _scheduled_and_another_department(watch)
             move = "update doctors set department_id = $1 where id = $2"
 
             async def confirm() -> int:
                 seen = await repo.read_for_move(changer, row["id"])
                 assert seen is not None
-                _, department = await repo.move(
-                    changer,
-                    seen=seen,
-                    actor_id=seen["client_id"],
-                    status="confirmed",
-                    kind="confirmed",
-                    summary="Status changed to confirmed",
-                    event="status_changed",
-                    now=seen["starts_at"],
-                    reminders=(),
-                    exempt=False,
-                )
+                _, department = await patient_moves(changer, seen, "confirmed")
                 return department
 
             # The department move first: the status move waits, then names the new one.

@@ -19,6 +19,23 @@ from careslot.config import Settings
 from careslot.context import Context
 from careslot.db.pool import create_pool
 from careslot.errors import InvalidTransition
+from careslot.messages import outbox
+
+
+async def patient_moves(conn: asyncpg.Connection, seen: Any, status: str) -> tuple[bytes, int]:
+    """repo.move of `seen` (as read_for_move read it) to `status`, by its own patient."""
+    return await repo.move(
+        conn,
+        seen=seen,
+        actor_id=seen["client_id"],
+        status=status,
+        kind=status,
+        summary=f"Status changed to {status}",
+        event=outbox.EVENTS.get(status, "status_changed"),
+        now=seen["starts_at"],
+        reminders=(),
+        exempt=False,
+    )
 
 
 async def _blocked_behind(watch: asyncpg.Connection, holder: asyncpg.Connection) -> None:
@@ -111,18 +128,7 @@ def test_nothing_is_written_by_a_move_of_an_appointment_it_did_not_see(
             )
             activity = await conn.fetchval("select count(*) from activity")
             with pytest.raises(repo.ChangedMeanwhile):
-                await repo.move(
-                    conn,
-                    seen=seen,
-                    actor_id=seen["client_id"],
-                    status="cancelled",
-                    kind="cancelled",
-                    summary="Status changed to cancelled",
-                    event="cancelled",
-                    now=seen["starts_at"],
-                    reminders=(),
-                    exempt=False,
-                )
+                await patient_moves(conn, seen, "cancelled")
             assert (
                 await conn.fetchval("select status from appointments where id = $1", appointment)
                 == meanwhile
